@@ -1,0 +1,35 @@
+//! The connectors' error enum.
+
+use std::path::PathBuf;
+
+/// What can go wrong inside a connector.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// Catalog metadata could not be read.
+    #[error(transparent)]
+    Catalog(#[from] weir_catalog::CatalogError),
+    /// Writing data into the lake failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or directory being written.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A DataFusion error while building a scan.
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+}
+
+impl ConnectorError {
+    pub(crate) fn write(
+        path: impl Into<PathBuf>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Write {
+            path: path.into(),
+            source: source.into(),
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! Configuration in layers: built-in defaults, then `weir.toml`, then
+//! environment variables (`WEIR_LISTEN`, `WEIR_DATA_DIR`), then command-line
+//! flags. String values in the TOML file may reference environment variables
+//! as `${NAME}`, so secrets need not be written in the file.
+//!
+//! `weir.example.toml` at the top of the repository documents every key; a
+//! test checks that it parses.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Network and limits.
+    pub server: ServerConfig,
+    /// Optional TLS.
+    pub tls: Option<TlsConfig>,
+    /// Users and how they log in.
+    pub auth: AuthConfig,
+    /// Session defaults.
+    pub session: SessionDefaults,
+    /// Query engine settings.
+    pub query: QueryConfig,
+    /// The demo data written on first start.
+    pub demo: DemoConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Where Weir keeps its state (the lake lives in `<data_dir>/lake`).
+    pub data_dir: PathBuf,
+    /// Most concurrent client connections; more wait for a free slot.
+    pub max_connections: usize,
+    /// Largest protocol message accepted after authentication, in bytes.
+    pub max_message_bytes: usize,
+    /// Seconds a client has to finish startup and authentication.
+    pub startup_timeout_secs: u64,
+}
+
+/// `[tls]`: certificate chain and private key, PEM files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM, PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Refuse clients that do not use TLS.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Configured users. With none, the embedded default user `weir`
+    /// (password `weir`) exists, and only while listening on loopback.
+    pub users: Vec<UserConfig>,
+    /// Ask for a cleartext password instead of SCRAM-SHA-256, on TLS
+    /// connections only (for clients without SCRAM support).
+    pub cleartext_over_tls: bool,
+    /// SCRAM iteration count (at least 4096).
+    pub scram_iterations: usize,
+}
+
+/// One `[[auth.users]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Login name.
+    pub name: String,
+    /// Password; use `${ENV_VAR}` to keep it out of the file.
+    pub password: String,
+}
+
+/// `[session]`: defaults for new sessions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionDefaults {
+    /// Catalog used when the client names no database (or its user name).
+    pub default_catalog: String,
+    /// Initial `search_path`.
+    pub search_path: String,
+    /// Initial `TimeZone`.
+    pub timezone: String,
+    /// Initial `statement_timeout` in milliseconds (0 = none).
+    pub statement_timeout_ms: u64,
+}
+
+/// `[query]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryConfig {
+    /// Parallelism of a query; 0 means the number of cores.
+    pub target_partitions: usize,
+    /// Rows per Arrow batch.
+    pub batch_size: usize,
+    /// Memory a single query may use for sorts, joins and aggregations before
+    /// spilling or failing, in MiB; 0 means unbounded.
+    pub memory_limit_mb: usize,
+}
+
+/// `[demo]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoConfig {
+    /// TPC-H scale factor of the demo data written into `lake.tpch` on
+    /// first start; 0 disables it.
+    pub tpch_scale_factor: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            tls: None,
+            auth: AuthConfig::default(),
+            session: SessionDefaults::default(),
+            query: QueryConfig::default(),
+            demo: DemoConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:5433".into(),
+            data_dir: PathBuf::from("./weir-data"),
+            max_connections: 256,
+            max_message_bytes: 64 << 20,
+            startup_timeout_secs: 60,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            users: Vec::new(),
+            cleartext_over_tls: false,
+            scram_iterations: 4096,
+        }
+    }
+}
+
+impl Default for SessionDefaults {
+    fn default() -> Self {
+        Self {
+            default_catalog: "lake".into(),
+            search_path: "\"$user\", public".into(),
+            timezone: "UTC".into(),
+            statement_timeout_ms: 0,
+        }
+    }
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            target_partitions: 0,
+            batch_size: 8192,
+            memory_limit_mb: 0,
+        }
+    }
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        Self {
+            tpch_scale_factor: 0.1,
+        }
+    }
+}
+
+/// A configuration problem, reported before Weir starts.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Parser message (names the key and line).
+        message: String,
+    },
+    /// A `${NAME}` reference to an unset variable.
+    #[error("config references environment variable {0} which is not set")]
+    MissingEnv(String),
+    /// A value that is well-formed but not acceptable.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Load `path` (or defaults when `None`) and apply the environment layer.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                Self::from_toml(&text).map_err(|e| match e {
+                    ConfigError::Parse { message, .. } => ConfigError::Parse {
+                        path: path.to_path_buf(),
+                        message,
+                    },
+                    other => other,
+                })?
+            }
+            None => Self::default(),
+        };
+        if let Ok(listen) = std::env::var("WEIR_LISTEN") {
+            config.server.listen = listen;
+        }
+        if let Ok(dir) = std::env::var("WEIR_DATA_DIR") {
+            config.server.data_dir = dir.into();
+        }
+        Ok(config)
+    }
+
+    /// Parse TOML text, expanding `${NAME}` references.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let mut value: toml::Value = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        expand_env(&mut value)?;
+        value
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: PathBuf::new(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Check what the types cannot express.
+    pub fn validate(&self) -> Result<SocketAddr, ConfigError> {
+        let addr: SocketAddr = self.server.listen.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "server.listen {:?} is not an address like 127.0.0.1:5433",
+                self.server.listen
+            ))
+        })?;
+        if !addr.ip().is_loopback() && self.auth.users.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "refusing to listen on non-loopback address {addr} with only the built-in demo \
+                 user; configure [[auth.users]] with real passwords first"
+            )));
+        }
+        for user in &self.auth.users {
+            if user.name.is_empty() || user.password.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "every [[auth.users]] entry needs a non-empty name and password".into(),
+                ));
+            }
+        }
+        if self.auth.scram_iterations < 4096 {
+            return Err(ConfigError::Invalid(
+                "auth.scram_iterations must be at least 4096".into(),
+            ));
+        }
+        if self.server.max_message_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "server.max_message_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.server.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "server.max_connections must be at least 1".into(),
+            ));
+        }
+        if !(0.0..=1000.0).contains(&self.demo.tpch_scale_factor) {
+            return Err(ConfigError::Invalid(
+                "demo.tpch_scale_factor must be between 0 and 1000".into(),
+            ));
+        }
+        Ok(addr)
+    }
+}
+
+fn expand_env(value: &mut toml::Value) -> Result<(), ConfigError> {
+    match value {
+        toml::Value::String(s) => {
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find("${") {
+                out.push_str(&rest[..start]);
+                let after = &rest[start + 2..];
+                let end = after.find('}').ok_or_else(|| {
+                    ConfigError::Invalid(format!("unterminated ${{...}} in {s:?}"))
+                })?;
+                let name = &after[..end];
+                let val =
+                    std::env::var(name).map_err(|_| ConfigError::MissingEnv(name.to_owned()))?;
+                out.push_str(&val);
+                rest = &after[end + 1..];
+            }
+            out.push_str(rest);
+            *s = out;
+        }
+        toml::Value::Array(items) => {
+            for item in items {
+                expand_env(item)?;
+            }
+        }
+        toml::Value::Table(table) => {
+            for (_, item) in table.iter_mut() {
+                expand_env(item)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_annotated_example_parses_and_validates() {
+        let text = include_str!("../../weir.example.toml");
+        std::env::set_var("WEIR_EXAMPLE_ANALYST_PASSWORD", "s3cret");
+        let config = Config::from_toml(text).unwrap();
+        assert_eq!(config.auth.users[0].password, "s3cret");
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_env_are_errors() {
+        assert!(matches!(
+            Config::from_toml("[server]\nlisten_addr = \"x\""),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            Config::from_toml("[[auth.users]]\nname = \"a\"\npassword = \"${WEIR_SURELY_UNSET_VAR}\""),
+            Err(ConfigError::MissingEnv(v)) if v == "WEIR_SURELY_UNSET_VAR"
+        ));
+    }
+
+    #[test]
+    fn non_loopback_without_users_is_refused() {
+        let mut config = Config::default();
+        config.server.listen = "0.0.0.0:5433".into();
+        assert!(config.validate().is_err());
+        config.auth.users.push(UserConfig {
+            name: "a".into(),
+            password: "b".into(),
+        });
+        assert!(config.validate().is_ok());
+    }
+}

@@ -1,0 +1,160 @@
+//! The query engine: DataFusion over Weir's catalogs.
+//!
+//! [`Engine`] is built once per server. It owns the catalog list (one
+//! DataFusion catalog per Weir catalog, each with `pg_catalog` registered
+//! for client introspection) and a template session state; every client
+//! session gets its own [`SessionContext`] cloned from that template, with
+//! its default catalog, default schema and session functions
+//! (`current_database()`, `current_schema()`, `current_user`, `version()`).
+//!
+//! ```text
+//! SQL ─▶ statements::classify ─▶ SessionContext::statement_to_plan ─▶ LogicalPlan
+//!        (SET/SHOW/BEGIN...           (async: resolves table references,
+//!         handled by the session)      loads their metadata, then plans)
+//!                                   ─▶ execute_stream ─▶ RecordBatch stream ─▶ wire
+//! ```
+
+mod functions;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemoryCatalogProviderList};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use weir_catalog::LakeCatalog;
+use weir_connectors::lake::LakeCatalogProvider;
+
+use crate::config::QueryConfig;
+use crate::error::{Result, WeirError};
+
+/// Shared, per-server query machinery.
+pub struct Engine {
+    catalogs: Arc<dyn CatalogProviderList>,
+    template: SessionState,
+    compat: PostgresCompatibilityParser,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("catalogs", &self.catalogs.catalog_names())
+            .finish()
+    }
+}
+
+/// Name of the lake catalog.
+pub const LAKE: &str = "lake";
+
+impl Engine {
+    /// Build the engine over the lake directory `lake_root`.
+    pub fn new(config: &QueryConfig, lake_root: &Path) -> Result<Self> {
+        let catalogs: Arc<dyn CatalogProviderList> = Arc::new(MemoryCatalogProviderList::new());
+        let lake =
+            LakeCatalog::new(LAKE, lake_root).map_err(|e| WeirError::Internal(e.to_string()))?;
+        catalogs.register_catalog(LAKE.to_owned(), Arc::new(LakeCatalogProvider::new(lake)));
+
+        let mut session_config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(LAKE, "public")
+            .with_create_default_catalog_and_schema(false)
+            .with_batch_size(config.batch_size.max(1));
+        if config.target_partitions > 0 {
+            session_config = session_config.with_target_partitions(config.target_partitions);
+        }
+        let mut runtime = RuntimeEnvBuilder::new();
+        if config.memory_limit_mb > 0 {
+            runtime = runtime
+                .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_limit_mb << 20)));
+        }
+        let runtime = runtime.build_arc()?;
+        let template = SessionStateBuilder::new()
+            .with_config(session_config)
+            .with_runtime_env(runtime)
+            .with_catalog_list(catalogs.clone())
+            .with_default_features()
+            .build();
+
+        // pg_catalog in every catalog, so `pg_catalog.pg_class` resolves
+        // whichever database the client connected to.
+        let ctx = SessionContext::new_with_state(template);
+        for name in catalogs.catalog_names() {
+            datafusion_pg_catalog::setup_pg_catalog(&ctx, &name, EmptyContextProvider)
+                .map_err(|e| WeirError::DataFusion(*e))?;
+        }
+        functions::register_static(&ctx);
+        Ok(Self {
+            catalogs,
+            template: ctx.state(),
+            compat: PostgresCompatibilityParser::new(),
+        })
+    }
+
+    /// Whether `name` is a catalog (a database, to clients).
+    pub fn has_catalog(&self, name: &str) -> bool {
+        self.catalogs.catalog(name).is_some()
+    }
+
+    /// Catalog names.
+    pub fn catalog_names(&self) -> Vec<String> {
+        self.catalogs.catalog_names()
+    }
+
+    /// The catalog provider of `name`.
+    pub fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
+        self.catalogs.catalog(name)
+    }
+
+    /// The PostgreSQL-compatibility rewriter for client catalog queries.
+    pub fn compat(&self) -> &PostgresCompatibilityParser {
+        &self.compat
+    }
+
+    /// A new session context on `catalog`.
+    pub fn session_context(&self, catalog: &str) -> SessionContext {
+        let mut state = self.template.clone();
+        state.config_mut().options_mut().catalog.default_catalog = catalog.to_owned();
+        SessionContext::new_with_state(state)
+    }
+
+    /// Point a session at a default schema, chosen from its `search_path`:
+    /// the first listed schema that exists in the catalog (else the first
+    /// listed one), and refresh its session functions.
+    pub fn apply_session(
+        &self,
+        ctx: &SessionContext,
+        catalog: &str,
+        search_path: &[String],
+        user: &str,
+        timezone: &str,
+    ) {
+        let existing: Vec<String> = match self.catalogs.catalog(catalog) {
+            Some(c) => {
+                let names = c.schema_names();
+                search_path
+                    .iter()
+                    .filter(|s| names.contains(s))
+                    .cloned()
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let default_schema = existing
+            .first()
+            .or(search_path.first())
+            .cloned()
+            .unwrap_or_else(|| "public".into());
+        {
+            let state = ctx.state_ref();
+            let mut state = state.write();
+            let options = state.config_mut().options_mut();
+            options.catalog.default_schema = default_schema.clone();
+            options.execution.time_zone = Some(timezone.to_owned());
+        }
+        functions::register_session(ctx, catalog, &default_schema, &existing, user);
+    }
+}

@@ -1,0 +1,472 @@
+//! The gateway's error enum and the one table that maps every error Weir
+//! can raise to a PostgreSQL SQLSTATE.
+//!
+//! Errors from DataFusion, the catalog and connectors arrive wrapped; the
+//! mapping walks down to the root cause so that, for instance, a division by
+//! zero deep inside a join still reaches the client as `22012`.
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::SchemaError;
+use datafusion::error::DataFusionError;
+use datafusion::sql::sqlparser::parser::ParserError;
+
+/// Result alias for the gateway.
+pub type Result<T, E = WeirError> = std::result::Result<T, E>;
+
+/// Every error the gateway reports to a client, by phase.
+#[derive(Debug, thiserror::Error)]
+pub enum WeirError {
+    /// The client broke the wire protocol.
+    #[error("{0}")]
+    Protocol(String),
+    /// A protocol message larger than the limit in force.
+    #[error("message of {len} bytes exceeds the limit of {limit} bytes")]
+    MessageTooLarge {
+        /// Declared length.
+        len: usize,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// Text that is not valid UTF-8 (the only encoding Weir speaks).
+    #[error("invalid byte sequence for encoding \"UTF8\" in {0}")]
+    InvalidUtf8(&'static str),
+    /// Authentication failed.
+    #[error("password authentication failed for user \"{0}\"")]
+    BadPassword(String),
+    /// The connection may not authenticate this way (e.g. cleartext without TLS).
+    #[error("{0}")]
+    AuthRejected(String),
+    /// SQL that does not parse.
+    #[error("{message}")]
+    Syntax {
+        /// Parser message.
+        message: String,
+        /// 1-based character position in the statement text.
+        position: Option<usize>,
+    },
+    /// The database (catalog) named at connection time does not exist.
+    #[error("database \"{0}\" does not exist")]
+    UnknownCatalog(String),
+    /// A run-time parameter that does not exist.
+    #[error("unrecognized configuration parameter \"{0}\"")]
+    UnknownParameter(String),
+    /// A parameter clients may read but not change.
+    #[error("parameter \"{0}\" cannot be changed")]
+    ReadOnlyParameter(&'static str),
+    /// A bad value for a parameter or option.
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    /// A value that does not parse as its type.
+    #[error("{0}")]
+    InvalidTextRepresentation(String),
+    /// A command that may not run inside a transaction block.
+    #[error("{0}")]
+    ActiveTransaction(&'static str),
+    /// Parse of a named statement that exists.
+    #[error("prepared statement \"{0}\" already exists")]
+    DuplicateStatement(String),
+    /// Bind to a named portal that exists.
+    #[error("portal \"{0}\" already exists")]
+    DuplicatePortal(String),
+    /// An unknown portal.
+    #[error("{0}")]
+    UnknownPortal(String),
+    /// A savepoint command outside a transaction block.
+    #[error("{0}")]
+    NoActiveTransaction(&'static str),
+    /// `ROLLBACK TO` / `RELEASE` of an unknown savepoint.
+    #[error("savepoint \"{0}\" does not exist")]
+    UnknownSavepoint(String),
+    /// A number that does not fit its type.
+    #[error("{0}")]
+    NumericOutOfRange(String),
+    /// An unknown prepared statement or portal.
+    #[error("{0}")]
+    UnknownStatement(String),
+    /// A statement sent while the transaction block is aborted.
+    #[error("current transaction is aborted, commands ignored until end of transaction block")]
+    InFailedTransaction,
+    /// A statement that would write inside a read-only transaction.
+    #[error("{0}")]
+    ReadOnlyTransaction(String),
+    /// The query was canceled by the client.
+    #[error("canceling statement due to user request")]
+    Canceled,
+    /// The query ran past `statement_timeout`.
+    #[error("canceling statement due to statement timeout")]
+    StatementTimeout,
+    /// A feature Weir does not have.
+    #[error("{0}")]
+    NotSupported(String),
+    /// An error from planning or execution.
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    /// The socket failed.
+    #[error("connection error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A bug or an impossible state.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What a client is told: SQLSTATE, message and optional fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientError {
+    /// Five-character SQLSTATE.
+    pub code: &'static str,
+    /// Primary message, naming the object that is wrong.
+    pub message: String,
+    /// Optional detail.
+    pub detail: Option<String>,
+    /// Optional hint.
+    pub hint: Option<String>,
+    /// 1-based character position in the query text.
+    pub position: Option<usize>,
+    /// `FATAL` errors close the connection.
+    pub fatal: bool,
+}
+
+impl ClientError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            detail: None,
+            hint: None,
+            position: None,
+            fatal: false,
+        }
+    }
+
+    fn hint(mut self, hint: Option<String>) -> Self {
+        self.hint = hint;
+        self
+    }
+}
+
+impl WeirError {
+    /// Whether this error says more about the server than about the input:
+    /// those are logged; user errors are not.
+    pub fn is_server_fault(&self) -> bool {
+        let e = self.to_client();
+        e.code.starts_with("XX") || e.code.starts_with("58") || e.code == "53200"
+    }
+
+    /// The one SQLSTATE table.
+    pub fn to_client(&self) -> ClientError {
+        use WeirError::*;
+        match self {
+            Protocol(m) => ClientError::new("08P01", m.clone()),
+            MessageTooLarge { .. } => ClientError::new("08P01", self.to_string()),
+            InvalidUtf8(_) => ClientError::new("22021", self.to_string()),
+            BadPassword(_) => ClientError {
+                fatal: true,
+                ..ClientError::new("28P01", self.to_string())
+            },
+            AuthRejected(m) => ClientError {
+                fatal: true,
+                ..ClientError::new("28000", m.clone())
+            },
+            Syntax { message, position } => ClientError {
+                position: *position,
+                ..ClientError::new("42601", message.clone())
+            },
+            UnknownCatalog(_) => ClientError {
+                fatal: true,
+                ..ClientError::new("3D000", self.to_string())
+            },
+            UnknownParameter(_) => ClientError::new("42704", self.to_string()),
+            ReadOnlyParameter(_) => ClientError::new("55P02", self.to_string()),
+            InvalidParameterValue(m) => ClientError::new("22023", m.clone()),
+            InvalidTextRepresentation(m) => ClientError::new("22P02", m.clone()),
+            UnknownStatement(m) => ClientError::new("26000", m.clone()),
+            NumericOutOfRange(m) => ClientError::new("22003", m.clone()),
+            NoActiveTransaction(m) => ClientError::new("25P01", (*m).to_owned()),
+            DuplicateStatement(_) => ClientError::new("42P05", self.to_string()),
+            DuplicatePortal(_) => ClientError::new("42P03", self.to_string()),
+            UnknownPortal(m) => ClientError::new("34000", m.clone()),
+            ActiveTransaction(m) => ClientError::new("25001", (*m).to_owned()),
+            UnknownSavepoint(_) => ClientError::new("3B001", self.to_string()),
+            InFailedTransaction => ClientError::new("25P02", self.to_string()),
+            ReadOnlyTransaction(m) => ClientError::new("25006", m.clone()),
+            Canceled | StatementTimeout => ClientError::new("57014", self.to_string()),
+            NotSupported(m) => ClientError::new("0A000", m.clone()),
+            DataFusion(e) => datafusion_to_client(e),
+            Io(_) => ClientError::new("08006", self.to_string()),
+            Internal(m) => ClientError::new("XX000", m.clone()),
+        }
+    }
+}
+
+/// Map a DataFusion error to what the client sees, by its root cause.
+fn datafusion_to_client(err: &DataFusionError) -> ClientError {
+    match err {
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+            datafusion_to_client(inner)
+        }
+        DataFusionError::Shared(inner) => datafusion_to_client(inner),
+        DataFusionError::Collection(errs) => match errs.first() {
+            Some(first) => datafusion_to_client(first),
+            None => ClientError::new("XX000", "empty error collection"),
+        },
+        DataFusionError::SQL(e, _) => parser_to_client(e),
+        DataFusionError::ArrowError(e, _) => arrow_to_client(e),
+        DataFusionError::SchemaError(e, _) => schema_to_client(e),
+        DataFusionError::NotImplemented(m) => {
+            ClientError::new("0A000", format!("feature not supported: {m}"))
+        }
+        DataFusionError::ResourcesExhausted(m) => {
+            ClientError::new("53200", format!("out of memory: {m}"))
+        }
+        DataFusionError::External(e) => external_to_client(e.as_ref()),
+        DataFusionError::Plan(m) | DataFusionError::Execution(m) => message_to_client(m),
+        DataFusionError::Configuration(m) => ClientError::new("22023", m.clone()),
+        DataFusionError::IoError(e) => {
+            ClientError::new("58030", format!("could not read data: {e}"))
+        }
+        DataFusionError::ParquetError(e) => {
+            ClientError::new("XX001", format!("could not read Parquet data: {e}"))
+        }
+        DataFusionError::ObjectStore(e) => {
+            ClientError::new("58030", format!("could not read from storage: {e}"))
+        }
+        other => ClientError::new("XX000", strip_df_prefix(&other.to_string())),
+    }
+}
+
+fn external_to_client(e: &(dyn std::error::Error + Send + Sync + 'static)) -> ClientError {
+    if let Some(df) = e.downcast_ref::<DataFusionError>() {
+        return datafusion_to_client(df);
+    }
+    if let Some(arrow) = e.downcast_ref::<ArrowError>() {
+        return arrow_to_client(arrow);
+    }
+    if let Some(weir) = e.downcast_ref::<WeirError>() {
+        return weir.to_client();
+    }
+    if let Some(cat) = e.downcast_ref::<weir_catalog::CatalogError>() {
+        return match cat {
+            weir_catalog::CatalogError::InvalidName { .. } => {
+                ClientError::new("42602", cat.to_string())
+            }
+            weir_catalog::CatalogError::MixedFormats { .. } => {
+                ClientError::new("XX001", cat.to_string())
+            }
+            weir_catalog::CatalogError::Io { .. } => ClientError::new("58030", cat.to_string()),
+        };
+    }
+    ClientError::new("XX000", e.to_string())
+}
+
+fn arrow_to_client(e: &ArrowError) -> ClientError {
+    match e {
+        ArrowError::DivideByZero => ClientError::new("22012", "division by zero"),
+        ArrowError::ArithmeticOverflow(m) => {
+            ClientError::new("22003", format!("value out of range: {m}"))
+        }
+        ArrowError::CastError(m) | ArrowError::ParseError(m) => cast_message_to_client(m),
+        ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => {
+            ClientError::new("22003", format!("value out of range: {m}"))
+        }
+        ArrowError::ExternalError(inner) => {
+            if let Some(df) = inner.downcast_ref::<DataFusionError>() {
+                datafusion_to_client(df)
+            } else {
+                ClientError::new("XX000", inner.to_string())
+            }
+        }
+        ArrowError::MemoryError(m) => ClientError::new("53200", format!("out of memory: {m}")),
+        ArrowError::IoError(m, _) => ClientError::new("58030", m.clone()),
+        other => ClientError::new("XX000", other.to_string()),
+    }
+}
+
+/// Casts that fail because the value is too big are `22003`, because the
+/// text is not a number/date/... `22P02`.
+fn cast_message_to_client(m: &str) -> ClientError {
+    let lower = m.to_ascii_lowercase();
+    if lower.contains("overflow")
+        || lower.contains("out of range")
+        || lower.contains("too large")
+        || lower.starts_with("can't cast value")
+    {
+        ClientError::new("22003", format!("value out of range: {m}"))
+    } else {
+        ClientError::new("22P02", format!("invalid input syntax: {m}"))
+    }
+}
+
+fn schema_to_client(e: &SchemaError) -> ClientError {
+    match e {
+        SchemaError::FieldNotFound { field, .. } => ClientError::new(
+            "42703",
+            format!("column \"{}\" does not exist", field.flat_name()),
+        ),
+        SchemaError::AmbiguousReference { field } => ClientError::new(
+            "42702",
+            format!("column reference \"{}\" is ambiguous", field.flat_name()),
+        ),
+        SchemaError::DuplicateQualifiedField { .. }
+        | SchemaError::DuplicateUnqualifiedField { .. } => ClientError::new("42701", e.to_string()),
+    }
+}
+
+pub(crate) fn parser_to_client(e: &ParserError) -> ClientError {
+    let (message, position) = match e {
+        ParserError::ParserError(m) | ParserError::TokenizerError(m) => split_location(m),
+        ParserError::RecursionLimitExceeded => {
+            return ClientError::new("54001", "statement is too deeply nested")
+        }
+    };
+    ClientError {
+        position,
+        ..ClientError::new("42601", format!("syntax error: {message}"))
+    }
+}
+
+/// sqlparser ends messages with ` at Line: L, Column: C`; split that off.
+/// The position is returned as (line, column) encoded later by the caller,
+/// here only the column of line 1 is final, so callers fix it up with
+/// [`line_col_to_position`].
+fn split_location(m: &str) -> (String, Option<usize>) {
+    match m.rfind(" at Line: ") {
+        Some(i) => {
+            let loc = &m[i + " at Line: ".len()..];
+            let mut parts = loc.split(", Column: ");
+            let line = parts.next().and_then(|l| l.trim().parse::<usize>().ok());
+            let col = parts.next().and_then(|c| c.trim().parse::<usize>().ok());
+            let pos = match (line, col) {
+                // Encoded as line * 1_000_000 + column until the statement text is known.
+                (Some(l), Some(c)) => Some(l * 1_000_000 + c),
+                _ => None,
+            };
+            (m[..i].to_owned(), pos)
+        }
+        None => (m.to_owned(), None),
+    }
+}
+
+/// Turn an encoded (line, column) from [`split_location`] into PostgreSQL's
+/// 1-based character position within `sql`.
+pub(crate) fn line_col_to_position(sql: &str, encoded: usize) -> usize {
+    let (line, col) = (encoded / 1_000_000, encoded % 1_000_000);
+    let mut chars_before = 0usize;
+    for (i, text) in sql.split('\n').enumerate() {
+        if i + 1 == line {
+            return chars_before + col.max(1);
+        }
+        chars_before += text.chars().count() + 1;
+    }
+    col.max(1)
+}
+
+fn strip_df_prefix(m: &str) -> String {
+    for prefix in [
+        "Error during planning: ",
+        "Execution error: ",
+        "This feature is not implemented: ",
+        "Arrow error: ",
+        "Schema error: ",
+        "External error: ",
+    ] {
+        if let Some(rest) = m.strip_prefix(prefix) {
+            return strip_df_prefix(rest);
+        }
+    }
+    m.to_owned()
+}
+
+/// Plan/Execution errors carry only a message; recognise the common ones.
+fn message_to_client(m: &str) -> ClientError {
+    let m = strip_df_prefix(m);
+    let lower = m.to_ascii_lowercase();
+    if let Some(name) = between(&m, "table '", "' not found") {
+        return ClientError::new("42P01", format!("relation \"{name}\" does not exist"));
+    }
+    if let Some(name) = between(&m, "Invalid function '", "'") {
+        let hint = between(&m, "Did you mean '", "'").map(|s| format!("Did you mean {s}?"));
+        return ClientError::new("42883", format!("function {name} does not exist")).hint(hint);
+    }
+    if lower.contains("divide by zero") || lower.contains("division by zero") {
+        return ClientError::new("22012", "division by zero");
+    }
+    if lower.contains("overflow") {
+        return ClientError::new("22003", format!("value out of range: {m}"));
+    }
+    if lower.starts_with("cannot cast") || lower.contains("cannot be cast") {
+        return cast_message_to_client(&m);
+    }
+    if lower.contains("no function matches")
+        || lower.contains("does not support inputs of type")
+        || lower.contains("not supported for type")
+    {
+        return ClientError::new("42883", m);
+    }
+    if lower.contains("cannot be coerced") || lower.contains("cannot infer common") {
+        return ClientError::new("42804", m);
+    }
+    if lower.contains("placeholder") || lower.contains("parameter") && lower.contains("expected") {
+        return ClientError::new("08P01", m);
+    }
+    if lower.contains("unsupported sql type") || lower.contains("unsupported") {
+        return ClientError::new("0A000", m);
+    }
+    ClientError::new("XX000", m)
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let i = s.find(start)? + start.len();
+    let j = s[i..].find(end)? + i;
+    Some(&s[i..j])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_not_found_is_undefined_table_naming_the_relation() {
+        let e = WeirError::DataFusion(DataFusionError::Plan(
+            "table 'lake.tpch.nope' not found".into(),
+        ));
+        let c = e.to_client();
+        assert_eq!(c.code, "42P01");
+        assert_eq!(c.message, "relation \"lake.tpch.nope\" does not exist");
+    }
+
+    #[test]
+    fn wrapped_division_by_zero_keeps_its_sqlstate() {
+        let e = WeirError::DataFusion(DataFusionError::Context(
+            "while running".into(),
+            Box::new(DataFusionError::ArrowError(
+                Box::new(ArrowError::DivideByZero),
+                None,
+            )),
+        ));
+        assert_eq!(e.to_client().code, "22012");
+    }
+
+    #[test]
+    fn parser_position_is_converted_to_a_character_offset() {
+        let sql = "SELECT 1;\nSELEC 2";
+        let e = ParserError::ParserError(
+            "Expected: an SQL statement, found: SELEC at Line: 2, Column: 1".into(),
+        );
+        let c = parser_to_client(&e);
+        assert_eq!(c.code, "42601");
+        assert_eq!(line_col_to_position(sql, c.position.unwrap()), 11);
+        assert!(!c.message.contains("Line:"));
+    }
+
+    #[test]
+    fn cast_failures_split_into_bad_syntax_and_out_of_range() {
+        assert_eq!(
+            cast_message_to_client("Cannot cast string 'abc' to value of Int32 type").code,
+            "22P02"
+        );
+        assert_eq!(
+            cast_message_to_client("Overflow happened on: 99999999999").code,
+            "22003"
+        );
+    }
+}

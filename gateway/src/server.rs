@@ -1,0 +1,247 @@
+//! The listener: prepares the data directory (and the demo data on first
+//! start), accepts connections up to `max_connections`, and runs each on
+//! its own task. A connection's failure never touches another's.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::rustls;
+use tokio_rustls::TlsAcceptor;
+
+use crate::auth::UserStore;
+use crate::config::{Config, ConfigError, SessionDefaults, TlsConfig};
+use crate::engine::Engine;
+use crate::wire::cancel::CancelRegistry;
+use crate::wire::{connection, startup};
+
+/// State shared by all connections.
+pub struct Shared {
+    /// The query engine.
+    pub engine: Arc<Engine>,
+    /// Who may log in.
+    pub users: UserStore,
+    /// Live connections' cancel keys.
+    pub cancels: Arc<CancelRegistry>,
+    /// TLS, when configured.
+    pub tls: Option<TlsAcceptor>,
+    /// Refuse non-TLS clients.
+    pub tls_required: bool,
+    /// Message size limit after authentication.
+    pub max_message_bytes: usize,
+    /// Catalog for clients that name none.
+    pub default_catalog: String,
+    /// Session defaults.
+    pub session: SessionDefaults,
+    /// Time allowed for startup.
+    pub startup_timeout: Duration,
+}
+
+/// Why Weir could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The data directory is unusable.
+    #[error("data directory {path}: {message}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}{hint}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+        /// A hint for the common case.
+        hint: &'static str,
+    },
+    /// TLS files are unusable.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The engine could not be built.
+    #[error("query engine: {0}")]
+    Engine(String),
+}
+
+/// A bound, ready server.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    slots: Arc<Semaphore>,
+}
+
+impl Server {
+    /// Validate config, prepare the data directory and demo data, bind.
+    pub async fn start(config: &Config) -> Result<Self, StartError> {
+        let addr = config.validate()?;
+        let lake_root =
+            prepare_data_dir(&config.server.data_dir, config.demo.tpch_scale_factor).await?;
+        let engine = Engine::new(&config.query, &lake_root)
+            .map_err(|e| StartError::Engine(e.to_string()))?;
+        if !engine.has_catalog(&config.session.default_catalog) {
+            return Err(ConfigError::Invalid(format!(
+                "session.default_catalog {:?} is not a catalog (known: {})",
+                config.session.default_catalog,
+                engine.catalog_names().join(", ")
+            ))
+            .into());
+        }
+        let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr,
+                hint: if source.kind() == std::io::ErrorKind::AddrInUse {
+                    " (another server is using this port; pick another with --listen)"
+                } else {
+                    ""
+                },
+                source,
+            })?;
+        let shared = Arc::new(Shared {
+            engine: Arc::new(engine),
+            users: UserStore::from_config(&config.auth),
+            cancels: Arc::default(),
+            tls_required: config.tls.as_ref().is_some_and(|t| t.required),
+            tls,
+            max_message_bytes: config.server.max_message_bytes,
+            default_catalog: config.session.default_catalog.clone(),
+            session: config.session.clone(),
+            startup_timeout: Duration::from_secs(config.server.startup_timeout_secs.max(1)),
+        });
+        Ok(Self {
+            listener,
+            shared,
+            slots: Arc::new(Semaphore::new(config.server.max_connections)),
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accept connections until `shutdown` completes.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                _ = &mut shutdown => return,
+                permit = self.slots.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+            };
+            let accepted = tokio::select! {
+                _ = &mut shutdown => return,
+                accepted = self.listener.accept() => accepted,
+            };
+            let (socket, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let started = tokio::time::timeout(
+                    shared.startup_timeout,
+                    startup::handshake(socket, &shared),
+                )
+                .await;
+                match started {
+                    Ok(Ok(Some(s))) => {
+                        tracing::debug!(%peer, user = %s.session.user, "session started");
+                        connection::run(s.conn, s.session, s.cancel).await;
+                    }
+                    Ok(Ok(None)) => {}
+                    Ok(Err(e)) => tracing::info!(%peer, error = %e, "connection refused"),
+                    Err(_) => tracing::info!(%peer, "startup timed out"),
+                }
+            });
+        }
+    }
+}
+
+/// Create the data directory and lake; write the demo data on first start.
+async fn prepare_data_dir(dir: &Path, scale_factor: f64) -> Result<PathBuf, StartError> {
+    let err = |message: String| StartError::DataDir {
+        path: dir.to_path_buf(),
+        message,
+    };
+    let lake = dir.join("lake");
+    std::fs::create_dir_all(&lake).map_err(|e| err(format!("cannot create it: {e}")))?;
+    std::fs::read_dir(&lake).map_err(|e| err(format!("cannot read it: {e}")))?;
+    let probe = dir.join(".weir-write-probe");
+    std::fs::write(&probe, b"").map_err(|e| err(format!("cannot write to it: {e}")))?;
+    let _ = std::fs::remove_file(&probe);
+
+    let marker = dir.join(".demo-tpch-written");
+    if scale_factor > 0.0 && !marker.exists() {
+        let schema_dir = lake.join("tpch");
+        tracing::info!(scale_factor, dir = %schema_dir.display(), "first start: writing the TPC-H demo data");
+        let parts = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let generated = tokio::task::spawn_blocking(move || {
+            weir_connectors::lake::tpch::generate(&schema_dir, scale_factor, parts)
+        })
+        .await
+        .map_err(|e| err(format!("demo data generation failed: {e}")))?
+        .map_err(|e| err(format!("demo data generation failed: {e}")))?;
+        tracing::info!(
+            tables = generated.written.len(),
+            rows = generated.rows,
+            "demo data written"
+        );
+        std::fs::write(&marker, format!("tpch scale factor {scale_factor}\n"))
+            .map_err(|e| err(format!("cannot write to it: {e}")))?;
+    }
+    Ok(lake)
+}
+
+fn tls_acceptor(config: &TlsConfig) -> Result<TlsAcceptor, StartError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&config.cert)
+        .map_err(|e| {
+            StartError::Tls(format!(
+                "cannot read certificate {}: {e}",
+                config.cert.display()
+            ))
+        })?
+        .collect::<Result<_, _>>()
+        .map_err(|e| StartError::Tls(format!("bad certificate {}: {e}", config.cert.display())))?;
+    if certs.is_empty() {
+        return Err(StartError::Tls(format!(
+            "no certificate in {}",
+            config.cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(&config.key).map_err(|e| {
+        StartError::Tls(format!(
+            "cannot read private key {}: {e}",
+            config.key.display()
+        ))
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| StartError::Tls(format!("certificate and key do not work together: {e}")))?;
+    Ok(TlsAcceptor::from(Arc::new(server)))
+}

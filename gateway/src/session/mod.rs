@@ -1,0 +1,537 @@
+//! One client session: its parameters, transaction state, prepared
+//! statements and portals, and the DataFusion context it plans in.
+//!
+//! The wire layer drives a session through four calls, in protocol terms:
+//! [`Session::parse`] (SQL text → statements), [`Session::prepare`]
+//! (statement → [`Prepared`]: planned, parameter types inferred, result
+//! columns known), [`Session::bind`] (parameters → [`Portal`]) and
+//! [`Session::start`] (portal → [`Outcome`], a stream of Arrow batches or a
+//! command tag). It never sees SQLSTATEs or bytes.
+
+pub mod params;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::ParamValues;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use crate::engine::Engine;
+use crate::error::{line_col_to_position, parser_to_client, Result, WeirError};
+use crate::statements::transaction::{self, TxnState};
+use crate::statements::{classify, colnames, explain, show, Command};
+use crate::wire::types::{self, oid, SessionTz, TextOptions};
+use params::Params;
+
+/// A statement ready to run: classified, and planned if it is a query.
+#[derive(Debug)]
+pub struct Prepared {
+    /// Original SQL text (for logs).
+    pub sql: String,
+    body: Body,
+    /// Parameter type OIDs reported in ParameterDescription.
+    pub param_types: Vec<u32>,
+    /// What the planner expects each parameter to be.
+    param_targets: Vec<Option<DataType>>,
+    /// Result columns, `None` when the statement returns no rows.
+    pub schema: Option<SchemaRef>,
+}
+
+#[derive(Debug)]
+enum Body {
+    Empty,
+    Command(Command),
+    Plan {
+        plan: LogicalPlan,
+        explain_verbose: Option<bool>,
+    },
+}
+
+/// A bound statement.
+#[derive(Debug)]
+pub struct Portal {
+    /// The statement.
+    pub prepared: Arc<Prepared>,
+    /// Bound parameter values.
+    pub params: Vec<ScalarValue>,
+    /// Result formats per column (`true` = binary).
+    pub binary: Vec<bool>,
+    /// Set once started: the running result.
+    pub running: Option<Running>,
+    /// The portal ran to completion.
+    pub finished: bool,
+    /// Tag word of the completed result, for re-executes.
+    pub last_tag: &'static str,
+}
+
+/// A portal's result in progress.
+pub struct Running {
+    /// Result rows.
+    pub stream: SendableRecordBatchStream,
+    /// A batch partly sent by a suspended Execute, and the next row.
+    pub pending: Option<(RecordBatch, usize)>,
+    /// Command tag word (`SELECT`, `SHOW`, `EXPLAIN`).
+    pub tag: &'static str,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("tag", &self.tag).finish()
+    }
+}
+
+/// What starting a statement produced.
+pub enum Outcome {
+    /// Rows to stream, then `<tag> <count>`.
+    Rows(Running),
+    /// A command with its complete tag.
+    Done(String),
+    /// An empty query.
+    Empty,
+}
+
+/// Server-side events the wire must relay after a statement.
+#[derive(Debug, Default)]
+pub struct Events {
+    /// ParameterStatus to send (name, value).
+    pub reports: Vec<(&'static str, String)>,
+    /// NoticeResponse to send (severity, SQLSTATE, message).
+    pub notices: Vec<(&'static str, &'static str, String)>,
+}
+
+/// A client session.
+pub struct Session {
+    engine: Arc<Engine>,
+    ctx: SessionContext,
+    /// Authenticated user.
+    pub user: String,
+    /// The catalog the client connected to (its "database").
+    pub catalog: String,
+    /// Run-time parameters.
+    pub params: Params,
+    /// Transaction state.
+    pub txn: TxnState,
+    savepoints: Vec<String>,
+    /// Named and unnamed ("") prepared statements.
+    pub statements: HashMap<String, Arc<Prepared>>,
+    /// Named and unnamed ("") portals.
+    pub portals: HashMap<String, Portal>,
+    /// Pending events for the wire.
+    pub events: Events,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("catalog", &self.catalog)
+            .finish()
+    }
+}
+
+impl Session {
+    /// A session for `user` on `catalog`.
+    pub fn new(engine: Arc<Engine>, user: String, catalog: String, params: Params) -> Self {
+        let ctx = engine.session_context(&catalog);
+        let session = Self {
+            engine,
+            ctx,
+            user,
+            catalog,
+            params,
+            txn: TxnState::Idle,
+            savepoints: Vec::new(),
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            events: Events::default(),
+        };
+        session.apply_params();
+        session
+    }
+
+    fn apply_params(&self) {
+        self.engine.apply_session(
+            &self.ctx,
+            &self.catalog,
+            &self.params.search_path(),
+            &self.user,
+            self.params.timezone(),
+        );
+    }
+
+    /// How text values are rendered in this session now.
+    pub fn text_options(&self) -> TextOptions {
+        TextOptions {
+            tz: types::parse_timezone(self.params.timezone()).unwrap_or(SessionTz::Fixed(
+                chrono::FixedOffset::east_opt(0).unwrap_or_else(|| chrono::Utc.fix()),
+            )),
+            extra_float_digits: self.params.extra_float_digits(),
+        }
+    }
+
+    /// Split SQL text into statements. Catalog queries from client tools go
+    /// through the pg_catalog compatibility rewriter.
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        let lower = sql.to_ascii_lowercase();
+        if lower.contains("pg_")
+            || lower.contains("information_schema")
+            || lower.contains("::regclass")
+        {
+            if let Ok(stmts) = self.engine.compat().parse(sql) {
+                return Ok(stmts);
+            }
+        }
+        match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+            Ok(stmts) => Ok(stmts
+                .into_iter()
+                .map(|s| self.engine.compat().rewrite(s))
+                .collect()),
+            Err(e) => {
+                let c = parser_to_client(&e);
+                Err(WeirError::Syntax {
+                    message: c.message,
+                    position: c.position.map(|p| line_col_to_position(sql, p)),
+                })
+            }
+        }
+    }
+
+    /// Check the transaction state allows `cmd`.
+    fn check_txn(&self, cmd: &Command) -> Result<()> {
+        if self.txn == TxnState::Failed && !cmd.allowed_when_failed() {
+            return Err(WeirError::InFailedTransaction);
+        }
+        Ok(())
+    }
+
+    /// Classify and (for queries) plan a statement; `None` = empty query.
+    /// `declared` are the client's parameter type OIDs (0 = infer).
+    pub async fn prepare(
+        &mut self,
+        sql: &str,
+        stmt: Option<Statement>,
+        declared: &[u32],
+    ) -> Result<Prepared> {
+        let Some(stmt) = stmt else {
+            return Ok(Prepared {
+                sql: sql.to_owned(),
+                body: Body::Empty,
+                param_types: declared.to_vec(),
+                param_targets: vec![None; declared.len()],
+                schema: None,
+            });
+        };
+        let cmd = classify(stmt)?;
+        self.check_txn(&cmd)?;
+        let (body, schema, targets) = match cmd {
+            Command::Query(mut stmt) => {
+                let shown_names = colnames::assign(&mut stmt);
+                let explain_verbose = match stmt.as_ref() {
+                    Statement::Explain { verbose, .. } => Some(*verbose),
+                    _ => None,
+                };
+                let state = self.ctx.state();
+                let plan = state
+                    .statement_to_plan(DfStatement::Statement(stmt))
+                    .await?;
+                let mut targets: Vec<Option<DataType>> = Vec::new();
+                for (name, t) in plan.get_parameter_types()? {
+                    let idx = name
+                        .trim_start_matches('$')
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|i| *i >= 1);
+                    let Some(idx) = idx else {
+                        return Err(WeirError::Syntax {
+                            message: format!("invalid parameter name {name}"),
+                            position: None,
+                        });
+                    };
+                    if idx > 65535 {
+                        return Err(WeirError::Protocol(format!(
+                            "parameter ${idx} is out of range"
+                        )));
+                    }
+                    if targets.len() < idx {
+                        targets.resize(idx, None);
+                    }
+                    targets[idx - 1] = t;
+                }
+                let mut arrow_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+                if let Some(names) = shown_names.filter(|n| n.len() == arrow_schema.fields().len())
+                {
+                    let fields: Vec<_> = arrow_schema
+                        .fields()
+                        .iter()
+                        .zip(names)
+                        .map(|(f, n)| match n {
+                            Some(n) => Arc::new(f.as_ref().clone().with_name(n)),
+                            None => f.clone(),
+                        })
+                        .collect();
+                    arrow_schema =
+                        Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
+                            fields,
+                            arrow_schema.metadata().clone(),
+                        ));
+                }
+                let schema =
+                    if explain_verbose.is_some() || explain::is_explain_output(&arrow_schema) {
+                        Some(explain::schema())
+                    } else {
+                        Some(arrow_schema)
+                    };
+                (
+                    Body::Plan {
+                        plan,
+                        explain_verbose,
+                    },
+                    schema,
+                    targets,
+                )
+            }
+            Command::Show(name) => {
+                let schema = show::schema(name.as_deref());
+                (Body::Command(Command::Show(name)), Some(schema), Vec::new())
+            }
+            other => (Body::Command(other), None, Vec::new()),
+        };
+        let n = targets.len().max(declared.len());
+        let mut param_types = Vec::with_capacity(n);
+        let mut param_targets = Vec::with_capacity(n);
+        for i in 0..n {
+            let target = targets.get(i).cloned().flatten();
+            let declared_oid = declared.get(i).copied().unwrap_or(0);
+            let reported = if declared_oid != 0 {
+                declared_oid
+            } else {
+                target
+                    .as_ref()
+                    .map(|t| {
+                        types::pg_type(&datafusion::arrow::datatypes::Field::new(
+                            "",
+                            t.clone(),
+                            true,
+                        ))
+                        .oid
+                    })
+                    .unwrap_or(oid::TEXT)
+            };
+            param_types.push(reported);
+            param_targets.push(target);
+        }
+        Ok(Prepared {
+            sql: sql.to_owned(),
+            body,
+            param_types,
+            param_targets,
+            schema,
+        })
+    }
+
+    /// Bind parameter values (wire bytes) to a prepared statement.
+    pub fn bind(
+        &self,
+        prepared: Arc<Prepared>,
+        formats: &[i16],
+        values: &[Option<bytes::Bytes>],
+        result_formats: &[i16],
+    ) -> Result<Portal> {
+        if values.len() != prepared.param_types.len() {
+            return Err(WeirError::Protocol(format!(
+                "bind message supplies {} parameters, but prepared statement requires {}",
+                values.len(),
+                prepared.param_types.len()
+            )));
+        }
+        if formats.len() > 1 && formats.len() != values.len() {
+            return Err(WeirError::Protocol(format!(
+                "bind message has {} parameter formats but {} parameters",
+                formats.len(),
+                values.len()
+            )));
+        }
+        let mut params = Vec::with_capacity(values.len());
+        for (i, v) in values.iter().enumerate() {
+            let binary = match formats {
+                [] => false,
+                [one] => *one == 1,
+                many => many[i] == 1,
+            };
+            params.push(types::decode_param(
+                v.as_deref(),
+                binary,
+                prepared.param_types[i],
+                prepared.param_targets[i].as_ref(),
+            )?);
+        }
+        let ncols = prepared
+            .schema
+            .as_ref()
+            .map(|s| s.fields().len())
+            .unwrap_or(0);
+        let binary = match result_formats {
+            [] => vec![false; ncols],
+            [one] => vec![*one == 1; ncols],
+            many if many.len() == ncols => many.iter().map(|f| *f == 1).collect(),
+            many => {
+                return Err(WeirError::Protocol(format!(
+                    "bind message has {} result formats but query has {ncols} columns",
+                    many.len()
+                )))
+            }
+        };
+        Ok(Portal {
+            prepared,
+            params,
+            binary,
+            running: None,
+            finished: false,
+            last_tag: "SELECT",
+        })
+    }
+
+    /// Start a bound statement.
+    pub async fn start(&mut self, prepared: &Prepared, params: &[ScalarValue]) -> Result<Outcome> {
+        match &prepared.body {
+            Body::Empty => Ok(Outcome::Empty),
+            Body::Command(cmd) => {
+                self.check_txn(cmd)?;
+                self.run_command(cmd)
+            }
+            Body::Plan {
+                plan,
+                explain_verbose,
+            } => {
+                if self.txn == TxnState::Failed {
+                    return Err(WeirError::InFailedTransaction);
+                }
+                let plan = if params.is_empty() {
+                    plan.clone()
+                } else {
+                    plan.clone().with_param_values(ParamValues::List(
+                        params.iter().cloned().map(Into::into).collect(),
+                    ))?
+                };
+                let df = self.ctx.execute_logical_plan(plan).await?;
+                let stream = df.execute_stream().await?;
+                let is_explain = explain_verbose.is_some()
+                    || explain::is_explain_output(stream.schema().as_ref());
+                if is_explain {
+                    use futures::TryStreamExt;
+                    let batches: Vec<RecordBatch> = stream.try_collect().await?;
+                    let batch = explain::reshape(&batches, explain_verbose.unwrap_or(false))?;
+                    return Ok(Outcome::Rows(one_batch(batch, "EXPLAIN")?));
+                }
+                Ok(Outcome::Rows(Running {
+                    stream,
+                    pending: None,
+                    tag: "SELECT",
+                }))
+            }
+        }
+    }
+
+    fn run_command(&mut self, cmd: &Command) -> Result<Outcome> {
+        match cmd {
+            Command::Set { name, value } => {
+                let report = match value {
+                    Some(v) => self.params.set(name, v)?,
+                    None => self.params.reset(name)?,
+                };
+                self.events.reports.extend(report);
+                self.apply_params();
+                Ok(Outcome::Done("SET".into()))
+            }
+            Command::Reset(name) => {
+                match name {
+                    Some(n) => {
+                        let report = self.params.reset(n)?;
+                        self.events.reports.extend(report);
+                    }
+                    None => {
+                        let changed = self.params.reset_all();
+                        self.events.reports.extend(changed);
+                    }
+                }
+                self.apply_params();
+                Ok(Outcome::Done("RESET".into()))
+            }
+            Command::Show(name) => Ok(Outcome::Rows(one_batch(
+                show::run(&self.params, name.as_deref())?,
+                "SHOW",
+            )?)),
+            Command::Transaction(t) => {
+                let out = transaction::run(t, &mut self.txn, &mut self.savepoints)?;
+                if let Some((code, msg)) = out.warning {
+                    self.events.notices.push(("WARNING", code, msg.to_owned()));
+                }
+                Ok(Outcome::Done(out.tag.into()))
+            }
+            Command::DiscardAll => {
+                if self.txn != TxnState::Idle {
+                    return Err(WeirError::ActiveTransaction(
+                        "DISCARD ALL cannot run inside a transaction block",
+                    ));
+                }
+                let changed = self.params.reset_all();
+                self.events.reports.extend(changed);
+                self.statements.clear();
+                self.portals.clear();
+                self.apply_params();
+                Ok(Outcome::Done("DISCARD ALL".into()))
+            }
+            Command::Deallocate(name) => {
+                match name {
+                    Some(n) => {
+                        if self.statements.remove(n).is_none() {
+                            return Err(WeirError::UnknownStatement(format!(
+                                "prepared statement \"{n}\" does not exist"
+                            )));
+                        }
+                    }
+                    None => self.statements.clear(),
+                }
+                Ok(Outcome::Done("DEALLOCATE".into()))
+            }
+            Command::NoOp(tag) => Ok(Outcome::Done((*tag).into())),
+            Command::Query(_) => Err(WeirError::Internal("query reached the command path".into())),
+        }
+    }
+
+    /// Record that a statement failed: an open block becomes aborted.
+    pub fn on_error(&mut self) {
+        if self.txn == TxnState::Block {
+            self.txn = TxnState::Failed;
+        }
+    }
+
+    /// End of an implicit transaction (Sync outside a block): portals close.
+    pub fn end_implicit_transaction(&mut self) {
+        if self.txn == TxnState::Idle {
+            self.portals.clear();
+        }
+    }
+}
+
+fn one_batch(batch: RecordBatch, tag: &'static str) -> Result<Running> {
+    let schema = batch.schema();
+    let stream = MemoryStream::try_new(vec![batch], schema, None)?;
+    Ok(Running {
+        stream: Box::pin(stream),
+        pending: None,
+        tag,
+    })
+}
+
+use chrono::Offset as _;

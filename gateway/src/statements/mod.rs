@@ -1,0 +1,150 @@
+//! Statements the session answers itself, one class per file, before
+//! anything reaches the planner; [`classify`] sorts a parsed statement.
+//!
+//! - [`set`]: `SET`, `SET TIME ZONE`, `SET NAMES`, `RESET`
+//! - [`show`]: `SHOW name`, `SHOW ALL`
+//! - [`transaction`]: `BEGIN`/`START TRANSACTION`, `COMMIT`/`END`, `ROLLBACK`,
+//!   savepoints
+//! - [`colnames`]: PostgreSQL's result column names for unnamed expressions
+//! - [`explain`]: `EXPLAIN [ANALYZE]` output reshaped into PostgreSQL's
+//!   single `QUERY PLAN` column
+//!
+//! Everything else that reads data goes to DataFusion; statements that would
+//! write are refused until the lakehouse work lands.
+
+pub mod colnames;
+pub mod explain;
+pub mod set;
+pub mod show;
+pub mod transaction;
+
+use datafusion::sql::sqlparser::ast::{ObjectName, Statement};
+
+use crate::error::{Result, WeirError};
+
+/// What a statement is, for dispatch.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// `SET name = value` (`None` value = `DEFAULT`, i.e. reset).
+    Set {
+        /// Parameter name.
+        name: String,
+        /// New value, or `None` for DEFAULT.
+        value: Option<String>,
+    },
+    /// `RESET name` / `RESET ALL` (`None`).
+    Reset(Option<String>),
+    /// `SHOW name` / `SHOW ALL` (`None`).
+    Show(Option<String>),
+    /// Transaction control.
+    Transaction(transaction::TxnCommand),
+    /// `DISCARD ALL`.
+    DiscardAll,
+    /// `DEALLOCATE [PREPARE] name | ALL`.
+    Deallocate(Option<String>),
+    /// Accepted for compatibility, changes nothing (tag given).
+    NoOp(&'static str),
+    /// Planned and run by DataFusion.
+    Query(Box<Statement>),
+}
+
+impl Command {
+    /// Whether the command may run in an aborted transaction block.
+    pub fn allowed_when_failed(&self) -> bool {
+        matches!(self, Command::Transaction(t) if t.ends_failed_block())
+    }
+}
+
+/// Lower-case an unquoted name, as PostgreSQL folds identifiers.
+pub(crate) fn object_name(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|p| match p.as_ident() {
+            Some(id) if id.quote_style.is_none() => id.value.to_lowercase(),
+            Some(id) => id.value.clone(),
+            None => p.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Sort a statement into a [`Command`], refusing what Weir does not do.
+pub fn classify(stmt: Statement) -> Result<Command> {
+    use Statement as S;
+    Ok(match stmt {
+        S::Set(set) => set::classify(set)?,
+        S::Reset(r) => set::classify_reset(r),
+        S::ShowVariable { variable } => show::classify(&variable),
+        S::StartTransaction { .. }
+        | S::Commit { .. }
+        | S::Rollback { .. }
+        | S::Savepoint { .. }
+        | S::ReleaseSavepoint { .. } => Command::Transaction(transaction::classify(&stmt)?),
+        S::Discard { .. } => Command::DiscardAll,
+        S::Deallocate { name, .. } => {
+            let n = name.value.clone();
+            Command::Deallocate((!n.eq_ignore_ascii_case("all")).then_some(n))
+        }
+        S::Query(ref q) if q.body.as_select().is_some_and(|s| s.into.is_some()) => {
+            return Err(read_only("SELECT INTO"))
+        }
+        S::Query(_)
+        | S::Explain { .. }
+        | S::ExplainTable { .. }
+        | S::ShowTables { .. }
+        | S::ShowColumns { .. }
+        | S::ShowSchemas { .. }
+        | S::ShowDatabases { .. } => Command::Query(Box::new(stmt)),
+        S::Insert(_) => return Err(read_only("INSERT")),
+        S::Update { .. } => return Err(read_only("UPDATE")),
+        S::Delete(_) => return Err(read_only("DELETE")),
+        S::Merge { .. } => return Err(read_only("MERGE")),
+        S::Copy { .. } => return Err(WeirError::NotSupported("COPY is not supported yet".into())),
+        S::CreateTable(_)
+        | S::CreateView { .. }
+        | S::CreateSchema { .. }
+        | S::Drop { .. }
+        | S::AlterTable { .. }
+        | S::CreateIndex(_)
+        | S::Truncate { .. } => return Err(read_only(statement_keyword(&stmt))),
+        other => {
+            return Err(WeirError::NotSupported(format!(
+                "{} is not supported",
+                statement_keyword(&other)
+            )))
+        }
+    })
+}
+
+fn read_only(what: &str) -> WeirError {
+    WeirError::ReadOnlyTransaction(format!(
+        "cannot execute {what} in a read-only transaction: Weir does not write data yet"
+    ))
+}
+
+/// The leading keywords of a statement, for messages.
+fn statement_keyword(stmt: &Statement) -> &'static str {
+    let text = stmt.to_string();
+    let words: Vec<&str> = text.split_whitespace().take(2).collect();
+    match words.as_slice() {
+        ["CREATE", "TABLE", ..] => "CREATE TABLE",
+        ["CREATE", "VIEW", ..] => "CREATE VIEW",
+        ["CREATE", "SCHEMA", ..] => "CREATE SCHEMA",
+        ["CREATE", "INDEX", ..] => "CREATE INDEX",
+        ["DROP", ..] => "DROP",
+        ["ALTER", ..] => "ALTER TABLE",
+        ["TRUNCATE", ..] => "TRUNCATE",
+        ["CREATE", ..] => "CREATE",
+        ["GRANT", ..] => "GRANT",
+        ["REVOKE", ..] => "REVOKE",
+        ["PREPARE", ..] => "PREPARE",
+        ["EXECUTE", ..] => "EXECUTE",
+        ["DECLARE", ..] => "DECLARE",
+        ["FETCH", ..] => "FETCH",
+        ["CLOSE", ..] => "CLOSE",
+        ["LISTEN", ..] => "LISTEN",
+        ["VACUUM", ..] => "VACUUM",
+        ["ANALYZE", ..] => "ANALYZE",
+        _ => "this statement",
+    }
+}

@@ -1,0 +1,524 @@
+//! The query loop of one authenticated connection.
+//!
+//! Simple protocol: a Query message may hold several statements; they run
+//! in order, stopping at the first error, then one ReadyForQuery.
+//! Extended protocol: Parse/Bind/Describe/Execute/Close until Sync; after an
+//! error everything up to Sync is skipped. Execute with a row limit sends
+//! PortalSuspended and keeps the portal's stream (and any half-sent batch)
+//! for the next Execute.
+//!
+//! Rows stream batch by batch: a batch is encoded into the output buffer,
+//! which is written to the socket whenever it passes 64 KiB, so a slow
+//! client holds back the engine (backpressure) and nothing is materialised.
+//! A CancelRequest or `statement_timeout` fires a token that the loop
+//! selects on; the statement's stream is dropped, which stops its work.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::Schema;
+use futures::StreamExt;
+use pgwire::messages::data::{FieldDescription, NoData, ParameterDescription, RowDescription};
+use pgwire::messages::extendedquery::{
+    BindComplete, CloseComplete, ParseComplete, PortalSuspended,
+};
+use pgwire::messages::response::{
+    CommandComplete, EmptyQueryResponse, ReadyForQuery, TransactionStatus,
+};
+use pgwire::messages::startup::ParameterStatus;
+use pgwire::messages::PgWireBackendMessage;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::cancel::CancelHandle;
+use super::frontend::Message;
+use super::types::{RowEncoder, TextOptions};
+use super::Connection;
+use crate::error::{Result, WeirError};
+use crate::session::{Outcome, Portal, Session};
+use crate::statements::transaction::TxnState;
+
+/// Serve one connection until the client leaves.
+pub async fn run(mut conn: Connection, mut session: Session, cancel: CancelHandle) {
+    let span = tracing::info_span!("session", pid = cancel.pid, user = %session.user, catalog = %session.catalog);
+    async move {
+        let mut skipping = false;
+        loop {
+            let msg = match conn.read_message().await {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(e) => {
+                    let mut c = e.to_client();
+                    c.fatal = true;
+                    tracing::debug!(error = %e, "closing connection");
+                    let _ = conn.push_error(&c);
+                    conn.shutdown().await;
+                    return;
+                }
+            };
+            let msg = match msg {
+                Ok(m) => m,
+                Err(e) => {
+                    // A malformed message: report it; in the extended protocol
+                    // skip to Sync, in the simple protocol get ready again.
+                    if send_error(&mut conn, &mut session, &e).is_err() {
+                        return;
+                    }
+                    skipping = true;
+                    if conn.flush().await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let result = match msg {
+                Message::Terminate => break,
+                Message::Sync => {
+                    skipping = false;
+                    session.end_implicit_transaction();
+                    ready(&mut conn, &session).and(Ok(()))
+                }
+                _ if skipping && !matches!(msg, Message::Query(_)) => continue,
+                Message::Query(sql) => {
+                    skipping = false;
+                    simple_query(&mut conn, &mut session, &cancel, &sql).await
+                }
+                Message::Flush => Ok(()),
+                Message::Copy(_) => continue,
+                Message::Password(_) => {
+                    Err(WeirError::Protocol("unexpected password message".into()))
+                }
+                extended => {
+                    match extended_message(&mut conn, &mut session, &cancel, extended).await {
+                        Ok(()) => Ok(()),
+                        Err(e) if is_fatal(&e) => Err(e),
+                        Err(e) => {
+                            skipping = true;
+                            send_error(&mut conn, &mut session, &e)
+                        }
+                    }
+                }
+            };
+            if let Err(e) = result {
+                if is_fatal(&e) {
+                    tracing::debug!(error = %e, "closing connection");
+                    let mut c = e.to_client();
+                    c.fatal = true;
+                    let _ = conn.push_error(&c);
+                    conn.shutdown().await;
+                    return;
+                }
+                if send_error(&mut conn, &mut session, &e).is_err() {
+                    return;
+                }
+            }
+            if conn.flush().await.is_err() {
+                return;
+            }
+        }
+        conn.shutdown().await;
+    }
+    .instrument(span)
+    .await
+}
+
+/// Socket failures end the connection; everything else is reported.
+fn is_fatal(e: &WeirError) -> bool {
+    matches!(e, WeirError::Io(_) | WeirError::MessageTooLarge { .. })
+}
+
+fn send_error(conn: &mut Connection, session: &mut Session, e: &WeirError) -> Result<()> {
+    if e.is_server_fault() {
+        tracing::warn!(error = %e, "statement failed");
+    } else {
+        tracing::debug!(error = %e, "statement failed");
+    }
+    session.on_error();
+    conn.push_error(&e.to_client())
+}
+
+fn ready(conn: &mut Connection, session: &Session) -> Result<()> {
+    let status = match session.txn {
+        TxnState::Idle => TransactionStatus::Idle,
+        TxnState::Block => TransactionStatus::Transaction,
+        TxnState::Failed => TransactionStatus::Error,
+    };
+    conn.push(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+        status,
+    )))
+}
+
+fn relay_events(conn: &mut Connection, session: &mut Session) -> Result<()> {
+    for (severity, code, msg) in std::mem::take(&mut session.events.notices) {
+        conn.push_notice(severity, code, &msg)?;
+    }
+    for (name, value) in std::mem::take(&mut session.events.reports) {
+        conn.push(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+            name.to_owned(),
+            value,
+        )))?;
+    }
+    Ok(())
+}
+
+#[tracing::instrument(level = "debug", skip_all, fields(len = sql.len()))]
+async fn simple_query(
+    conn: &mut Connection,
+    session: &mut Session,
+    cancel: &CancelHandle,
+    sql: &str,
+) -> Result<()> {
+    let result = simple_query_inner(conn, session, cancel, sql).await;
+    if let Err(e) = &result {
+        if is_fatal(e) {
+            return result;
+        }
+        send_error(conn, session, e)?;
+    }
+    relay_events(conn, session)?;
+    ready(conn, session)
+}
+
+async fn simple_query_inner(
+    conn: &mut Connection,
+    session: &mut Session,
+    cancel: &CancelHandle,
+    sql: &str,
+) -> Result<()> {
+    let statements = session.parse(sql)?;
+    if statements.is_empty() {
+        if session.txn == TxnState::Failed {
+            return Err(WeirError::InFailedTransaction);
+        }
+        return conn.push(PgWireBackendMessage::EmptyQueryResponse(
+            EmptyQueryResponse::new(),
+        ));
+    }
+    for stmt in statements {
+        let token = cancel.begin();
+        let deadline = session
+            .params
+            .statement_timeout()
+            .map(|t| Instant::now() + t);
+        let result = async {
+            let prepared = guarded(&token, deadline, session.prepare(sql, Some(stmt), &[])).await?;
+            let mut portal = session.bind(Arc::new(prepared), &[], &[], &[])?;
+            let (prepared, params) = (portal.prepared.clone(), portal.params.clone());
+            let outcome = guarded(&token, deadline, session.start(&prepared, &params)).await?;
+            match outcome {
+                Outcome::Rows(running) => {
+                    let schema = portal
+                        .prepared
+                        .schema
+                        .clone()
+                        .unwrap_or_else(|| running.stream.schema());
+                    let encoder = RowEncoder::new(&schema, portal.binary.clone());
+                    conn.push(row_description(&schema, &encoder))?;
+                    portal.running = Some(running);
+                    let (rows, _) = stream_rows(
+                        conn,
+                        &session.text_options(),
+                        &mut portal,
+                        &encoder,
+                        0,
+                        &token,
+                        deadline,
+                    )
+                    .await?;
+                    let tag = portal.running.as_ref().map(|r| r.tag).unwrap_or("SELECT");
+                    conn.push(complete(&format!("{tag} {rows}")))
+                }
+                Outcome::Done(tag) => conn.push(complete(&tag)),
+                Outcome::Empty => conn.push(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                )),
+            }
+        }
+        .await;
+        cancel.end();
+        result?;
+        relay_events(conn, session)?;
+    }
+    Ok(())
+}
+
+fn complete(tag: &str) -> PgWireBackendMessage {
+    PgWireBackendMessage::CommandComplete(CommandComplete::new(tag.to_owned()))
+}
+
+fn row_description(schema: &Schema, encoder: &RowEncoder) -> PgWireBackendMessage {
+    let fields = schema
+        .fields()
+        .iter()
+        .zip(encoder.types())
+        .enumerate()
+        .map(|(i, (f, t))| {
+            FieldDescription::new(
+                f.name().clone(),
+                0,
+                0,
+                t.oid,
+                t.len,
+                t.typmod,
+                i16::from(encoder.is_binary(i)),
+            )
+        })
+        .collect();
+    PgWireBackendMessage::RowDescription(RowDescription::new(fields))
+}
+
+/// Run `fut` unless the statement is canceled or times out first.
+async fn guarded<T>(
+    token: &CancellationToken,
+    deadline: Option<Instant>,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::select! {
+        biased;
+        _ = token.cancelled() => Err(WeirError::Canceled),
+        _ = sleep_until(deadline) => Err(WeirError::StatementTimeout),
+        r = fut => r,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Send up to `limit` rows (0 = all) of a running portal. Returns rows sent
+/// and whether the portal was suspended by the limit.
+async fn stream_rows(
+    conn: &mut Connection,
+    opts: &TextOptions,
+    portal: &mut Portal,
+    encoder: &RowEncoder,
+    limit: usize,
+    token: &CancellationToken,
+    deadline: Option<Instant>,
+) -> Result<(usize, bool)> {
+    let Some(running) = portal.running.as_mut() else {
+        return Ok((0, false));
+    };
+    let mut sent = 0usize;
+    loop {
+        if let Some((batch, offset)) = running.pending.take() {
+            let available = batch.num_rows() - offset;
+            let take = if limit > 0 {
+                available.min(limit - sent)
+            } else {
+                available
+            };
+            // Encode in slices so the buffer is flushed at ~64 KiB granularity.
+            let mut at = offset;
+            while at < offset + take {
+                let end = (at + 1024).min(offset + take);
+                encoder.encode(&batch, at, end, opts, &mut conn.wbuf)?;
+                at = end;
+                conn.flush_if_full().await?;
+                if token.is_cancelled() {
+                    return Err(WeirError::Canceled);
+                }
+            }
+            sent += take;
+            if offset + take < batch.num_rows() {
+                running.pending = Some((batch, offset + take));
+            }
+            if limit > 0 && sent == limit {
+                return Ok((sent, true));
+            }
+            continue;
+        }
+        let next = tokio::select! {
+            biased;
+            _ = token.cancelled() => return Err(WeirError::Canceled),
+            _ = sleep_until(deadline) => return Err(WeirError::StatementTimeout),
+            next = running.stream.next() => next,
+        };
+        match next {
+            None => return Ok((sent, false)),
+            Some(Ok(batch)) if batch.num_rows() > 0 => running.pending = Some((batch, 0)),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+        }
+    }
+}
+
+async fn extended_message(
+    conn: &mut Connection,
+    session: &mut Session,
+    cancel: &CancelHandle,
+    msg: Message,
+) -> Result<()> {
+    match msg {
+        Message::Parse {
+            name,
+            sql,
+            param_types,
+        } => {
+            if !name.is_empty() && session.statements.contains_key(&name) {
+                return Err(WeirError::DuplicateStatement(name));
+            }
+            let mut statements = session.parse(&sql)?;
+            if statements.len() > 1 {
+                return Err(WeirError::Syntax {
+                    message: "cannot insert multiple commands into a prepared statement".into(),
+                    position: None,
+                });
+            }
+            let token = cancel.begin();
+            let deadline = session
+                .params
+                .statement_timeout()
+                .map(|t| Instant::now() + t);
+            let prepared = guarded(
+                &token,
+                deadline,
+                session.prepare(&sql, statements.pop(), &param_types),
+            )
+            .await;
+            cancel.end();
+            session.statements.insert(name, Arc::new(prepared?));
+            conn.push(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+        }
+        Message::Bind {
+            portal,
+            statement,
+            param_formats,
+            params,
+            result_formats,
+        } => {
+            let prepared = session.statements.get(&statement).cloned().ok_or_else(|| {
+                WeirError::UnknownStatement(format!(
+                    "prepared statement \"{statement}\" does not exist"
+                ))
+            })?;
+            if !portal.is_empty() && session.portals.contains_key(&portal) {
+                return Err(WeirError::DuplicatePortal(portal));
+            }
+            let bound = session.bind(prepared, &param_formats, &params, &result_formats)?;
+            session.portals.insert(portal, bound);
+            conn.push(PgWireBackendMessage::BindComplete(BindComplete::new()))
+        }
+        Message::Describe { kind: b'S', name } => {
+            let prepared = session.statements.get(&name).ok_or_else(|| {
+                WeirError::UnknownStatement(format!("prepared statement \"{name}\" does not exist"))
+            })?;
+            conn.push(PgWireBackendMessage::ParameterDescription(
+                ParameterDescription::new(prepared.param_types.clone()),
+            ))?;
+            match &prepared.schema {
+                Some(schema) => {
+                    let encoder = RowEncoder::new(schema, vec![false; schema.fields().len()]);
+                    conn.push(row_description(schema, &encoder))
+                }
+                None => conn.push(PgWireBackendMessage::NoData(NoData::new())),
+            }
+        }
+        Message::Describe { name, .. } => {
+            let portal = session.portals.get(&name).ok_or_else(|| {
+                WeirError::UnknownPortal(format!("portal \"{name}\" does not exist"))
+            })?;
+            match &portal.prepared.schema {
+                Some(schema) => {
+                    let encoder = RowEncoder::new(schema, portal.binary.clone());
+                    conn.push(row_description(schema, &encoder))
+                }
+                None => conn.push(PgWireBackendMessage::NoData(NoData::new())),
+            }
+        }
+        Message::Execute {
+            portal: name,
+            max_rows,
+        } => {
+            let mut portal = session.portals.remove(&name).ok_or_else(|| {
+                WeirError::UnknownPortal(format!("portal \"{name}\" does not exist"))
+            })?;
+            let token = cancel.begin();
+            let deadline = session
+                .params
+                .statement_timeout()
+                .map(|t| Instant::now() + t);
+            let result = execute(
+                conn,
+                session,
+                &mut portal,
+                max_rows as usize,
+                &token,
+                deadline,
+            )
+            .await;
+            cancel.end();
+            relay_events(conn, session)?;
+            // The portal stays (suspended or finished) until closed or the transaction ends.
+            session.portals.insert(name, portal);
+            result
+        }
+        Message::Close { kind, name } => {
+            if kind == b'S' {
+                session.statements.remove(&name);
+            } else {
+                session.portals.remove(&name);
+            }
+            conn.push(PgWireBackendMessage::CloseComplete(CloseComplete::new()))
+        }
+        _ => Err(WeirError::Internal(
+            "not an extended-protocol message".into(),
+        )),
+    }
+}
+
+async fn execute(
+    conn: &mut Connection,
+    session: &mut Session,
+    portal: &mut Portal,
+    max_rows: usize,
+    token: &CancellationToken,
+    deadline: Option<Instant>,
+) -> Result<()> {
+    if portal.finished {
+        return conn.push(complete(&format!("{} 0", portal.last_tag)));
+    }
+    if portal.running.is_none() {
+        let (prepared, params) = (portal.prepared.clone(), portal.params.clone());
+        match guarded(token, deadline, session.start(&prepared, &params)).await? {
+            Outcome::Rows(running) => portal.running = Some(running),
+            Outcome::Done(tag) => {
+                portal.finished = true;
+                return conn.push(complete(&tag));
+            }
+            Outcome::Empty => {
+                portal.finished = true;
+                return conn.push(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ));
+            }
+        }
+    }
+    let schema = portal
+        .prepared
+        .schema
+        .clone()
+        .unwrap_or_else(|| Arc::new(Schema::empty()));
+    let encoder = RowEncoder::new(&schema, portal.binary.clone());
+    let (rows, suspended) = stream_rows(
+        conn,
+        &session.text_options(),
+        portal,
+        &encoder,
+        max_rows,
+        token,
+        deadline,
+    )
+    .await?;
+    if suspended {
+        conn.push(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))
+    } else {
+        let tag = portal.running.take().map(|r| r.tag).unwrap_or("SELECT");
+        portal.finished = true;
+        portal.last_tag = tag;
+        conn.push(complete(&format!("{tag} {rows}")))
+    }
+}

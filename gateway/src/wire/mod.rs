@@ -1,0 +1,197 @@
+//! The PostgreSQL wire protocol.
+//!
+//! - [`frontend`]: framing and decoding of client messages (size limits, no panics).
+//! - [`startup`]: SSL negotiation, the startup packet, SCRAM-SHA-256 (or
+//!   cleartext over TLS), ParameterStatus and BackendKeyData.
+//! - [`connection`]: the per-connection loop: simple and extended query
+//!   protocol, portals with row limits, streaming with backpressure,
+//!   cancellation and statement timeouts.
+//! - [`cancel`]: the registry CancelRequests are matched against.
+//! - [`types`]: Arrow ↔ PostgreSQL types and value encodings.
+//!
+//! Backend messages are encoded with the `pgwire` crate's message types;
+//! DataRows are written directly into the output buffer by [`types::RowEncoder`].
+
+pub mod cancel;
+pub mod connection;
+pub mod frontend;
+pub mod startup;
+pub mod types;
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+use pgwire::messages::response::{ErrorResponse, NoticeResponse};
+use pgwire::messages::PgWireBackendMessage;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::error::{ClientError, Result, WeirError};
+use frontend::Message;
+
+/// A client socket, plain or TLS.
+pub enum Stream {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS over TCP.
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Output is flushed to the socket whenever this much is buffered.
+pub const FLUSH_THRESHOLD: usize = 64 * 1024;
+
+/// A socket with its read and write buffers.
+pub struct Connection {
+    stream: Stream,
+    rbuf: BytesMut,
+    /// Outgoing bytes not yet written.
+    pub wbuf: BytesMut,
+    /// Largest message body accepted now.
+    pub limit: usize,
+    /// Whether the socket is TLS.
+    pub tls: bool,
+}
+
+impl Connection {
+    /// Wrap a stream; `rbuf` holds bytes already read from it.
+    pub fn new(stream: Stream, rbuf: BytesMut, limit: usize) -> Self {
+        let tls = matches!(stream, Stream::Tls(_));
+        Self {
+            stream,
+            rbuf,
+            wbuf: BytesMut::with_capacity(FLUSH_THRESHOLD * 2),
+            limit,
+            tls,
+        }
+    }
+
+    /// Read one typed message; `Ok(None)` at a clean end of stream. Framing
+    /// errors are fatal; decoding errors leave the connection usable.
+    pub async fn read_message(
+        &mut self,
+    ) -> Result<Option<std::result::Result<Message, WeirError>>> {
+        loop {
+            if let Some((tag, body)) = frontend::split_message(&mut self.rbuf, self.limit)? {
+                if !b"QPBDCESHXpdcf".contains(&tag) {
+                    return Err(WeirError::Protocol(format!(
+                        "invalid frontend message type {tag}"
+                    )));
+                }
+                return Ok(Some(frontend::decode(tag, body)));
+            }
+            if self.stream.read_buf(&mut self.rbuf).await? == 0 {
+                if self.rbuf.is_empty() {
+                    return Ok(None);
+                }
+                return Err(WeirError::Protocol("unexpected EOF within message".into()));
+            }
+        }
+    }
+
+    /// Queue a backend message.
+    pub fn push(&mut self, msg: PgWireBackendMessage) -> Result<()> {
+        msg.encode(&mut self.wbuf)
+            .map_err(|e| WeirError::Internal(format!("encoding a message: {e}")))
+    }
+
+    /// Queue an ErrorResponse.
+    pub fn push_error(&mut self, e: &ClientError) -> Result<()> {
+        let severity = if e.fatal { "FATAL" } else { "ERROR" };
+        let mut fields = vec![
+            (b'S', severity.to_owned()),
+            (b'V', severity.to_owned()),
+            (b'C', e.code.to_owned()),
+            (b'M', e.message.clone()),
+        ];
+        if let Some(d) = &e.detail {
+            fields.push((b'D', d.clone()));
+        }
+        if let Some(h) = &e.hint {
+            fields.push((b'H', h.clone()));
+        }
+        if let Some(p) = e.position {
+            fields.push((b'P', p.to_string()));
+        }
+        self.push(PgWireBackendMessage::ErrorResponse(ErrorResponse::new(
+            fields,
+        )))
+    }
+
+    /// Queue a NoticeResponse.
+    pub fn push_notice(&mut self, severity: &str, code: &str, message: &str) -> Result<()> {
+        let fields = vec![
+            (b'S', severity.to_owned()),
+            (b'V', severity.to_owned()),
+            (b'C', code.to_owned()),
+            (b'M', message.to_owned()),
+        ];
+        self.push(PgWireBackendMessage::NoticeResponse(NoticeResponse::new(
+            fields,
+        )))
+    }
+
+    /// Write everything queued.
+    pub async fn flush(&mut self) -> Result<()> {
+        if !self.wbuf.is_empty() {
+            self.stream.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        self.stream.flush().await?;
+        Ok(())
+    }
+
+    /// Write what is queued once it passes [`FLUSH_THRESHOLD`] (backpressure:
+    /// this waits for the client to read).
+    pub async fn flush_if_full(&mut self) -> Result<()> {
+        if self.wbuf.len() >= FLUSH_THRESHOLD {
+            self.stream.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        Ok(())
+    }
+
+    /// Close the socket (best effort).
+    pub async fn shutdown(&mut self) {
+        let _ = self.flush().await;
+        let _ = self.stream.shutdown().await;
+    }
+}

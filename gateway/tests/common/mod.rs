@@ -1,0 +1,86 @@
+//! Test harness: a real Weir server on 127.0.0.1:0 over a lake with TPC-H
+//! data (scale factor 0.01, generated once per test binary), and real
+//! clients connecting to it over TCP.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use tokio_postgres::{Client, NoTls};
+use weir_gateway::config::Config;
+use weir_gateway::server::Server;
+
+/// The shared data directory, with demo data already written.
+pub fn data_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("weir-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let schema = dir.join("lake").join("tpch");
+        weir_connectors::lake::tpch::generate(&schema, 0.01, 2).expect("generate TPC-H");
+        std::fs::write(dir.join(".demo-tpch-written"), b"test").expect("marker");
+        dir
+    })
+    .clone()
+}
+
+/// A running server; it stops when the test's runtime ends.
+pub struct TestServer {
+    pub addr: SocketAddr,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::default();
+        config.server.listen = "127.0.0.1:0".into();
+        config.server.data_dir = data_dir();
+        config.query.target_partitions = 2;
+        adjust(&mut config);
+        let server = Server::start(&config).await.expect("server starts");
+        let addr = server.local_addr().expect("addr");
+        tokio::spawn(server.run(std::future::pending()));
+        Self { addr }
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "host={} port={} user=weir password=weir dbname={db}",
+            self.addr.ip(),
+            self.addr.port()
+        )
+    }
+
+    /// A tokio-postgres client on database `lake`.
+    pub async fn client(&self) -> Client {
+        self.client_on("lake").await
+    }
+
+    pub async fn client_on(&self, db: &str) -> Client {
+        let (client, conn) = tokio_postgres::connect(&self.url(db), NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client
+    }
+}
+
+/// The SQLSTATE of a tokio-postgres error.
+pub fn sqlstate(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.code().code().to_owned())
+        .unwrap_or_else(|| format!("not a server error: {e}"))
+}
+
+/// The message of a tokio-postgres error.
+pub fn message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.message().to_owned())
+        .unwrap_or_else(|| e.to_string())
+}

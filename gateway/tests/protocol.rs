@@ -1,0 +1,532 @@
+//! Protocol behaviour over real sockets with tokio-postgres (extended
+//! protocol, binary results) and its simple-query API (text results).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use common::{message, sqlstate, TestServer};
+use rust_decimal::Decimal;
+use tokio_postgres::types::Type;
+use tokio_postgres::{NoTls, SimpleQueryMessage};
+
+fn rows(msgs: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn completions(msgs: &[SimpleQueryMessage]) -> Vec<u64> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::CommandComplete(n) => Some(*n),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn simple_protocol_runs_several_statements_in_one_message() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    let msgs = c
+        .simple_query(
+            "SELECT 1 AS a; SELECT 'x' AS b UNION ALL SELECT 'y'; SET application_name = 'multi'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&msgs),
+        vec![
+            vec![Some("1".into())],
+            vec![Some("x".into())],
+            vec![Some("y".into())]
+        ]
+    );
+    assert_eq!(completions(&msgs), vec![1, 2, 0]);
+    let shown = c.simple_query("SHOW application_name").await.unwrap();
+    assert_eq!(rows(&shown), vec![vec![Some("multi".into())]]);
+}
+
+#[tokio::test]
+async fn empty_queries_get_empty_query_response() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    assert!(rows(&c.simple_query("").await.unwrap()).is_empty());
+    assert!(rows(&c.simple_query("  ;  ").await.unwrap()).is_empty());
+    // The session is still usable.
+    assert_eq!(
+        rows(&c.simple_query("SELECT 2").await.unwrap()),
+        vec![vec![Some("2".into())]]
+    );
+}
+
+#[tokio::test]
+async fn tpch_demo_tables_resolve_by_full_name_database_and_search_path() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM lake.tpch.nation", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 25);
+    // database `lake` is the default catalog: schema.table works.
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM tpch.region", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 5);
+    // unqualified names go through search_path.
+    let e = c
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42P01");
+    c.batch_execute("SET search_path TO tpch, public")
+        .await
+        .unwrap();
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 15_000);
+    let schema: String = c
+        .query_one("SELECT current_schema()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(schema, "tpch");
+    let db: String = c
+        .query_one("SELECT current_database()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(db, "lake");
+}
+
+#[tokio::test]
+async fn result_columns_are_named_as_postgresql_names_them() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    let stmt = c
+        .prepare(
+            "SELECT count(*), 1, 2, '7'::int, n_name FROM lake.tpch.nation GROUP BY n_name LIMIT 1",
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = stmt.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["count", "?column?", "?column?", "int4", "n_name"]);
+}
+
+#[tokio::test]
+async fn extended_protocol_binds_inferred_and_declared_parameters() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    // Inferred: the planner types $1 from the column it is compared with.
+    let stmt = c
+        .prepare("SELECT n_name FROM lake.tpch.nation WHERE n_nationkey = $1")
+        .await
+        .unwrap();
+    assert_eq!(stmt.params(), &[Type::INT8]);
+    let name: String = c.query_one(&stmt, &[&5i64]).await.unwrap().get(0);
+    assert_eq!(name, "ETHIOPIA");
+    // Declared by the client.
+    let stmt = c
+        .prepare_typed("SELECT $1::int + 1, $2", &[Type::INT4, Type::TEXT])
+        .await
+        .unwrap();
+    assert_eq!(stmt.params(), &[Type::INT4, Type::TEXT]);
+    let row = c.query_one(&stmt, &[&41i32, &"hi"]).await.unwrap();
+    // DataFusion types the literal 1 as bigint, so the sum is bigint.
+    assert_eq!(row.get::<_, i64>(0), 42);
+    assert_eq!(row.get::<_, String>(1), "hi");
+    // NULL parameters.
+    let row = c
+        .query_one(
+            "SELECT count(*) FROM lake.tpch.nation WHERE n_regionkey = $1",
+            &[&None::<i64>],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 0);
+    // Named statements are reused.
+    for key in [0i64, 1, 2] {
+        let n: i64 = c
+            .query_one(
+                &c.prepare("SELECT n_regionkey FROM lake.tpch.nation WHERE n_nationkey = $1")
+                    .await
+                    .unwrap(),
+                &[&key],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!((0..5).contains(&n));
+    }
+}
+
+#[tokio::test]
+async fn binary_results_decode_to_the_right_rust_types() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    let row = c
+        .query_one(
+            "SELECT true AS b, 1::smallint AS i2, 2::int AS i4, 3::bigint AS i8, 1.5::real AS f4, 2.5::double precision AS f8, \
+             CAST('12.34' AS numeric(10,2)) AS n, 'txt' AS t, decode('0102', 'hex') AS ba, DATE '2024-01-02' AS d, \
+             TIME '03:04:05.5' AS tm, TIMESTAMP '2024-01-02 03:04:05.123456' AS ts, make_array(1, 2, 3) AS arr, \
+             NULL::int AS nul, make_array('a', NULL, 'c d') AS tarr",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>("b"));
+    assert_eq!(row.get::<_, i16>("i2"), 1);
+    assert_eq!(row.get::<_, i32>("i4"), 2);
+    assert_eq!(row.get::<_, i64>("i8"), 3);
+    assert_eq!(row.get::<_, f32>("f4"), 1.5);
+    assert_eq!(row.get::<_, f64>("f8"), 2.5);
+    assert_eq!(row.get::<_, Decimal>("n"), Decimal::new(1234, 2));
+    assert_eq!(row.get::<_, String>("t"), "txt");
+    assert_eq!(row.get::<_, Vec<u8>>("ba"), vec![1u8, 2]);
+    assert_eq!(
+        row.get::<_, NaiveDate>("d"),
+        NaiveDate::from_ymd_opt(2024, 1, 2).unwrap()
+    );
+    assert_eq!(
+        row.get::<_, NaiveTime>("tm"),
+        NaiveTime::from_hms_milli_opt(3, 4, 5, 500).unwrap()
+    );
+    assert_eq!(
+        row.get::<_, NaiveDateTime>("ts"),
+        NaiveDate::from_ymd_opt(2024, 1, 2)
+            .unwrap()
+            .and_hms_micro_opt(3, 4, 5, 123_456)
+            .unwrap()
+    );
+    assert_eq!(row.get::<_, Vec<i64>>("arr"), vec![1, 2, 3]);
+    assert_eq!(row.get::<_, Option<i32>>("nul"), None);
+    assert_eq!(
+        row.get::<_, Vec<Option<String>>>("tarr"),
+        vec![Some("a".into()), None, Some("c d".into())]
+    );
+}
+
+#[tokio::test]
+async fn text_results_are_formatted_as_postgresql_formats_them() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    let msgs = c
+        .simple_query(
+            "SELECT true, CAST('12.30' AS numeric(10,2)), 0.1::double precision + 0.2::double precision, 1e20::double precision, \
+             TIMESTAMP '2024-01-02 03:04:05.5', INTERVAL '1 year 2 months 3 days 4 hours 5 minutes 6 seconds', decode('0102', 'hex'), \
+             make_array(1, 2), make_array('a', NULL, 'c d'), NULL",
+        )
+        .await
+        .unwrap();
+    let expected = [
+        Some("t"),
+        Some("12.30"),
+        Some("0.30000000000000004"),
+        Some("1e+20"),
+        Some("2024-01-02 03:04:05.5"),
+        Some("1 year 2 mons 3 days 04:05:06"),
+        Some("\\x0102"),
+        Some("{1,2}"),
+        Some("{a,NULL,\"c d\"}"),
+        None,
+    ];
+    let got = rows(&msgs).remove(0);
+    let got: Vec<Option<&str>> = got.iter().map(|v| v.as_deref()).collect();
+    assert_eq!(got, expected);
+}
+
+#[tokio::test]
+async fn timestamptz_follows_the_session_time_zone() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    c.batch_execute("SET TIME ZONE 'Asia/Kolkata'")
+        .await
+        .unwrap();
+    let msgs = c
+        .simple_query("SELECT CAST('2024-01-02T00:00:00Z' AS TIMESTAMP WITH TIME ZONE)")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&msgs),
+        vec![vec![Some("2024-01-02 05:30:00+05:30".into())]]
+    );
+    let tz: String = c.query_one("SHOW TimeZone", &[]).await.unwrap().get(0);
+    assert_eq!(tz, "Asia/Kolkata");
+}
+
+#[tokio::test]
+async fn errors_carry_sqlstates_that_name_what_is_wrong() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    let cases = [
+        ("SELEC 1", "42601", "SELEC"),
+        ("SELECT * FROM lake.tpch.nope", "42P01", "nope"),
+        ("SELECT nope FROM lake.tpch.nation", "42703", "nope"),
+        ("SELECT no_such_function(1)", "42883", "no_such_function"),
+        ("SELECT 1/0", "22012", "division by zero"),
+        ("SELECT CAST('abc' AS int)", "22P02", "abc"),
+        ("SELECT CAST(99999999999 AS int)", "22003", "99999999999"),
+        ("SHOW no_such_setting", "42704", "no_such_setting"),
+        ("SET DateStyle = 'SQL, DMY'", "0A000", "DateStyle"),
+        ("INSERT INTO lake.tpch.nation VALUES (1)", "25006", "INSERT"),
+    ];
+    for (sql, code, mentions) in cases {
+        let e = c.simple_query(sql).await.unwrap_err();
+        assert_eq!(sqlstate(&e), code, "{sql}: {e:?}");
+        assert!(
+            message(&e).contains(mentions),
+            "{sql}: message {:?} should mention {mentions}",
+            message(&e)
+        );
+    }
+    // Syntax errors point at the offending token (1-based character position).
+    let e = c.simple_query("SELECT 1;\nSELEC 2").await.unwrap_err();
+    let pos = e
+        .as_db_error()
+        .and_then(|d| d.position())
+        .map(|p| format!("{p:?}"));
+    assert_eq!(pos.as_deref(), Some("Original(11)"));
+}
+
+#[tokio::test]
+async fn a_failed_statement_aborts_the_transaction_block_until_rollback() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    c.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(
+        sqlstate(&c.simple_query("SELECT 1/0").await.unwrap_err()),
+        "22012"
+    );
+    let e = c.simple_query("SELECT 1").await.unwrap_err();
+    assert_eq!(sqlstate(&e), "25P02");
+    // COMMIT of an aborted block rolls back.
+    let msgs = c.simple_query("COMMIT").await.unwrap();
+    assert!(completions(&msgs).is_empty() || completions(&msgs) == vec![0]);
+    assert_eq!(
+        rows(&c.simple_query("SELECT 3").await.unwrap()),
+        vec![vec![Some("3".into())]]
+    );
+    // Savepoints repair the block.
+    c.batch_execute("BEGIN; SAVEPOINT s1").await.unwrap();
+    assert!(c.simple_query("SELECT 1/0").await.is_err());
+    c.batch_execute("ROLLBACK TO SAVEPOINT s1").await.unwrap();
+    assert_eq!(
+        rows(&c.simple_query("SELECT 4").await.unwrap()),
+        vec![vec![Some("4".into())]]
+    );
+    c.batch_execute("ROLLBACK").await.unwrap();
+    // Outside a block an error leaves the session idle and usable.
+    assert!(c.simple_query("SELECT 1/0").await.is_err());
+    assert_eq!(
+        rows(&c.simple_query("SELECT 5").await.unwrap()),
+        vec![vec![Some("5".into())]]
+    );
+}
+
+#[tokio::test]
+async fn portals_with_row_limits_suspend_and_resume() {
+    let s = TestServer::start().await;
+    let mut c = s.client().await;
+    let tx = c.transaction().await.unwrap();
+    let portal = tx
+        .bind(
+            "SELECT o_orderkey FROM lake.tpch.orders ORDER BY o_orderkey",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut total = 0;
+    let mut last = 0i64;
+    loop {
+        let batch = tx.query_portal(&portal, 1000).await.unwrap();
+        for row in &batch {
+            let k: i64 = row.get(0);
+            assert!(k > last, "rows arrive in order across suspensions");
+            last = k;
+        }
+        total += batch.len();
+        if batch.len() < 1000 {
+            break;
+        }
+    }
+    assert_eq!(total, 15_000);
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn set_show_reset_round_trip_and_report_parameter_status() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    for (name, value, shown) in [
+        ("application_name", "'tests'", "tests"),
+        ("extra_float_digits", "3", "3"),
+        ("statement_timeout", "'5s'", "5000"),
+        ("search_path", "tpch", "tpch"),
+        ("DateStyle", "'ISO, DMY'", "ISO, DMY"),
+        ("IntervalStyle", "postgres", "postgres"),
+        ("client_encoding", "'UTF8'", "UTF8"),
+        ("standard_conforming_strings", "on", "on"),
+        ("TimeZone", "'Europe/Paris'", "Europe/Paris"),
+    ] {
+        c.batch_execute(&format!("SET {name} = {value}"))
+            .await
+            .unwrap();
+        let got: String = c
+            .query_one(&format!("SHOW {name}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(got, shown, "{name}");
+    }
+    c.batch_execute("RESET ALL").await.unwrap();
+    let got: String = c
+        .query_one("SHOW application_name", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(got, "");
+    let all = c.simple_query("SHOW ALL").await.unwrap();
+    assert!(rows(&all)
+        .iter()
+        .any(|r| r[0].as_deref() == Some("server_version")));
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_database_are_rejected_with_their_sqlstates() {
+    let s = TestServer::start().await;
+    let bad = format!(
+        "host={} port={} user=weir password=nope dbname=lake",
+        s.addr.ip(),
+        s.addr.port()
+    );
+    let e = tokio_postgres::connect(&bad, NoTls)
+        .await
+        .err()
+        .expect("must fail");
+    assert_eq!(sqlstate(&e), "28P01");
+    let nouser = format!(
+        "host={} port={} user=mallory password=weir dbname=lake",
+        s.addr.ip(),
+        s.addr.port()
+    );
+    let e = tokio_postgres::connect(&nouser, NoTls)
+        .await
+        .err()
+        .expect("must fail");
+    assert_eq!(sqlstate(&e), "28P01");
+    let e = tokio_postgres::connect(&s.url("nodb"), NoTls)
+        .await
+        .err()
+        .expect("must fail");
+    assert_eq!(sqlstate(&e), "3D000");
+    assert!(message(&e).contains("nodb"));
+}
+
+#[tokio::test]
+async fn cancel_request_stops_a_running_query_and_the_session_stays_usable() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    let token = c.cancel_token();
+    let started = Instant::now();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        token.cancel_query(NoTls).await.unwrap();
+        Instant::now()
+    });
+    let e = c
+        .simple_query("SELECT count(*) FROM generate_series(1, 5000000000) WHERE value % 7 = 3")
+        .await
+        .unwrap_err();
+    let stopped = Instant::now();
+    let cancelled_at = canceller.await.unwrap();
+    assert_eq!(sqlstate(&e), "57014");
+    assert!(
+        stopped.duration_since(cancelled_at) < Duration::from_secs(1),
+        "took {:?}",
+        stopped.duration_since(cancelled_at)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(
+        rows(&c.simple_query("SELECT 6").await.unwrap()),
+        vec![vec![Some("6".into())]]
+    );
+}
+
+#[tokio::test]
+async fn statement_timeout_cancels_long_statements() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    c.batch_execute("SET statement_timeout = 300")
+        .await
+        .unwrap();
+    let e = c
+        .simple_query("SELECT count(*) FROM generate_series(1, 5000000000) WHERE value % 7 = 3")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "57014");
+    assert!(message(&e).contains("statement timeout"));
+    assert_eq!(
+        rows(&c.simple_query("SELECT 7").await.unwrap()),
+        vec![vec![Some("7".into())]]
+    );
+}
+
+#[tokio::test]
+async fn explain_and_explain_analyze_return_query_plan_rows() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    for sql in [
+        "EXPLAIN SELECT count(*) FROM lake.tpch.orders WHERE o_totalprice > 1000",
+        "EXPLAIN ANALYZE SELECT count(*) FROM lake.tpch.orders WHERE o_totalprice > 1000",
+    ] {
+        let stmt = c.prepare(sql).await.unwrap();
+        assert_eq!(stmt.columns().len(), 1);
+        assert_eq!(stmt.columns()[0].name(), "QUERY PLAN");
+        let lines: Vec<String> = c
+            .query(&stmt, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(lines.iter().any(|l| l.contains("Exec")), "{sql}: {lines:?}");
+        if sql.contains("ANALYZE") {
+            assert!(lines.iter().any(|l| l.contains("metrics")), "{lines:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn begin_twice_sends_a_warning_notice() {
+    let s = TestServer::start().await;
+    let (client, mut conn) = tokio_postgres::connect(&s.url("lake"), NoTls)
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut conn = std::pin::pin!(futures::stream::poll_fn(move |cx| conn.poll_message(cx)));
+        while let Some(Ok(m)) = futures::StreamExt::next(&mut conn).await {
+            if let tokio_postgres::AsyncMessage::Notice(n) = m {
+                let _ = tx.send((n.code().code().to_owned(), n.message().to_owned()));
+            }
+        }
+    });
+    client.batch_execute("BEGIN; BEGIN").await.unwrap();
+    let (code, msg) = rx.recv().await.unwrap();
+    assert_eq!(code, "25001");
+    assert!(msg.contains("already a transaction"));
+}
