@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Network and limits.
@@ -116,19 +116,6 @@ pub struct DemoConfig {
     /// TPC-H scale factor of the demo data written into `lake.tpch` on
     /// first start; 0 disables it.
     pub tpch_scale_factor: f64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            tls: None,
-            auth: AuthConfig::default(),
-            session: SessionDefaults::default(),
-            query: QueryConfig::default(),
-            demo: DemoConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Protocol behaviour over real sockets with tokio-postgres (extended
 //! protocol, binary results) and its simple-query API (text results).
 

@@ -52,7 +52,7 @@ enum Body {
     Empty,
     Command(Command),
     Plan {
-        plan: LogicalPlan,
+        plan: Box<LogicalPlan>,
         explain_verbose: Option<bool>,
     },
 }
@@ -293,7 +293,7 @@ impl Session {
                     };
                 (
                     Body::Plan {
-                        plan,
+                        plan: Box::new(plan),
                         explain_verbose,
                     },
                     schema,
@@ -417,9 +417,9 @@ impl Session {
                     return Err(WeirError::InFailedTransaction);
                 }
                 let plan = if params.is_empty() {
-                    plan.clone()
+                    plan.as_ref().clone()
                 } else {
-                    plan.clone().with_param_values(ParamValues::List(
+                    plan.as_ref().clone().with_param_values(ParamValues::List(
                         params.iter().cloned().map(Into::into).collect(),
                     ))?
                 };

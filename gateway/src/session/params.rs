@@ -389,9 +389,11 @@ fn normalize(name: &'static str, value: &str) -> Result<String> {
                     "MDY" | "US" | "NONEURO" | "NONEUROPEAN" => order = "MDY",
                     "DMY" | "EURO" | "EUROPEAN" => order = "DMY",
                     "YMD" => order = "YMD",
-                    "SQL" | "POSTGRES" | "GERMAN" => return Err(WeirError::NotSupported(format!(
+                    "SQL" | "POSTGRES" | "GERMAN" => {
+                        return Err(WeirError::NotSupported(format!(
                         "DateStyle \"{v}\" is not supported: Weir outputs dates in ISO format only"
-                    ))),
+                    )))
+                    }
                     _ => return Err(invalid(name, v, "unrecognized DateStyle key word")),
                 }
             }

@@ -10,11 +10,14 @@ use std::sync::{Arc, Mutex};
 use rand::RngCore;
 use tokio_util::sync::CancellationToken;
 
+/// The token of the statement a connection is running, if any.
+type Slot = Arc<Mutex<Option<CancellationToken>>>;
+
 /// All live connections' cancel keys.
 #[derive(Debug, Default)]
 pub struct CancelRegistry {
     next_pid: AtomicI32,
-    entries: Mutex<HashMap<i32, (i32, Arc<Mutex<Option<CancellationToken>>>)>>,
+    entries: Mutex<HashMap<i32, (i32, Slot)>>,
 }
 
 impl CancelRegistry {
@@ -68,7 +71,7 @@ pub struct CancelHandle {
     pub pid: i32,
     /// Secret sent in BackendKeyData.
     pub secret: i32,
-    slot: Arc<Mutex<Option<CancellationToken>>>,
+    slot: Slot,
     registry: Arc<CancelRegistry>,
 }
 

@@ -542,7 +542,7 @@ impl std::fmt::Write for Fmt<'_> {
     }
 }
 
-fn str_value<'a>(a: &'a dyn Array, row: usize) -> &'a str {
+fn str_value(a: &dyn Array, row: usize) -> &str {
     match a.data_type() {
         DataType::Utf8 => a.as_string::<i32>().value(row),
         DataType::LargeUtf8 => a.as_string::<i64>().value(row),
@@ -550,7 +550,7 @@ fn str_value<'a>(a: &'a dyn Array, row: usize) -> &'a str {
     }
 }
 
-fn bin_value<'a>(a: &'a dyn Array, row: usize) -> &'a [u8] {
+fn bin_value(a: &dyn Array, row: usize) -> &[u8] {
     match a.data_type() {
         DataType::Binary => a.as_binary::<i32>().value(row),
         DataType::LargeBinary => a.as_binary::<i64>().value(row),
@@ -1098,7 +1098,7 @@ pub fn decode_param(
             .or(declared.as_ref())
             .cloned()
             .unwrap_or(DataType::Utf8);
-        return ScalarValue::try_from(&t).map_err(|e| WeirError::DataFusion(e));
+        return ScalarValue::try_from(&t).map_err(WeirError::DataFusion);
     };
     let scalar = if binary {
         decode_binary(bytes, type_oid)?
@@ -1219,7 +1219,7 @@ fn parse_numeric(s: &str) -> Option<ScalarValue> {
 fn parse_bytea(s: &str) -> Option<Vec<u8>> {
     if let Some(hex) = s.strip_prefix("\\x") {
         let hex: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        if hex.len() % 2 != 0 {
+        if !hex.len().is_multiple_of(2) {
             return None;
         }
         hex.chunks(2)

@@ -1,7 +1,7 @@
 //! Test harness: a real Weir server on 127.0.0.1:0 over a lake with TPC-H
 //! data (scale factor 0.01, generated once per test binary), and real
 //! clients connecting to it over TCP.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
