@@ -30,8 +30,7 @@ pub fn register_static(ctx: &SessionContext) {
     ctx.register_udf(constant(
         "version",
         format!(
-            "PostgreSQL {SERVER_VERSION} (Weir {}) on {}-linux, compiled by rustc",
-            env!("CARGO_PKG_VERSION"),
+            "PostgreSQL {SERVER_VERSION} on {}-linux, compiled by rustc, 64-bit",
             std::env::consts::ARCH
         ),
     ));

@@ -15,6 +15,7 @@
 //! ```
 
 mod functions;
+mod pg_catalog;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -85,6 +86,12 @@ impl Engine {
         for name in catalogs.catalog_names() {
             datafusion_pg_catalog::setup_pg_catalog(&ctx, &name, EmptyContextProvider)
                 .map_err(|e| WeirError::DataFusion(*e))?;
+            if let Some(catalog) = catalogs.catalog(&name) {
+                if let Some(schema) = catalog.schema("pg_catalog") {
+                    let fixed = pg_catalog::WeirPgCatalog::new(schema, catalogs.clone());
+                    catalog.register_schema("pg_catalog", Arc::new(fixed))?;
+                }
+            }
         }
         functions::register_static(&ctx);
         Ok(Self {

@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use crate::error::{Result, WeirError};
 
-/// The `server_version` Weir reports: clients compare it to decide which
-/// catalog queries to send.
-pub const SERVER_VERSION: &str = "16.6";
+/// The PostgreSQL version Weir reports as `server_version`, followed by its
+/// own (as distributions add theirs). Clients pick their catalog queries by
+/// it; 15 is the oldest psql that Debian stable ships, and psql warns when the
+/// server is newer than itself.
+pub const SERVER_VERSION: &str = concat!("15.10 (Weir ", env!("CARGO_PKG_VERSION"), ")");
 /// `server_version_num` for [`SERVER_VERSION`].
-pub const SERVER_VERSION_NUM: &str = "160006";
+pub const SERVER_VERSION_NUM: &str = "150010";
 
 /// A parameter Weir knows.
 #[derive(Debug, Clone, Copy)]
