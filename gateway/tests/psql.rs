@@ -13,12 +13,25 @@ use common::TestServer;
 /// Run psql with `args`, returning (success, stdout, stderr).
 async fn psql(s: &TestServer, conn: &str, args: &[&str]) -> (bool, String, String) {
     let mut cmd = Command::new("psql");
-    cmd.arg("-X").arg("-v").arg("ON_ERROR_STOP=1").arg(format!("{conn} host={} port={} user=weir", s.addr.ip(), s.addr.port()));
-    cmd.args(args).env("PGPASSWORD", "weir").env("PGCONNECT_TIMEOUT", "10");
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("psql is installed (scripts/install-test-deps)"))
-        .await
-        .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    cmd.arg("-X").arg("-v").arg("ON_ERROR_STOP=1").arg(format!(
+        "{conn} host={} port={} user=weir",
+        s.addr.ip(),
+        s.addr.port()
+    ));
+    cmd.args(args)
+        .env("PGPASSWORD", "weir")
+        .env("PGCONNECT_TIMEOUT", "10");
+    let out = tokio::task::spawn_blocking(move || {
+        cmd.output()
+            .expect("psql is installed (scripts/install-test-deps)")
+    })
+    .await
+    .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -27,7 +40,10 @@ async fn meta_commands_list_what_exists_in_weirs_catalogs() {
     let (ok, out, err) = psql(&s, "dbname=lake", &["-c", "\\l"]).await;
     assert!(ok, "{err}");
     assert!(out.contains(" lake "), "{out}");
-    assert!(!out.lines().any(|l| l.starts_with(" postgres ")), "only Weir's catalogs are databases: {out}");
+    assert!(
+        !out.lines().any(|l| l.starts_with(" postgres ")),
+        "only Weir's catalogs are databases: {out}"
+    );
     assert!(out.contains("(1 row)"), "{out}");
 
     let (ok, out, err) = psql(&s, "dbname=lake", &["-c", "\\dn"]).await;
@@ -36,27 +52,54 @@ async fn meta_commands_list_what_exists_in_weirs_catalogs() {
 
     let (ok, out, err) = psql(&s, "dbname=lake", &["-c", "\\dt tpch.*"]).await;
     assert!(ok, "{err}");
-    for table in ["customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier"] {
+    for table in [
+        "customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier",
+    ] {
         assert!(out.contains(table), "{table} missing from {out}");
     }
     assert!(out.contains("(8 rows)"), "{out}");
 
-    let (ok, out, err) = psql(&s, "dbname=lake options='-c search_path=tpch'", &["-c", "\\dt"]).await;
+    let (ok, out, err) = psql(
+        &s,
+        "dbname=lake options='-c search_path=tpch'",
+        &["-c", "\\dt"],
+    )
+    .await;
     assert!(ok, "{err}");
     assert!(out.contains("lineitem"), "{out}");
 
     let (ok, out, err) = psql(&s, "dbname=lake", &["-c", "\\d lake.tpch.orders"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("Table \"tpch.orders\""), "{out}");
-    for (column, ty) in [("o_orderkey", "bigint"), ("o_orderdate", "date"), ("o_totalprice", "numeric"), ("o_comment", "text")] {
-        assert!(out.lines().any(|l| l.contains(column) && l.contains(ty)), "{column} {ty} missing from {out}");
+    for (column, ty) in [
+        ("o_orderkey", "bigint"),
+        ("o_orderdate", "date"),
+        ("o_totalprice", "numeric"),
+        ("o_comment", "text"),
+    ] {
+        assert!(
+            out.lines().any(|l| l.contains(column) && l.contains(ty)),
+            "{column} {ty} missing from {out}"
+        );
     }
 }
 
 #[tokio::test]
 async fn expanded_output_and_timing_work() {
     let s = TestServer::start().await;
-    let (ok, out, err) = psql(&s, "dbname=lake", &["-c", "\\x on", "-c", "\\timing on", "-c", "SELECT r_regionkey, r_name FROM tpch.region ORDER BY r_regionkey LIMIT 2"]).await;
+    let (ok, out, err) = psql(
+        &s,
+        "dbname=lake",
+        &[
+            "-c",
+            "\\x on",
+            "-c",
+            "\\timing on",
+            "-c",
+            "SELECT r_regionkey, r_name FROM tpch.region ORDER BY r_regionkey LIMIT 2",
+        ],
+    )
+    .await;
     assert!(ok, "{err}");
     assert!(out.contains("-[ RECORD 1 ]"), "{out}");
     assert!(out.contains("r_name      | AFRICA"), "{out}");
@@ -66,10 +109,23 @@ async fn expanded_output_and_timing_work() {
 #[tokio::test]
 async fn errors_reach_psql_with_position_and_sqlstate() {
     let s = TestServer::start().await;
-    let (ok, _, err) = psql(&s, "dbname=lake", &["-v", "VERBOSITY=verbose", "-c", "SELECT o_orderkey FRM tpch.orders"]).await;
+    let (ok, _, err) = psql(
+        &s,
+        "dbname=lake",
+        &[
+            "-v",
+            "VERBOSITY=verbose",
+            "-c",
+            "SELECT o_orderkey FRM tpch.orders",
+        ],
+    )
+    .await;
     assert!(!ok);
     assert!(err.contains("42601"), "{err}");
-    assert!(err.contains("LINE 1"), "a position makes psql point at the token: {err}");
+    assert!(
+        err.contains("LINE 1"),
+        "a position makes psql point at the token: {err}"
+    );
 }
 
 /// psql in a tmux pane, for what only an interactive session does.
@@ -80,9 +136,23 @@ struct Tmux {
 impl Tmux {
     fn start(s: &TestServer) -> Self {
         let name = format!("weir-test-{}-{}", std::process::id(), s.addr.port());
-        let cmd = format!("env PGPASSWORD=weir psql -X -h {} -p {} -U weir -d lake", s.addr.ip(), s.addr.port());
+        let cmd = format!(
+            "env PGPASSWORD=weir psql -X -h {} -p {} -U weir -d lake",
+            s.addr.ip(),
+            s.addr.port()
+        );
         let ok = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name, "-x", "200", "-y", "50", &cmd])
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-x",
+                "200",
+                "-y",
+                "50",
+                &cmd,
+            ])
             .status()
             .expect("tmux is installed (scripts/install-test-deps)")
             .success();
@@ -97,7 +167,10 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.name]).output().unwrap();
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -109,7 +182,10 @@ impl Tmux {
             if screen.contains(text) {
                 return screen;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {text:?}; screen:\n{screen}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {text:?}; screen:\n{screen}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -117,7 +193,9 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).status();
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
     }
 }
 
@@ -126,7 +204,11 @@ async fn tab_completion_offers_schemas_tables_and_columns() {
     let s = TestServer::start().await;
     let t = Tmux::start(&s);
     t.wait_for("lake=>").await;
-    assert!(!t.screen().contains("WARNING"), "no version warning: {}", t.screen());
+    assert!(
+        !t.screen().contains("WARNING"),
+        "no version warning: {}",
+        t.screen()
+    );
     t.keys(&["SELECT * FROM tp", "Tab"]);
     t.wait_for("SELECT * FROM tpch.").await;
     t.keys(&["ord", "Tab"]);
@@ -140,25 +222,41 @@ async fn ctrl_c_in_psql_cancels_the_running_query() {
     let s = TestServer::start().await;
     let t = Tmux::start(&s);
     t.wait_for("lake=>").await;
-    t.keys(&["SELECT count(*) FROM generate_series(1, 5000000000) WHERE value % 7 = 3\\;", "Enter"]);
+    t.keys(&[
+        "SELECT count(*) FROM generate_series(1, 5000000000) WHERE value % 7 = 3\\;",
+        "Enter",
+    ]);
     tokio::time::sleep(Duration::from_millis(800)).await;
     let pressed = Instant::now();
     t.keys(&["C-c"]);
     t.wait_for("canceling statement due to user request").await;
-    assert!(pressed.elapsed() < Duration::from_secs(3), "cancel took {:?}", pressed.elapsed());
+    assert!(
+        pressed.elapsed() < Duration::from_secs(3),
+        "cancel took {:?}",
+        pressed.elapsed()
+    );
     t.keys(&["SELECT 40 + 2 AS answer\\;", "Enter"]);
     t.wait_for("42").await;
 }
 
 fn tls_config(config: &mut weir_gateway::config::Config, required: bool) {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    config.tls = Some(weir_gateway::config::TlsConfig { cert: fixtures.join("test-cert.pem"), key: fixtures.join("test-key.pem"), required });
+    config.tls = Some(weir_gateway::config::TlsConfig {
+        cert: fixtures.join("test-cert.pem"),
+        key: fixtures.join("test-key.pem"),
+        required,
+    });
 }
 
 #[tokio::test]
 async fn psql_connects_over_tls_and_plaintext_is_refused_when_tls_is_required() {
     let s = TestServer::start_with(|c| tls_config(c, true)).await;
-    let (ok, out, err) = psql(&s, "dbname=lake sslmode=require", &["-c", "\\conninfo", "-c", "SELECT count(*) FROM tpch.region"]).await;
+    let (ok, out, err) = psql(
+        &s,
+        "dbname=lake sslmode=require",
+        &["-c", "\\conninfo", "-c", "SELECT count(*) FROM tpch.region"],
+    )
+    .await;
     assert!(ok, "{err}");
     assert!(out.contains("SSL connection"), "{out}");
     assert!(out.contains(" 5\n"), "{out}");

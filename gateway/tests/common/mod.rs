@@ -3,6 +3,8 @@
 //! clients connecting to it over TCP.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod raw;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::OnceLock;

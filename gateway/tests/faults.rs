@@ -1,0 +1,216 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Bad input and faults: malformed, oversized, truncated and unknown
+//! messages, invalid UTF-8, plaintext smuggled after an SSLRequest, clients
+//! that vanish. Each gets the right error or a closed connection, never a
+//! panic, and other sessions keep working.
+
+mod common;
+
+use common::raw::{error_of, query, startup_packet, typed, Raw};
+use common::TestServer;
+
+/// Another session still works.
+async fn others_still_work(s: &TestServer) {
+    let c = s.client().await;
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM lake.tpch.region", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 5);
+}
+
+#[tokio::test]
+async fn an_oversized_message_after_login_is_fatal_08p01() {
+    let s = TestServer::start_with(|c| c.server.max_message_bytes = 4096).await;
+    let mut raw = Raw::login(s.addr).await;
+    // Only the header: the server must refuse before reading the body.
+    raw.send(&[b'Q', 0x00, 0x10, 0x00, 0x00]).await;
+    let msgs = raw.until_ready().await;
+    let (severity, code, message) = error_of(&msgs).expect("an error");
+    assert_eq!((severity.as_str(), code.as_str()), ("FATAL", "08P01"));
+    assert!(message.contains("exceeds the limit of 4096"), "{message}");
+    assert!(raw.closed().await);
+    // A message just under the limit is fine.
+    let mut raw = Raw::login(s.addr).await;
+    let sql = format!("SELECT '{}' AS x", "a".repeat(3000));
+    raw.send(&query(sql.as_bytes())).await;
+    assert!(error_of(&raw.until_ready().await).is_none());
+    others_still_work(&s).await;
+}
+
+#[tokio::test]
+async fn huge_and_negative_lengths_before_login_close_the_connection() {
+    let s = TestServer::start().await;
+    for header in [
+        1_000_000i32.to_be_bytes(),
+        (-8i32).to_be_bytes(),
+        3i32.to_be_bytes(),
+    ] {
+        let mut raw = Raw::connect(s.addr).await;
+        raw.send(&header).await;
+        raw.send(&196608i32.to_be_bytes()).await;
+        assert!(
+            raw.closed().await,
+            "connection closed for length {header:?}"
+        );
+    }
+    others_still_work(&s).await;
+}
+
+#[tokio::test]
+async fn unknown_message_types_and_bad_lengths_after_login_are_fatal() {
+    let s = TestServer::start().await;
+    for bytes in [
+        typed(b'Z', b""),
+        vec![b'Q', 0xff, 0xff, 0xff, 0xf0],
+        vec![b'Q', 0, 0, 0, 2],
+    ] {
+        let mut raw = Raw::login(s.addr).await;
+        raw.send(&bytes).await;
+        let (severity, code, _) = error_of(&raw.until_ready().await).expect("an error");
+        assert_eq!(
+            (severity.as_str(), code.as_str()),
+            ("FATAL", "08P01"),
+            "{bytes:?}"
+        );
+        assert!(raw.closed().await);
+    }
+    others_still_work(&s).await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_is_22021_and_the_session_continues() {
+    let s = TestServer::start().await;
+    let mut raw = Raw::login(s.addr).await;
+    raw.send(&query(b"SELECT '\xff\xfe'")).await;
+    let msgs = raw.until_ready().await;
+    let (severity, code, message) = error_of(&msgs).expect("an error");
+    assert_eq!((severity.as_str(), code.as_str()), ("ERROR", "22021"));
+    assert!(message.contains("UTF8"), "{message}");
+    raw.send(&query(b"SELECT 1")).await;
+    let msgs = raw.until_ready().await;
+    assert!(error_of(&msgs).is_none());
+    assert!(msgs.iter().any(|m| m.tag == b'D'));
+}
+
+#[tokio::test]
+async fn a_truncated_bind_is_an_error_until_sync_and_the_session_continues() {
+    let s = TestServer::start().await;
+    let mut raw = Raw::login(s.addr).await;
+    let mut parse = b"\0SELECT 1\0".to_vec();
+    parse.extend_from_slice(&0i16.to_be_bytes());
+    raw.send(&typed(b'P', &parse)).await;
+    // Bind claims 5 parameter values but carries none.
+    let mut bind = b"\0\0".to_vec();
+    bind.extend_from_slice(&0i16.to_be_bytes());
+    bind.extend_from_slice(&5i16.to_be_bytes());
+    raw.send(&typed(b'B', &bind)).await;
+    raw.send(&typed(b'E', b"\0\0\0\0\0")).await;
+    raw.send(&typed(b'S', b"")).await;
+    let msgs = raw.until_ready().await;
+    let (severity, code, _) = error_of(&msgs).expect("an error");
+    assert_eq!((severity.as_str(), code.as_str()), ("ERROR", "08P01"));
+    assert_eq!(
+        msgs.iter().filter(|m| m.tag == b'E').count(),
+        1,
+        "Execute after the error is skipped until Sync"
+    );
+    raw.send(&query(b"SELECT 2")).await;
+    assert!(error_of(&raw.until_ready().await).is_none());
+}
+
+#[tokio::test]
+async fn bind_with_the_wrong_parameter_count_names_both_counts() {
+    let s = TestServer::start().await;
+    let mut raw = Raw::login(s.addr).await;
+    let mut parse = b"s1\0SELECT $1::int\0".to_vec();
+    parse.extend_from_slice(&1i16.to_be_bytes());
+    parse.extend_from_slice(&23i32.to_be_bytes());
+    raw.send(&typed(b'P', &parse)).await;
+    let mut bind = b"\0s1\0".to_vec();
+    bind.extend_from_slice(&0i16.to_be_bytes());
+    bind.extend_from_slice(&0i16.to_be_bytes());
+    bind.extend_from_slice(&0i16.to_be_bytes());
+    raw.send(&typed(b'B', &bind)).await;
+    raw.send(&typed(b'S', b"")).await;
+    let (_, code, message) = error_of(&raw.until_ready().await).expect("an error");
+    assert_eq!(code, "08P01");
+    assert!(
+        message.contains("supplies 0 parameters") && message.contains("requires 1"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn plaintext_sent_after_an_ssl_request_is_rejected_not_processed() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let s = TestServer::start_with(|c| {
+        c.tls = Some(weir_gateway::config::TlsConfig {
+            cert: fixtures.join("test-cert.pem"),
+            key: fixtures.join("test-key.pem"),
+            required: false,
+        })
+    })
+    .await;
+    let mut raw = Raw::connect(s.addr).await;
+    // SSLRequest and, in the same write, a plaintext startup packet.
+    let mut bytes = 8i32.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&80_877_103i32.to_be_bytes());
+    bytes.extend_from_slice(&startup_packet(&[("user", "weir"), ("database", "lake")]));
+    raw.send(&bytes).await;
+    let mut answer = [0u8; 1];
+    tokio::io::AsyncReadExt::read_exact(&mut raw.stream, &mut answer)
+        .await
+        .unwrap();
+    assert_eq!(&answer, b"S");
+    // The server must not answer the smuggled startup with an auth request.
+    assert!(raw.closed().await, "connection must be closed");
+    others_still_work(&s).await;
+}
+
+#[tokio::test]
+async fn truncated_cancel_requests_and_garbage_are_harmless() {
+    let s = TestServer::start().await;
+    let mut raw = Raw::connect(s.addr).await;
+    let mut cancel = 16i32.to_be_bytes().to_vec();
+    cancel.extend_from_slice(&80_877_102i32.to_be_bytes());
+    cancel.extend_from_slice(&[0, 0]);
+    raw.send(&cancel).await;
+    drop(raw);
+    let mut raw = Raw::connect(s.addr).await;
+    raw.send(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03])
+        .await;
+    assert!(raw.closed().await);
+    others_still_work(&s).await;
+}
+
+#[tokio::test]
+async fn a_client_that_vanishes_mid_result_does_not_disturb_others() {
+    let s = TestServer::start().await;
+    for _ in 0..3 {
+        let mut raw = Raw::login(s.addr).await;
+        raw.send(&query(b"SELECT * FROM generate_series(1, 200000000)"))
+            .await;
+        // Read a little of the result, then disappear.
+        let first = raw.recv().await.expect("row description");
+        assert_eq!(first.tag, b'T');
+        let _ = raw.recv().await;
+        drop(raw);
+    }
+    others_still_work(&s).await;
+}
+
+#[tokio::test]
+async fn a_client_that_vanishes_during_authentication_is_forgotten() {
+    let s = TestServer::start().await;
+    let mut raw = Raw::connect(s.addr).await;
+    raw.send(&startup_packet(&[("user", "weir"), ("database", "lake")]))
+        .await;
+    let m = raw.recv().await.unwrap();
+    assert_eq!(m.tag, b'R');
+    raw.send(&typed(b'p', b"SCRAM-SHA-256\0\0\0\0\x05n,,n"))
+        .await;
+    drop(raw);
+    others_still_work(&s).await;
+}
