@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Offset, TimeZone};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Offset, TimeZone, Timelike};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, FixedSizeBinaryArray, Float32Array,
     Float64Array, GenericListArray, Int16Array, Int32Array, Int64Array, Int8Array, OffsetSizeTrait,
@@ -1173,6 +1173,34 @@ pub fn parse_text(text: &str, t: &DataType, type_oid: u32) -> Result<ScalarValue
         DataType::Binary => ScalarValue::Binary(Some(
             parse_bytea(text).ok_or_else(|| bad_input(type_oid, text))?,
         )),
+        DataType::Date32 => {
+            let (dt, _) = parse_datetime(trimmed).ok_or_else(|| bad_input(type_oid, text))?;
+            let days = dt
+                .date()
+                .signed_duration_since(NaiveDate::default())
+                .num_days();
+            ScalarValue::Date32(Some(
+                i32::try_from(days).map_err(|_| out_of_range(type_oid, text))?,
+            ))
+        }
+        DataType::Timestamp(unit, tz) => {
+            let (dt, offset) = parse_datetime(trimmed).ok_or_else(|| bad_input(type_oid, text))?;
+            let mut micros = dt.and_utc().timestamp_micros();
+            if tz.is_some() {
+                micros -= i64::from(offset.unwrap_or(0)) * 1_000_000;
+            }
+            ScalarValue::TimestampMicrosecond(Some(micros), tz.clone())
+                .cast_to(&DataType::Timestamp(*unit, tz.clone()))
+                .map_err(|_| out_of_range(type_oid, text))?
+        }
+        DataType::Time64(_) | DataType::Time32(_) => {
+            let time = parse_time(trimmed).ok_or_else(|| bad_input(type_oid, text))?;
+            let micros = i64::from(time.num_seconds_from_midnight()) * 1_000_000
+                + i64::from(time.nanosecond() / 1000);
+            ScalarValue::Time64Microsecond(Some(micros))
+                .cast_to(t)
+                .map_err(|_| bad_input(type_oid, text))?
+        }
         DataType::Decimal128(_, _) if type_oid == oid::NUMERIC => {
             parse_numeric(trimmed).ok_or_else(|| bad_input(type_oid, text))?
         }
@@ -1187,6 +1215,60 @@ pub fn parse_text(text: &str, t: &DataType, type_oid: u32) -> Result<ScalarValue
                 }
             })?,
     })
+}
+
+/// PostgreSQL's ISO date/timestamp input: `YYYY-MM-DD[( |T)HH:MM[:SS[.ffffff]]][Z|±HH[:MM]]`.
+/// Returns the local date-time and the UTC offset in seconds, if given.
+fn parse_datetime(s: &str) -> Option<(chrono::NaiveDateTime, Option<i32>)> {
+    let s = s.trim();
+    let split = s.find([' ', 'T', 't']).unwrap_or(s.len());
+    let date = NaiveDate::parse_from_str(&s[..split], "%Y-%m-%d").ok()?;
+    let rest = s[split..].trim_start_matches([' ', 'T', 't']).trim();
+    if rest.is_empty() {
+        return Some((date.and_time(chrono::NaiveTime::MIN), None));
+    }
+    // The zone starts at a sign after the time, or is a trailing Z.
+    let (time_part, zone) = if let Some(z) = rest.strip_suffix(['Z', 'z']) {
+        (z.trim(), Some(0))
+    } else if let Some(i) = rest.rfind(['+', '-']) {
+        (rest[..i].trim(), Some(parse_offset(&rest[i..])?))
+    } else {
+        (rest, None)
+    };
+    let time = if time_part.is_empty() {
+        chrono::NaiveTime::MIN
+    } else {
+        parse_time(time_part)?
+    };
+    Some((date.and_time(time), zone))
+}
+
+fn parse_time(s: &str) -> Option<chrono::NaiveTime> {
+    ["%H:%M:%S%.f", "%H:%M:%S", "%H:%M"]
+        .iter()
+        .find_map(|f| chrono::NaiveTime::parse_from_str(s.trim(), f).ok())
+}
+
+/// `+HH`, `+HH:MM`, `+HHMM`, `-HH:MM:SS` → seconds east of UTC.
+fn parse_offset(s: &str) -> Option<i32> {
+    let (sign, digits) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let parts: Vec<&str> = if digits.contains(':') {
+        digits.split(':').collect()
+    } else if digits.len() == 4 {
+        vec![&digits[..2], &digits[2..]]
+    } else {
+        vec![digits]
+    };
+    let mut secs = 0;
+    for (i, p) in parts.iter().enumerate().take(3) {
+        let v: i32 = p.trim().parse().ok()?;
+        secs += v * [3600, 60, 1][i];
+    }
+    Some(sign * secs)
 }
 
 fn parse_numeric(s: &str) -> Option<ScalarValue> {
@@ -1439,6 +1521,28 @@ mod tests {
         assert!(e.to_string().contains("integer: \"abc\""));
         let e = parse_text("99999999999", &DataType::Int32, oid::INT4).unwrap_err();
         assert_eq!(e.to_client().code, "22003");
+    }
+
+    #[test]
+    fn dates_and_timestamps_parse_as_postgresql_accepts_them() {
+        let d = |s| parse_text(s, &DataType::Date32, oid::DATE).unwrap();
+        assert_eq!(d("1970-01-02"), ScalarValue::Date32(Some(1)));
+        assert_eq!(
+            d("1970-01-02 +00"),
+            ScalarValue::Date32(Some(1)),
+            "pgjdbc's setDate form"
+        );
+        let ts = DataType::Timestamp(TimeUnit::Microsecond, None);
+        assert_eq!(
+            parse_text("1970-01-01 00:00:01.5+02", &ts, oid::TIMESTAMP).unwrap(),
+            ScalarValue::TimestampMicrosecond(Some(1_500_000), None)
+        );
+        let tstz = DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()));
+        assert_eq!(
+            parse_text("1970-01-01T02:00:00+02:00", &tstz, oid::TIMESTAMPTZ).unwrap(),
+            ScalarValue::TimestampMicrosecond(Some(0), Some("+00:00".into()))
+        );
+        assert!(parse_text("yesterday-ish", &DataType::Date32, oid::DATE).is_err());
     }
 
     #[test]
