@@ -51,6 +51,12 @@ pub struct Prepared {
 enum Body {
     Empty,
     Command(Command),
+    Declare {
+        name: String,
+        inner: Arc<Prepared>,
+        binary: bool,
+        hold: bool,
+    },
     Plan {
         plan: Box<LogicalPlan>,
         explain_verbose: Option<bool>,
@@ -72,6 +78,8 @@ pub struct Portal {
     pub finished: bool,
     /// Tag word of the completed result, for re-executes.
     pub last_tag: &'static str,
+    /// A `WITH HOLD` cursor: survives the end of its transaction.
+    pub holdable: bool,
 }
 
 /// A portal's result in progress.
@@ -98,6 +106,14 @@ pub enum Outcome {
     Done(String),
     /// An empty query.
     Empty,
+    /// `FETCH`: the wire layer streams up to `rows` rows (`None` = all) of
+    /// the cursor portal `cursor`.
+    Fetch {
+        /// The cursor's portal name.
+        cursor: String,
+        /// Row count; `None` = all.
+        rows: Option<u64>,
+    },
 }
 
 /// Server-side events the wire must relay after a statement.
@@ -234,70 +250,38 @@ impl Session {
         let cmd = classify(stmt)?;
         self.check_txn(&cmd)?;
         let (body, schema, targets) = match cmd {
-            Command::Query(mut stmt) => {
-                let shown_names = colnames::assign(&mut stmt);
-                let explain_verbose = match stmt.as_ref() {
-                    Statement::Explain { verbose, .. } => Some(*verbose),
-                    _ => None,
-                };
-                let state = self.ctx.state();
-                let plan = state
-                    .statement_to_plan(DfStatement::Statement(stmt))
-                    .await?;
-                let mut targets: Vec<Option<DataType>> = Vec::new();
-                for (name, t) in plan.get_parameter_types()? {
-                    let idx = name
-                        .trim_start_matches('$')
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|i| *i >= 1);
-                    let Some(idx) = idx else {
-                        return Err(WeirError::Syntax {
-                            message: format!("invalid parameter name {name}"),
-                            position: None,
-                        });
-                    };
-                    if idx > 65535 {
-                        return Err(WeirError::Protocol(format!(
-                            "parameter ${idx} is out of range"
-                        )));
-                    }
-                    if targets.len() < idx {
-                        targets.resize(idx, None);
-                    }
-                    targets[idx - 1] = t;
-                }
-                let mut arrow_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-                if let Some(names) = shown_names.filter(|n| n.len() == arrow_schema.fields().len())
-                {
-                    let fields: Vec<_> = arrow_schema
-                        .fields()
-                        .iter()
-                        .zip(names)
-                        .map(|(f, n)| match n {
-                            Some(n) => Arc::new(f.as_ref().clone().with_name(n)),
-                            None => f.clone(),
-                        })
-                        .collect();
-                    arrow_schema =
-                        Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
-                            fields,
-                            arrow_schema.metadata().clone(),
-                        ));
-                }
-                let schema =
-                    if explain_verbose.is_some() || explain::is_explain_output(&arrow_schema) {
-                        Some(explain::schema())
-                    } else {
-                        Some(arrow_schema)
-                    };
+            Command::Query(stmt) => self.plan_query(stmt).await?,
+            Command::Declare {
+                name,
+                query,
+                binary,
+                hold,
+            } => {
+                let (body, schema, targets) = self.plan_query(query).await?;
+                let inner = Arc::new(finish(sql, body, schema, targets.clone(), declared));
                 (
-                    Body::Plan {
-                        plan: Box::new(plan),
-                        explain_verbose,
+                    Body::Declare {
+                        name,
+                        inner,
+                        binary,
+                        hold,
                     },
-                    schema,
+                    None,
                     targets,
+                )
+            }
+            Command::Fetch { name, rows } => {
+                let schema = self
+                    .portals
+                    .get(&name)
+                    .and_then(|p| p.prepared.schema.clone())
+                    .ok_or_else(|| {
+                        WeirError::UnknownPortal(format!("cursor \"{name}\" does not exist"))
+                    })?;
+                (
+                    Body::Command(Command::Fetch { name, rows }),
+                    Some(schema),
+                    Vec::new(),
                 )
             }
             Command::Show(name) => {
@@ -306,37 +290,75 @@ impl Session {
             }
             other => (Body::Command(other), None, Vec::new()),
         };
-        let n = targets.len().max(declared.len());
-        let mut param_types = Vec::with_capacity(n);
-        let mut param_targets = Vec::with_capacity(n);
-        for i in 0..n {
-            let target = targets.get(i).cloned().flatten();
-            let declared_oid = declared.get(i).copied().unwrap_or(0);
-            let reported = if declared_oid != 0 {
-                declared_oid
-            } else {
-                target
-                    .as_ref()
-                    .map(|t| {
-                        types::pg_type(&datafusion::arrow::datatypes::Field::new(
-                            "",
-                            t.clone(),
-                            true,
-                        ))
-                        .oid
-                    })
-                    .unwrap_or(oid::TEXT)
+        Ok(finish(sql, body, schema, targets, declared))
+    }
+
+    /// Plan a query (or EXPLAIN): body, result columns, parameter types.
+    async fn plan_query(
+        &mut self,
+        mut stmt: Box<Statement>,
+    ) -> Result<(Body, Option<SchemaRef>, Vec<Option<DataType>>)> {
+        let shown_names = colnames::assign(&mut stmt);
+        let explain_verbose = match stmt.as_ref() {
+            Statement::Explain { verbose, .. } => Some(*verbose),
+            _ => None,
+        };
+        let state = self.ctx.state();
+        let plan = state
+            .statement_to_plan(DfStatement::Statement(stmt))
+            .await?;
+        let mut targets: Vec<Option<DataType>> = Vec::new();
+        for (name, t) in plan.get_parameter_types()? {
+            let idx = name
+                .trim_start_matches('$')
+                .parse::<usize>()
+                .ok()
+                .filter(|i| *i >= 1);
+            let Some(idx) = idx else {
+                return Err(WeirError::Syntax {
+                    message: format!("invalid parameter name {name}"),
+                    position: None,
+                });
             };
-            param_types.push(reported);
-            param_targets.push(target);
+            if idx > 65535 {
+                return Err(WeirError::Protocol(format!(
+                    "parameter ${idx} is out of range"
+                )));
+            }
+            if targets.len() < idx {
+                targets.resize(idx, None);
+            }
+            targets[idx - 1] = t;
         }
-        Ok(Prepared {
-            sql: sql.to_owned(),
-            body,
-            param_types,
-            param_targets,
+        let mut arrow_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        if let Some(names) = shown_names.filter(|n| n.len() == arrow_schema.fields().len()) {
+            let fields: Vec<_> = arrow_schema
+                .fields()
+                .iter()
+                .zip(names)
+                .map(|(f, n)| match n {
+                    Some(n) => Arc::new(f.as_ref().clone().with_name(n)),
+                    None => f.clone(),
+                })
+                .collect();
+            arrow_schema = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
+                fields,
+                arrow_schema.metadata().clone(),
+            ));
+        }
+        let schema = if explain_verbose.is_some() || explain::is_explain_output(&arrow_schema) {
+            Some(explain::schema())
+        } else {
+            Some(arrow_schema)
+        };
+        Ok((
+            Body::Plan {
+                plan: Box::new(plan),
+                explain_verbose,
+            },
             schema,
-        })
+            targets,
+        ))
     }
 
     /// Bind parameter values (wire bytes) to a prepared statement.
@@ -398,6 +420,7 @@ impl Session {
             running: None,
             finished: false,
             last_tag: "SELECT",
+            holdable: false,
         })
     }
 
@@ -408,6 +431,36 @@ impl Session {
             Body::Command(cmd) => {
                 self.check_txn(cmd)?;
                 self.run_command(cmd)
+            }
+            Body::Declare {
+                name,
+                inner,
+                binary,
+                hold,
+            } => {
+                if self.txn == TxnState::Failed {
+                    return Err(WeirError::InFailedTransaction);
+                }
+                if self.txn == TxnState::Idle && !hold {
+                    return Err(WeirError::NoActiveTransaction(
+                        "DECLARE CURSOR can only be used in transaction blocks",
+                    ));
+                }
+                if self.portals.contains_key(name) {
+                    return Err(WeirError::DuplicatePortal(name.clone()));
+                }
+                let ncols = inner.schema.as_ref().map(|s| s.fields().len()).unwrap_or(0);
+                let cursor = Portal {
+                    prepared: inner.clone(),
+                    params: params.to_vec(),
+                    binary: vec![*binary; ncols],
+                    running: None,
+                    finished: false,
+                    last_tag: "SELECT",
+                    holdable: *hold,
+                };
+                self.portals.insert(name.clone(), cursor);
+                Ok(Outcome::Done("DECLARE CURSOR".into()))
             }
             Body::Plan {
                 plan,
@@ -473,6 +526,10 @@ impl Session {
             )?)),
             Command::Transaction(t) => {
                 let out = transaction::run(t, &mut self.txn, &mut self.savepoints)?;
+                if self.txn == TxnState::Idle {
+                    // The transaction ended: its cursors and portals close.
+                    self.portals.retain(|_, p| p.holdable);
+                }
                 if let Some((code, msg)) = out.warning {
                     self.events.notices.push(("WARNING", code, msg.to_owned()));
                 }
@@ -505,6 +562,25 @@ impl Session {
                 Ok(Outcome::Done("DEALLOCATE".into()))
             }
             Command::NoOp(tag) => Ok(Outcome::Done((*tag).into())),
+            Command::Fetch { name, rows } => Ok(Outcome::Fetch {
+                cursor: name.clone(),
+                rows: *rows,
+            }),
+            Command::CloseCursor(Some(name)) => {
+                if self.portals.remove(name).is_none() {
+                    return Err(WeirError::UnknownPortal(format!(
+                        "cursor \"{name}\" does not exist"
+                    )));
+                }
+                Ok(Outcome::Done("CLOSE CURSOR".into()))
+            }
+            Command::CloseCursor(None) => {
+                self.portals.clear();
+                Ok(Outcome::Done("CLOSE CURSOR ALL".into()))
+            }
+            Command::Declare { .. } => Err(WeirError::Internal(
+                "DECLARE reached the command path".into(),
+            )),
             Command::Query(_) => Err(WeirError::Internal("query reached the command path".into())),
         }
     }
@@ -519,7 +595,7 @@ impl Session {
     /// End of an implicit transaction (Sync outside a block): portals close.
     pub fn end_implicit_transaction(&mut self) {
         if self.txn == TxnState::Idle {
-            self.portals.clear();
+            self.portals.retain(|_, p| p.holdable);
         }
     }
 }
@@ -535,3 +611,45 @@ fn one_batch(batch: RecordBatch, tag: &'static str) -> Result<Running> {
 }
 
 use chrono::Offset as _;
+
+/// A [`Prepared`] with parameter types: the client's where declared, else
+/// the planner's, else text.
+fn finish(
+    sql: &str,
+    body: Body,
+    schema: Option<SchemaRef>,
+    targets: Vec<Option<DataType>>,
+    declared: &[u32],
+) -> Prepared {
+    let n = targets.len().max(declared.len());
+    let mut param_types = Vec::with_capacity(n);
+    let mut param_targets = Vec::with_capacity(n);
+    for i in 0..n {
+        let target = targets.get(i).cloned().flatten();
+        let declared_oid = declared.get(i).copied().unwrap_or(0);
+        let reported = if declared_oid != 0 {
+            declared_oid
+        } else {
+            target
+                .as_ref()
+                .map(|t| {
+                    types::pg_type(&datafusion::arrow::datatypes::Field::new(
+                        "",
+                        t.clone(),
+                        true,
+                    ))
+                    .oid
+                })
+                .unwrap_or(oid::TEXT)
+        };
+        param_types.push(reported);
+        param_targets.push(target);
+    }
+    Prepared {
+        sql: sql.to_owned(),
+        body,
+        param_types,
+        param_targets,
+        schema,
+    }
+}

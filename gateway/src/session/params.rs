@@ -368,7 +368,14 @@ fn invalid(name: &str, value: &str, why: &str) -> WeirError {
 fn normalize(name: &'static str, value: &str) -> Result<String> {
     let v = value.trim();
     match name {
-        "client_encoding" => match v.to_ascii_uppercase().replace(['-', '_'], "").as_str() {
+        // Like PostgreSQL, ignore everything but letters and digits ('utf-8' is UTF8).
+        "client_encoding" => match v
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_uppercase()
+            .as_str()
+        {
             "UTF8" | "UNICODE" => Ok("UTF8".into()),
             // libpq sends SQL_ASCII under the C locale; UTF-8 output is a
             // byte-level superset of it.

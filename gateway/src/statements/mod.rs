@@ -6,6 +6,7 @@
 //! - [`transaction`]: `BEGIN`/`START TRANSACTION`, `COMMIT`/`END`, `ROLLBACK`,
 //!   savepoints
 //! - [`colnames`]: PostgreSQL's result column names for unnamed expressions
+//! - [`cursor`]: `DECLARE`, `FETCH`, `CLOSE` (SQL-level cursors)
 //! - [`explain`]: `EXPLAIN [ANALYZE]` output reshaped into PostgreSQL's
 //!   single `QUERY PLAN` column
 //!
@@ -13,6 +14,7 @@
 //! write are refused until the lakehouse work lands.
 
 pub mod colnames;
+pub mod cursor;
 pub mod explain;
 pub mod set;
 pub mod show;
@@ -42,6 +44,26 @@ pub enum Command {
     DiscardAll,
     /// `DEALLOCATE [PREPARE] name | ALL`.
     Deallocate(Option<String>),
+    /// `DECLARE name CURSOR FOR query`.
+    Declare {
+        /// Cursor name.
+        name: String,
+        /// The query.
+        query: Box<Statement>,
+        /// `BINARY`: rows in binary format in the simple protocol.
+        binary: bool,
+        /// `WITH HOLD`: survives the end of the transaction.
+        hold: bool,
+    },
+    /// `FETCH`: up to `rows` rows (`None` = all) from a cursor.
+    Fetch {
+        /// Cursor name.
+        name: String,
+        /// Row count, `None` for ALL.
+        rows: Option<u64>,
+    },
+    /// `CLOSE name` / `CLOSE ALL` (`None`).
+    CloseCursor(Option<String>),
     /// Accepted for compatibility, changes nothing (tag given).
     NoOp(&'static str),
     /// Planned and run by DataFusion.
@@ -81,6 +103,14 @@ pub fn classify(stmt: Statement) -> Result<Command> {
         | S::Savepoint { .. }
         | S::ReleaseSavepoint { .. } => Command::Transaction(transaction::classify(&stmt)?),
         S::Discard { .. } => Command::DiscardAll,
+        S::Declare { stmts } => cursor::classify_declare(stmts)?,
+        S::Fetch {
+            name,
+            direction,
+            into: None,
+            ..
+        } => cursor::classify_fetch(&name.value, &direction)?,
+        S::Close { cursor } => cursor::classify_close(cursor),
         S::Deallocate { name, .. } => {
             let n = name.value.clone();
             Command::Deallocate((!n.eq_ignore_ascii_case("all")).then_some(n))

@@ -232,6 +232,9 @@ async fn simple_query_inner(
                 Outcome::Empty => conn.push(PgWireBackendMessage::EmptyQueryResponse(
                     EmptyQueryResponse::new(),
                 )),
+                Outcome::Fetch { cursor, rows } => {
+                    fetch(conn, session, &cursor, rows, None, &token, deadline).await
+                }
             }
         }
         .await;
@@ -495,6 +498,12 @@ async fn execute(
                     EmptyQueryResponse::new(),
                 ));
             }
+            Outcome::Fetch { cursor, rows } => {
+                portal.finished = true;
+                portal.last_tag = "FETCH";
+                let formats = portal.binary.clone();
+                return fetch(conn, session, &cursor, rows, Some(formats), token, deadline).await;
+            }
         }
     }
     let schema = portal
@@ -521,4 +530,70 @@ async fn execute(
         portal.last_tag = tag;
         conn.push(complete(&format!("{tag} {rows}")))
     }
+}
+
+/// `FETCH`: stream up to `rows` rows (all when `None`) of cursor `name`.
+/// `formats` are the result formats of the extended-protocol portal running
+/// the FETCH; in the simple protocol (`None`) a RowDescription is sent and
+/// the cursor's own formats (BINARY or not) apply.
+async fn fetch(
+    conn: &mut Connection,
+    session: &mut Session,
+    name: &str,
+    rows: Option<u64>,
+    formats: Option<Vec<bool>>,
+    token: &CancellationToken,
+    deadline: Option<Instant>,
+) -> Result<()> {
+    let mut cursor = session
+        .portals
+        .remove(name)
+        .ok_or_else(|| WeirError::UnknownPortal(format!("cursor \"{name}\" does not exist")))?;
+    let result = async {
+        if !cursor.finished && cursor.running.is_none() {
+            let (prepared, params) = (cursor.prepared.clone(), cursor.params.clone());
+            match guarded(token, deadline, session.start(&prepared, &params)).await? {
+                Outcome::Rows(running) => cursor.running = Some(running),
+                _ => cursor.finished = true,
+            }
+        }
+        let schema = cursor
+            .prepared
+            .schema
+            .clone()
+            .unwrap_or_else(|| Arc::new(Schema::empty()));
+        let send_description = formats.is_none();
+        let encoder = RowEncoder::new(&schema, formats.unwrap_or_else(|| cursor.binary.clone()));
+        if send_description {
+            conn.push(row_description(&schema, &encoder))?;
+        }
+        let sent = match rows {
+            _ if cursor.finished => 0,
+            Some(0) => 0,
+            limit => {
+                let limit = limit
+                    .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+                    .unwrap_or(0);
+                let (sent, suspended) = stream_rows(
+                    conn,
+                    &session.text_options(),
+                    &mut cursor,
+                    &encoder,
+                    limit,
+                    token,
+                    deadline,
+                )
+                .await?;
+                if !suspended {
+                    cursor.running = None;
+                    cursor.finished = true;
+                }
+                sent
+            }
+        };
+        conn.push(complete(&format!("FETCH {sent}")))
+    }
+    .await;
+    session.portals.insert(name.to_owned(), cursor);
+    result
 }
