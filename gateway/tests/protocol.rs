@@ -531,3 +531,139 @@ async fn begin_twice_sends_a_warning_notice() {
     assert_eq!(code, "25001");
     assert!(msg.contains("already a transaction"));
 }
+
+#[tokio::test]
+async fn uuid_json_and_jsonb_have_their_own_types_in_text_and_binary() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    let stmt = c
+        .prepare("SELECT 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u, CAST('{\"b\":1,\"a\":[true]}' AS json) AS j, CAST('{\"b\":1,\"a\":[true]}' AS jsonb) AS jb")
+        .await
+        .unwrap();
+    let types: Vec<Type> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
+    assert_eq!(types, [Type::UUID, Type::JSON, Type::JSONB]);
+    let row = c.query_one(&stmt, &[]).await.unwrap();
+    assert_eq!(
+        row.get::<_, uuid::Uuid>("u").to_string(),
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+    );
+    assert_eq!(
+        row.get::<_, serde_json::Value>("j"),
+        serde_json::json!({"b": 1, "a": [true]})
+    );
+    assert_eq!(
+        row.get::<_, serde_json::Value>("jb"),
+        serde_json::json!({"a": [true], "b": 1})
+    );
+    let msgs = c
+        .simple_query("SELECT 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'::uuid, CAST('{\"b\":1,\"a\":[true]}' AS json), CAST('{\"b\":1,\"a\":[true]}' AS jsonb)")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&msgs),
+        vec![vec![
+            Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".into()),
+            Some("{\"b\":1,\"a\":[true]}".into()),
+            Some("{\"a\": [true], \"b\": 1}".into())
+        ]]
+    );
+    let e = c
+        .simple_query("SELECT 'not-a-uuid'::uuid")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "22P02");
+    assert!(message(&e).contains("not-a-uuid"));
+    let e = c
+        .simple_query("SELECT CAST('{oops' AS json)")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "22P02");
+}
+
+#[tokio::test]
+async fn startup_reports_parameter_status_and_set_reports_changes() {
+    use common::raw::{query, Raw};
+    let s = TestServer::start().await;
+    let (mut raw, startup) = Raw::login_messages(s.addr).await;
+    let status: std::collections::HashMap<String, String> = startup
+        .iter()
+        .filter(|m| m.tag == b'S')
+        .filter_map(|m| {
+            let text = String::from_utf8_lossy(&m.body).into_owned();
+            let mut parts = text.split('\0');
+            Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
+        })
+        .collect();
+    for (name, value) in [
+        ("server_encoding", "UTF8"),
+        ("client_encoding", "UTF8"),
+        ("integer_datetimes", "on"),
+        ("DateStyle", "ISO, MDY"),
+        ("standard_conforming_strings", "on"),
+        ("TimeZone", "UTC"),
+        ("IntervalStyle", "postgres"),
+        ("session_authorization", "weir"),
+    ] {
+        assert_eq!(
+            status.get(name).map(String::as_str),
+            Some(value),
+            "{name} in {status:?}"
+        );
+    }
+    assert!(
+        status
+            .get("server_version")
+            .is_some_and(|v| v.starts_with("15.")),
+        "{status:?}"
+    );
+    assert!(
+        startup.iter().any(|m| m.tag == b'K'),
+        "BackendKeyData is sent"
+    );
+    raw.send(&query(
+        b"SET application_name = 'changed'; SET extra_float_digits = 2",
+    ))
+    .await;
+    let msgs = raw.until_ready().await;
+    let reported: Vec<String> = msgs
+        .iter()
+        .filter(|m| m.tag == b'S')
+        .map(|m| String::from_utf8_lossy(&m.body).replace('\0', "="))
+        .collect();
+    assert_eq!(
+        reported,
+        vec!["application_name=changed="],
+        "only GUC_REPORT parameters are reported"
+    );
+    // Login also works through the plain helper.
+    drop(Raw::login(s.addr).await);
+}
+
+#[tokio::test]
+async fn startup_sends_the_parameters_clients_read() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    // tokio-postgres keeps nothing public of ParameterStatus; read them back.
+    for (name, expected) in [
+        ("server_encoding", "UTF8"),
+        ("integer_datetimes", "on"),
+        ("client_encoding", "UTF8"),
+        ("standard_conforming_strings", "on"),
+        ("DateStyle", "ISO, MDY"),
+    ] {
+        let v: String = c
+            .query_one(&format!("SHOW {name}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(v, expected, "{name}");
+    }
+    let v: String = c
+        .query_one("SHOW server_version", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(v.starts_with("15."), "{v}");
+    let v: String = c.query_one("SELECT version()", &[]).await.unwrap().get(0);
+    assert!(v.starts_with("PostgreSQL 15."), "{v}");
+}

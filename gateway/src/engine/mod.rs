@@ -16,6 +16,7 @@
 
 mod functions;
 mod pg_catalog;
+pub mod pgtypes;
 
 use std::path::Path;
 use std::sync::Arc;

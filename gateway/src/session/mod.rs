@@ -299,6 +299,7 @@ impl Session {
         mut stmt: Box<Statement>,
     ) -> Result<(Body, Option<SchemaRef>, Vec<Option<DataType>>)> {
         let shown_names = colnames::assign(&mut stmt);
+        crate::engine::pgtypes::rewrite_casts(&mut stmt);
         let explain_verbose = match stmt.as_ref() {
             Statement::Explain { verbose, .. } => Some(*verbose),
             _ => None,

@@ -330,6 +330,8 @@ enum Col<'a> {
     F64(&'a Float64Array),
     Dec(&'a Decimal128Array, i8),
     Str(&'a dyn Array),
+    /// Text sent as jsonb: binary format has a version byte.
+    Jsonb(&'a dyn Array),
     Bin(&'a dyn Array),
     Uuid(&'a FixedSizeBinaryArray),
     Date(&'a datafusion::arrow::array::PrimitiveArray<Date32Type>),
@@ -461,6 +463,7 @@ fn column<'a>(a: &'a dyn Array, t: &PgType, fmt: &FormatOptions<'a>) -> Result<C
         Float32 => Col::F32(a.as_primitive()),
         Float64 => Col::F64(a.as_primitive()),
         Decimal128(_, s) => Col::Dec(a.as_primitive(), *s),
+        Utf8 | LargeUtf8 | Utf8View if t.oid == oid::JSONB => Col::Jsonb(a),
         Utf8 | LargeUtf8 | Utf8View => Col::Str(a),
         FixedSizeBinary(16) if t.oid == oid::UUID => Col::Uuid(a.as_fixed_size_binary()),
         Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => Col::Bin(a),
@@ -495,7 +498,7 @@ fn is_null(col: &Col<'_>, row: usize) -> bool {
         Col::F32(a) => a.is_null(row),
         Col::F64(a) => a.is_null(row),
         Col::Dec(a, _) => a.is_null(row),
-        Col::Str(a) | Col::Bin(a) => a.is_null(row),
+        Col::Str(a) | Col::Jsonb(a) | Col::Bin(a) => a.is_null(row),
         Col::Uuid(a) => a.is_null(row),
         Col::Date(a) => a.is_null(row),
         Col::Time(a) => a.is_null(row),
@@ -587,7 +590,7 @@ fn write_text(col: &Col<'_>, row: usize, opts: &TextOptions, out: &mut BytesMut)
             decimal_text(a.value(row), *s, f.0);
             Ok(())
         }
-        Col::Str(a) => {
+        Col::Str(a) | Col::Jsonb(a) => {
             f.0.put_slice(str_value(*a, row).as_bytes());
             Ok(())
         }
@@ -704,6 +707,10 @@ fn write_binary(col: &Col<'_>, row: usize, opts: &TextOptions, out: &mut BytesMu
         Col::F64(a) => out.put_f64(a.value(row)),
         Col::Dec(a, s) => numeric_binary(a.value(row), *s, out),
         Col::Str(a) => out.put_slice(str_value(*a, row).as_bytes()),
+        Col::Jsonb(a) => {
+            out.put_u8(1);
+            out.put_slice(str_value(*a, row).as_bytes());
+        }
         Col::Bin(a) => out.put_slice(bin_value(*a, row)),
         Col::Uuid(a) => out.put_slice(a.value(row)),
         Col::Date(a) => out.put_i32(a.value(row) - PG_EPOCH_DAYS),

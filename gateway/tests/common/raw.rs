@@ -79,23 +79,7 @@ impl Raw {
 
     /// Connect and authenticate as weir/weir on `lake`, up to ReadyForQuery.
     pub async fn login(addr: SocketAddr) -> Self {
-        let mut raw = Self::connect(addr).await;
-        raw.send(&startup_packet(&[("user", "weir"), ("database", "lake")]))
-            .await;
-        let m = raw.recv().await.expect("auth request");
-        assert_eq!(m.tag, b'R');
-        let mut scram = ScramSha256::new(b"weir", ChannelBinding::unsupported());
-        let mut body = b"SCRAM-SHA-256\0".to_vec();
-        body.extend_from_slice(&(scram.message().len() as i32).to_be_bytes());
-        body.extend_from_slice(scram.message());
-        raw.send(&typed(b'p', &body)).await;
-        let m = raw.recv().await.expect("sasl continue");
-        scram.update(&m.body[4..]).unwrap();
-        raw.send(&typed(b'p', scram.message())).await;
-        let m = raw.recv().await.expect("sasl final");
-        scram.finish(&m.body[4..]).unwrap();
-        raw.until_ready().await;
-        raw
+        Self::login_messages(addr).await.0
     }
 
     pub async fn send(&mut self, bytes: &[u8]) {
@@ -167,4 +151,27 @@ pub fn error_of(msgs: &[Msg]) -> Option<(String, String, String)> {
             f.get(&'M').cloned().unwrap_or_default(),
         )
     })
+}
+
+impl Raw {
+    /// Connect, log in, and return the messages of the whole startup.
+    pub async fn login_messages(addr: SocketAddr) -> (Self, Vec<Msg>) {
+        let mut raw = Self::connect(addr).await;
+        raw.send(&startup_packet(&[("user", "weir"), ("database", "lake")]))
+            .await;
+        let m = raw.recv().await.expect("auth request");
+        assert_eq!(m.tag, b'R');
+        let mut scram = ScramSha256::new(b"weir", ChannelBinding::unsupported());
+        let mut body = b"SCRAM-SHA-256\0".to_vec();
+        body.extend_from_slice(&(scram.message().len() as i32).to_be_bytes());
+        body.extend_from_slice(scram.message());
+        raw.send(&typed(b'p', &body)).await;
+        let m = raw.recv().await.expect("sasl continue");
+        scram.update(&m.body[4..]).unwrap();
+        raw.send(&typed(b'p', scram.message())).await;
+        let m = raw.recv().await.expect("sasl final");
+        scram.finish(&m.body[4..]).unwrap();
+        let msgs = raw.until_ready().await;
+        (raw, msgs)
+    }
 }
