@@ -214,3 +214,44 @@ async fn a_client_that_vanishes_during_authentication_is_forgotten() {
     drop(raw);
     others_still_work(&s).await;
 }
+
+/// RowDescription carries type OIDs, sizes and typmods as PostgreSQL does.
+#[tokio::test]
+async fn row_description_carries_oids_sizes_and_typmods() {
+    let s = TestServer::start().await;
+    let mut raw = Raw::login(s.addr).await;
+    raw.send(&query(
+        b"SELECT CAST(1.5 AS numeric(10,2)) AS n, 1::int AS i, 'x' AS t, DATE '2024-01-01' AS d",
+    ))
+    .await;
+    let msgs = raw.until_ready().await;
+    let desc = msgs.iter().find(|m| m.tag == b'T').expect("RowDescription");
+    let b = &desc.body[..];
+    let n = i16::from_be_bytes([b[0], b[1]]) as usize;
+    let mut at = 2;
+    let mut fields = Vec::new();
+    for _ in 0..n {
+        let end = at + b[at..].iter().position(|c| *c == 0).unwrap();
+        let name = String::from_utf8_lossy(&b[at..end]).into_owned();
+        at = end + 1 + 4 + 2;
+        let oid = u32::from_be_bytes(b[at..at + 4].try_into().unwrap());
+        let size = i16::from_be_bytes(b[at + 4..at + 6].try_into().unwrap());
+        let typmod = i32::from_be_bytes(b[at + 6..at + 10].try_into().unwrap());
+        at += 12;
+        fields.push((name, oid, size, typmod));
+    }
+    assert_eq!(
+        fields,
+        vec![
+            ("n".to_owned(), 1700, -1, (10 << 16 | 2) + 4),
+            ("i".to_owned(), 23, 4, -1),
+            ("t".to_owned(), 25, -1, -1),
+            ("d".to_owned(), 1082, 4, -1),
+        ]
+    );
+    let complete = msgs
+        .iter()
+        .find(|m| m.tag == b'C')
+        .expect("CommandComplete");
+    assert_eq!(&complete.body[..], b"SELECT 1\0");
+}
