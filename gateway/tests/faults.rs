@@ -255,3 +255,18 @@ async fn row_description_carries_oids_sizes_and_typmods() {
         .expect("CommandComplete");
     assert_eq!(&complete.body[..], b"SELECT 1\0");
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_startup_is_disconnected() {
+    let s = TestServer::start_with(|c| c.server.startup_timeout_secs = 1).await;
+    let mut raw = Raw::connect(s.addr).await;
+    raw.send(&[0, 0, 0]).await;
+    let started = std::time::Instant::now();
+    assert!(raw.closed().await);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "closed after {:?}",
+        started.elapsed()
+    );
+    others_still_work(&s).await;
+}

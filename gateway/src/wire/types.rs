@@ -342,8 +342,8 @@ enum Col<'a> {
     IntervalDt(&'a datafusion::arrow::array::PrimitiveArray<IntervalDayTimeType>),
     IntervalMdn(&'a datafusion::arrow::array::PrimitiveArray<IntervalMonthDayNanoType>),
     Duration(&'a datafusion::arrow::array::PrimitiveArray<DurationMicrosecondType>),
-    List(&'a GenericListArray<i32>, u32),
-    LargeList(&'a GenericListArray<i64>, u32),
+    List(&'a GenericListArray<i32>),
+    LargeList(&'a GenericListArray<i64>),
     Other(ArrayFormatter<'a>),
 }
 
@@ -475,8 +475,8 @@ fn column<'a>(a: &'a dyn Array, t: &PgType, fmt: &FormatOptions<'a>) -> Result<C
         Interval(IntervalUnit::DayTime) => Col::IntervalDt(a.as_primitive()),
         Interval(IntervalUnit::MonthDayNano) => Col::IntervalMdn(a.as_primitive()),
         Duration(TimeUnit::Microsecond) => Col::Duration(a.as_primitive()),
-        List(f) => Col::List(a.as_list(), pg_type(f).oid),
-        LargeList(f) => Col::LargeList(a.as_list(), pg_type(f).oid),
+        List(_) => Col::List(a.as_list()),
+        LargeList(_) => Col::LargeList(a.as_list()),
         _ => Col::Other(
             ArrayFormatter::try_new(a, fmt).map_err(|e| WeirError::DataFusion(e.into()))?,
         ),
@@ -507,8 +507,8 @@ fn is_null(col: &Col<'_>, row: usize) -> bool {
         Col::IntervalDt(a) => a.is_null(row),
         Col::IntervalMdn(a) => a.is_null(row),
         Col::Duration(a) => a.is_null(row),
-        Col::List(a, _) => a.is_null(row),
-        Col::LargeList(a, _) => a.is_null(row),
+        Col::List(a) => a.is_null(row),
+        Col::LargeList(a) => a.is_null(row),
         Col::Other(_) => false,
     }
 }
@@ -637,11 +637,28 @@ fn write_text(col: &Col<'_>, row: usize, opts: &TextOptions, out: &mut BytesMut)
             interval_text(0, 0, a.value(row), f.0);
             Ok(())
         }
-        Col::List(a, _) => return list_text(a, row, opts, f.0),
-        Col::LargeList(a, _) => return list_text(a, row, opts, f.0),
+        Col::List(a) => return list_text(a, row, opts, f.0),
+        Col::LargeList(a) => return list_text(a, row, opts, f.0),
         Col::Other(fmt) => write!(f, "{}", fmt.value(row)),
     };
     r.map_err(|_| WeirError::Internal("cannot format value".into()))
+}
+
+/// Run `f` over the elements of list `row`: their column, the element
+/// array and its PostgreSQL type.
+fn with_elements<O: OffsetSizeTrait, R>(
+    a: &GenericListArray<O>,
+    row: usize,
+    f: impl FnOnce(&Col<'_>, &dyn Array, PgType) -> Result<R>,
+) -> Result<R> {
+    let values = a.value(row);
+    let elem_type = match a.data_type() {
+        DataType::List(f) | DataType::LargeList(f) => pg_type(f),
+        _ => PgType::new(oid::TEXT, -1),
+    };
+    let fmt = FormatOptions::default();
+    let col = column(values.as_ref(), &elem_type, &fmt)?;
+    f(&col, values.as_ref(), elem_type)
 }
 
 fn list_text<O: OffsetSizeTrait>(
@@ -650,25 +667,24 @@ fn list_text<O: OffsetSizeTrait>(
     opts: &TextOptions,
     out: &mut BytesMut,
 ) -> Result<()> {
-    let values = a.value(row);
-    let elem_type = match a.data_type() {
-        DataType::List(f) | DataType::LargeList(f) => pg_type(f),
-        _ => PgType::new(oid::TEXT, -1),
-    };
-    let fmt = FormatOptions::default();
-    let col = column(values.as_ref(), &elem_type, &fmt)?;
+    with_elements(a, row, |col, values, _| {
+        elements_text(col, values.len(), opts, out)
+    })
+}
+
+fn elements_text(col: &Col<'_>, n: usize, opts: &TextOptions, out: &mut BytesMut) -> Result<()> {
     out.put_u8(b'{');
     let mut elem = BytesMut::new();
-    for i in 0..values.len() {
+    for i in 0..n {
         if i > 0 {
             out.put_u8(b',');
         }
-        if is_null(&col, i) {
+        if is_null(col, i) {
             out.put_slice(b"NULL");
             continue;
         }
         elem.clear();
-        write_text(&col, i, opts, &mut elem)?;
+        write_text(col, i, opts, &mut elem)?;
         let needs_quotes = elem.is_empty()
             || elem.eq_ignore_ascii_case(b"null")
             || elem
@@ -738,8 +754,8 @@ fn write_binary(col: &Col<'_>, row: usize, opts: &TextOptions, out: &mut BytesMu
             out.put_i32(0);
             out.put_i32(0);
         }
-        Col::List(a, elem) => list_binary(a, row, *elem, opts, out)?,
-        Col::LargeList(a, elem) => list_binary(a, row, *elem, opts, out)?,
+        Col::List(a) => list_binary(a, row, opts, out)?,
+        Col::LargeList(a) => list_binary(a, row, opts, out)?,
         Col::Other(_) => write_text(col, row, opts, out)?,
     }
     Ok(())
@@ -748,17 +764,21 @@ fn write_binary(col: &Col<'_>, row: usize, opts: &TextOptions, out: &mut BytesMu
 fn list_binary<O: OffsetSizeTrait>(
     a: &GenericListArray<O>,
     row: usize,
+    opts: &TextOptions,
+    out: &mut BytesMut,
+) -> Result<()> {
+    with_elements(a, row, |col, values, elem_type| {
+        elements_binary(col, values, elem_type.oid, opts, out)
+    })
+}
+
+fn elements_binary(
+    col: &Col<'_>,
+    values: &dyn Array,
     elem_oid: u32,
     opts: &TextOptions,
     out: &mut BytesMut,
 ) -> Result<()> {
-    let values = a.value(row);
-    let elem_type = match a.data_type() {
-        DataType::List(f) | DataType::LargeList(f) => pg_type(f),
-        _ => PgType::new(oid::TEXT, -1),
-    };
-    let fmt = FormatOptions::default();
-    let col = column(values.as_ref(), &elem_type, &fmt)?;
     let n = values.len();
     if n == 0 {
         out.put_i32(0);
@@ -772,7 +792,7 @@ fn list_binary<O: OffsetSizeTrait>(
     out.put_i32(n as i32);
     out.put_i32(1);
     for i in 0..n {
-        write_field(&col, i, true, opts, out)?;
+        write_field(col, i, true, opts, out)?;
     }
     Ok(())
 }
