@@ -37,7 +37,7 @@ pub struct ServerConfig {
     pub listen: String,
     /// Where Weir keeps its state (the lake lives in `<data_dir>/lake`).
     pub data_dir: PathBuf,
-    /// Most concurrent client connections; more wait for a free slot.
+    /// Most concurrent client connections; more are refused with 53300.
     pub max_connections: usize,
     /// Largest protocol message accepted after authentication, in bytes.
     pub max_message_bytes: usize,

@@ -134,13 +134,6 @@ impl Server {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            let permit = tokio::select! {
-                _ = &mut shutdown => return,
-                permit = self.slots.clone().acquire_owned() => match permit {
-                    Ok(p) => p,
-                    Err(_) => return,
-                },
-            };
             let accepted = tokio::select! {
                 _ = &mut shutdown => return,
                 accepted = self.listener.accept() => accepted,
@@ -152,6 +145,11 @@ impl Server {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
+            };
+            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, "refusing connection: max_connections reached");
+                tokio::spawn(refuse_too_many(socket));
+                continue;
             };
             let shared = self.shared.clone();
             tokio::spawn(async move {
@@ -173,6 +171,30 @@ impl Server {
             });
         }
     }
+}
+
+/// Tell a client over the connection limit why, as PostgreSQL does (53300),
+/// and close.
+async fn refuse_too_many(mut socket: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let fields: [(u8, &str); 4] = [
+        (b'S', "FATAL"),
+        (b'V', "FATAL"),
+        (b'C', "53300"),
+        (b'M', "sorry, too many clients already"),
+    ];
+    let mut body = Vec::new();
+    for (code, text) in fields {
+        body.push(code);
+        body.extend_from_slice(text.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut msg = vec![b'E'];
+    msg.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    msg.extend_from_slice(&body);
+    let _ = tokio::time::timeout(Duration::from_secs(5), socket.write_all(&msg)).await;
+    let _ = socket.shutdown().await;
 }
 
 /// Create the data directory and lake; write the demo data on first start.

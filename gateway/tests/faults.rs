@@ -270,3 +270,25 @@ async fn a_client_that_never_finishes_startup_is_disconnected() {
     );
     others_still_work(&s).await;
 }
+
+#[tokio::test]
+async fn clients_over_max_connections_are_refused_with_53300() {
+    let s = TestServer::start_with(|c| c.server.max_connections = 2).await;
+    let a = s.client().await;
+    let _b = s.client().await;
+    let e = tokio_postgres::connect(&s.url("lake"), tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("third connection refused");
+    assert_eq!(common::sqlstate(&e), "53300");
+    // Existing sessions are unaffected, and a slot frees when one leaves.
+    let n: i64 = a
+        .query_one("SELECT count(*) FROM lake.tpch.region", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 5);
+    drop(a);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    others_still_work(&s).await;
+}
