@@ -3,8 +3,9 @@
 //! exits on a bad config, a taken port, an unusable data directory and an
 //! unsafe listen address.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Output};
 
 fn weir(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_weir"))
@@ -135,34 +136,19 @@ fn write_no_demo(dir: &tempfile::TempDir) -> String {
 
 #[test]
 fn startup_prints_one_line_with_a_psql_command() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.path().join("d").to_str().unwrap(),
-            "--config",
-            &write_no_demo(&dir),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(line.contains("listening on 127.0.0.1:"), "{line}");
+    let weir = common::WeirProcess::spawn();
     assert!(
-        line.contains("psql \"postgresql://weir@127.0.0.1:"),
-        "{line}"
+        weir.line.contains("listening on 127.0.0.1:"),
+        "{}",
+        weir.line
     );
     assert!(
-        dir.path().join("d/lake").is_dir(),
+        weir.line.contains("psql \"postgresql://weir@127.0.0.1:"),
+        "{}",
+        weir.line
+    );
+    assert!(
+        weir.dir.path().join("data/lake").is_dir(),
         "data dir created on first start"
     );
 }

@@ -4,8 +4,6 @@
 //! real binary (so the RSS measured is the gateway's alone) and reads the
 //! rows with tokio-postgres as a stream, in text and in binary.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,51 +11,12 @@ use std::time::Duration;
 use futures::{pin_mut, StreamExt};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
+mod common;
+
+use common::WeirProcess;
+
 const ROWS: u64 = 10_000_000;
 const LIMIT_BYTES: u64 = 300 << 20;
-
-struct Weir {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Weir {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_weir() -> Weir {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("weir.toml");
-    std::fs::write(&config, "[demo]\ntpch_scale_factor = 0\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split(';').next())
-        .expect("listening line")
-        .to_owned();
-    Weir {
-        child,
-        addr,
-        _dir: dir,
-    }
-}
 
 fn rss_bytes(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -87,7 +46,7 @@ fn sampler(pid: u32) -> (Arc<AtomicBool>, std::thread::JoinHandle<u64>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_million_rows_stream_in_bounded_memory_in_text_and_binary() {
-    let weir = start_weir();
+    let weir = WeirProcess::spawn();
     let (host, port) = weir.addr.rsplit_once(':').unwrap();
     let (client, conn) = tokio_postgres::connect(
         &format!("host={host} port={port} user=weir password=weir dbname=lake"),

@@ -32,7 +32,7 @@ use tracing::Instrument;
 
 use super::cancel::CancelHandle;
 use super::frontend::Message;
-use super::types::{RowEncoder, TextOptions};
+use super::types::{canonical_batch, RowEncoder, TextOptions};
 use super::Connection;
 use crate::error::{Result, WeirError};
 use crate::session::{Outcome, Portal, Session};
@@ -342,7 +342,9 @@ async fn stream_rows(
         };
         match next {
             None => return Ok((sent, false)),
-            Some(Ok(batch)) if batch.num_rows() > 0 => running.pending = Some((batch, 0)),
+            Some(Ok(batch)) if batch.num_rows() > 0 => {
+                running.pending = Some((canonical_batch(batch)?, 0))
+            }
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(e.into()),
         }

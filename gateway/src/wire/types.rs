@@ -377,6 +377,37 @@ fn canonical_type(dt: &DataType) -> Option<DataType> {
     })
 }
 
+/// Cast the columns of a batch to the representations the encoder writes
+/// directly (timestamps in microseconds, dictionaries decoded, ...). Done
+/// once per batch, before its rows are encoded in slices.
+pub fn canonical_batch(batch: RecordBatch) -> Result<RecordBatch> {
+    if batch
+        .columns()
+        .iter()
+        .all(|c| canonical_type(c.data_type()).is_none())
+    {
+        return Ok(batch);
+    }
+    let schema = batch.schema();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        let column = canonicalize(column)?;
+        fields.push(Arc::new(
+            field
+                .as_ref()
+                .clone()
+                .with_data_type(column.data_type().clone()),
+        ));
+        columns.push(column);
+    }
+    RecordBatch::try_new(
+        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
+        columns,
+    )
+    .map_err(|e| WeirError::DataFusion(e.into()))
+}
+
 fn canonicalize(array: &ArrayRef) -> Result<ArrayRef> {
     match canonical_type(array.data_type()) {
         None => Ok(array.clone()),
@@ -411,7 +442,8 @@ impl RowEncoder {
         self.binary.get(i).copied().unwrap_or(false)
     }
 
-    /// Encode rows `[from, to)` of `batch` as DataRow messages appended to `out`.
+    /// Encode rows `[from, to)` of `batch` (made by [`canonical_batch`]) as
+    /// DataRow messages appended to `out`.
     pub fn encode(
         &self,
         batch: &RecordBatch,
@@ -420,13 +452,9 @@ impl RowEncoder {
         opts: &TextOptions,
         out: &mut BytesMut,
     ) -> Result<()> {
-        let arrays: Vec<ArrayRef> = batch
-            .columns()
-            .iter()
-            .map(canonicalize)
-            .collect::<Result<_>>()?;
         let fmt_opts = FormatOptions::default().with_display_error(true);
-        let cols: Vec<Col<'_>> = arrays
+        let cols: Vec<Col<'_>> = batch
+            .columns()
             .iter()
             .zip(&self.types)
             .map(|(a, t)| column(a.as_ref(), t, &fmt_opts))

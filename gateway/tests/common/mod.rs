@@ -86,3 +86,57 @@ pub fn message(e: &tokio_postgres::Error) -> String {
         .map(|d| d.message().to_owned())
         .unwrap_or_else(|| e.to_string())
 }
+
+/// The real `weir` binary running on 127.0.0.1:0 in a temporary data
+/// directory, without demo data; killed on drop.
+pub struct WeirProcess {
+    pub child: std::process::Child,
+    /// `host:port` from the startup line.
+    pub addr: String,
+    /// The startup line.
+    pub line: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl WeirProcess {
+    pub fn spawn() -> Self {
+        use std::io::{BufRead, BufReader};
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("weir.toml");
+        std::fs::write(&config, "[demo]\ntpch_scale_factor = 0\n").unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env_remove("WEIR_LISTEN")
+            .env_remove("WEIR_DATA_DIR")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split(';').next())
+            .expect("listening line")
+            .to_owned();
+        Self {
+            child,
+            addr,
+            line,
+            dir,
+        }
+    }
+}
+
+impl Drop for WeirProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
