@@ -17,6 +17,7 @@ use weir_gateway::server::Server;
 pub fn data_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        remove_stale_data_dirs();
         let dir = std::env::temp_dir().join(format!("weir-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let schema = dir.join("lake").join("tpch");
@@ -25,6 +26,26 @@ pub fn data_dir() -> PathBuf {
         dir
     })
     .clone()
+}
+
+/// Test binaries cannot clean up a static at exit; instead each removes the
+/// data directories of earlier test processes that are gone.
+fn remove_stale_data_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("weir-test-")
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// A running server; it stops when the test's runtime ends.
