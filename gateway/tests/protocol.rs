@@ -667,3 +667,22 @@ async fn startup_sends_the_parameters_clients_read() {
     let v: String = c.query_one("SELECT version()", &[]).await.unwrap().get(0);
     assert!(v.starts_with("PostgreSQL 15."), "{v}");
 }
+
+#[tokio::test]
+async fn a_suspended_portal_cannot_resume_in_an_aborted_block() {
+    let s = TestServer::start().await;
+    let mut c = s.client().await;
+    let tx = c.transaction().await.unwrap();
+    let portal = tx
+        .bind("SELECT o_orderkey FROM lake.tpch.orders", &[])
+        .await
+        .unwrap();
+    assert_eq!(tx.query_portal(&portal, 10).await.unwrap().len(), 10);
+    assert_eq!(
+        sqlstate(&tx.simple_query("SELECT 1/0").await.unwrap_err()),
+        "22012"
+    );
+    let e = tx.query_portal(&portal, 10).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "25P02");
+    tx.rollback().await.unwrap();
+}

@@ -483,6 +483,9 @@ async fn execute(
     token: &CancellationToken,
     deadline: Option<Instant>,
 ) -> Result<()> {
+    if session.txn == TxnState::Failed && portal.running.is_some() {
+        return Err(WeirError::InFailedTransaction);
+    }
     if portal.finished {
         return conn.push(complete(&format!("{} 0", portal.last_tag)));
     }
