@@ -19,7 +19,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 use datafusion::sql::sqlparser::ast::{
-    self, DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
     FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement, VisitMut, VisitorMut,
 };
 
@@ -245,9 +245,6 @@ fn call(name: &str, arg: Expr) -> Expr {
         within_group: vec![],
     })
 }
-
-#[allow(unused_imports)]
-use ast::Value as _;
 
 #[cfg(test)]
 mod tests {

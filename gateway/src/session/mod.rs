@@ -30,7 +30,7 @@ use crate::engine::Engine;
 use crate::error::{line_col_to_position, parser_to_client, Result, WeirError};
 use crate::statements::transaction::{self, TxnState};
 use crate::statements::{classify, colnames, explain, show, Command};
-use crate::wire::types::{self, oid, SessionTz, TextOptions};
+use crate::wire::types::{self, oid, TextOptions};
 use params::Params;
 
 /// A statement ready to run: classified, and planned if it is a query.
@@ -188,9 +188,7 @@ impl Session {
     /// How text values are rendered in this session now.
     pub fn text_options(&self) -> TextOptions {
         TextOptions {
-            tz: types::parse_timezone(self.params.timezone()).unwrap_or(SessionTz::Fixed(
-                chrono::FixedOffset::east_opt(0).unwrap_or_else(|| chrono::Utc.fix()),
-            )),
+            tz: types::parse_timezone(self.params.timezone()).unwrap_or_default(),
             extra_float_digits: self.params.extra_float_digits(),
         }
     }
@@ -610,8 +608,6 @@ fn one_batch(batch: RecordBatch, tag: &'static str) -> Result<Running> {
         tag,
     })
 }
-
-use chrono::Offset as _;
 
 /// A [`Prepared`] with parameter types: the client's where declared, else
 /// the planner's, else text.

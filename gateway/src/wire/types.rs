@@ -246,6 +246,13 @@ pub enum SessionTz {
     Fixed(FixedOffset),
 }
 
+impl Default for SessionTz {
+    /// UTC.
+    fn default() -> Self {
+        Self::Fixed(chrono::Utc.fix())
+    }
+}
+
 impl SessionTz {
     /// Offset from UTC, in seconds, at the instant `utc_micros`.
     fn offset_secs(&self, utc_micros: i64) -> i32 {
