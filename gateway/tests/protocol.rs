@@ -686,3 +686,55 @@ async fn a_suspended_portal_cannot_resume_in_an_aborted_block() {
     assert_eq!(sqlstate(&e), "25P02");
     tx.rollback().await.unwrap();
 }
+
+/// Constant statements (`SELECT 1`) are answered from a per-session cache
+/// after their first run; the cache must never change what a client sees.
+#[tokio::test]
+async fn constant_statements_replay_only_while_their_answer_holds() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    for _ in 0..3 {
+        let r = rows(
+            &c.simple_query("SELECT 1 AS one, 'a' || 'b' AS ab")
+                .await
+                .unwrap(),
+        );
+        assert_eq!(r, vec![vec![Some("1".into()), Some("ab".into())]]);
+    }
+    // A session function follows SET even after the statement was cached.
+    let first = |r: Vec<Vec<Option<String>>>| r[0][0].clone().unwrap();
+    let q = "SELECT current_schema()";
+    c.simple_query("SET search_path = tpch").await.unwrap();
+    assert_eq!(first(rows(&c.simple_query(q).await.unwrap())), "tpch");
+    assert_eq!(first(rows(&c.simple_query(q).await.unwrap())), "tpch");
+    c.simple_query("SET search_path = elsewhere").await.unwrap();
+    assert_eq!(first(rows(&c.simple_query(q).await.unwrap())), "elsewhere");
+    // now() and random() are not constants.
+    let t1 = first(rows(&c.simple_query("SELECT now()::text").await.unwrap()));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let t2 = first(rows(&c.simple_query("SELECT now()::text").await.unwrap()));
+    assert_ne!(t1, t2, "now() must not be replayed");
+    let r1 = first(rows(&c.simple_query("SELECT random()").await.unwrap()));
+    let r2 = first(rows(&c.simple_query("SELECT random()").await.unwrap()));
+    assert_ne!(r1, r2, "random() must not be replayed");
+    // An error is raised every time, and does not poison the cache.
+    for _ in 0..2 {
+        let e = c.simple_query("SELECT 1 / 0").await.unwrap_err();
+        assert_eq!(sqlstate(&e), "22012");
+    }
+    // Prepared (extended protocol) constants, executed repeatedly.
+    let stmt = c.prepare("SELECT 2 + 3 AS five").await.unwrap();
+    for _ in 0..3 {
+        let r = c.query(&stmt, &[]).await.unwrap();
+        assert_eq!(r[0].get::<_, i64>(0), 5);
+    }
+    // In an aborted transaction block a cached statement is refused too.
+    c.simple_query("BEGIN").await.unwrap();
+    assert!(c.simple_query("SELECT nope").await.is_err());
+    let e = c
+        .simple_query("SELECT 1 AS one, 'a' || 'b' AS ab")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "25P02");
+    c.simple_query("ROLLBACK").await.unwrap();
+}

@@ -8,6 +8,7 @@
 //! [`Session::start`] (portal → [`Outcome`], a stream of Arrow batches or a
 //! command tag). It never sees SQLSTATEs or bytes.
 
+mod constant;
 pub mod params;
 
 use std::collections::HashMap;
@@ -16,7 +17,8 @@ use std::sync::Arc;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ParamValues;
-use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::session_state::SessionState;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::SessionContext;
@@ -60,6 +62,8 @@ enum Body {
     Plan {
         plan: Box<LogicalPlan>,
         explain_verbose: Option<bool>,
+        /// `Some` for a constant statement: its result, once computed.
+        constant: Option<constant::Cached>,
     },
 }
 
@@ -129,6 +133,16 @@ pub struct Events {
 pub struct Session {
     engine: Arc<Engine>,
     ctx: SessionContext,
+    /// A snapshot of `ctx`'s state for planning and running statements,
+    /// taken once and dropped whenever the session's settings change.
+    /// (`SessionContext::state()` clones the function registries on every
+    /// call, which dominated the cost of short statements.)
+    snapshot: Option<Snapshot>,
+    /// Bumped whenever the session's settings change; results of constant
+    /// statements are kept per generation.
+    generation: u64,
+    /// Constant simple-protocol statements by SQL text.
+    simple_cache: HashMap<String, Arc<Prepared>>,
     /// Authenticated user.
     pub user: String,
     /// The catalog the client connected to (its "database").
@@ -146,6 +160,12 @@ pub struct Session {
     pub events: Events,
 }
 
+/// Planning state and task context of a session, reused across statements.
+struct Snapshot {
+    state: SessionState,
+    task: Arc<TaskContext>,
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
@@ -159,9 +179,12 @@ impl Session {
     /// A session for `user` on `catalog`.
     pub fn new(engine: Arc<Engine>, user: String, catalog: String, params: Params) -> Self {
         let ctx = engine.session_context(&catalog);
-        let session = Self {
+        let mut session = Self {
             engine,
             ctx,
+            snapshot: None,
+            generation: 0,
+            simple_cache: HashMap::new(),
             user,
             catalog,
             params,
@@ -175,7 +198,10 @@ impl Session {
         session
     }
 
-    fn apply_params(&self) {
+    fn apply_params(&mut self) {
+        self.snapshot = None;
+        self.generation += 1;
+        self.simple_cache.clear();
         self.engine.apply_session(
             &self.ctx,
             &self.catalog,
@@ -183,6 +209,41 @@ impl Session {
             &self.user,
             self.params.timezone(),
         );
+    }
+
+    /// The session's planning state, marked with a new statement start time
+    /// (what `now()` returns).
+    fn statement_state(&mut self) -> &mut Snapshot {
+        let snapshot = self.snapshot.get_or_insert_with(|| {
+            let state = self.ctx.state();
+            let task = Arc::new(TaskContext::from(&state));
+            Snapshot { state, task }
+        });
+        snapshot.state.mark_start_execution();
+        snapshot
+    }
+
+    /// A constant statement prepared earlier from exactly this SQL text.
+    pub fn cached_simple(&self, sql: &str) -> Option<Arc<Prepared>> {
+        self.simple_cache.get(sql).cloned()
+    }
+
+    /// Remember `prepared` for its SQL text if it is a constant statement.
+    pub fn remember_simple(&mut self, sql: &str, prepared: &Arc<Prepared>) {
+        if !matches!(
+            prepared.body,
+            Body::Plan {
+                constant: Some(_),
+                ..
+            }
+        ) {
+            return;
+        }
+        if self.simple_cache.len() >= constant::MAX_CACHED_STATEMENTS {
+            self.simple_cache.clear();
+        }
+        self.simple_cache
+            .insert(sql.to_owned(), Arc::clone(prepared));
     }
 
     /// How text values are rendered in this session now.
@@ -302,8 +363,9 @@ impl Session {
             Statement::Explain { verbose, .. } => Some(*verbose),
             _ => None,
         };
-        let state = self.ctx.state();
-        let plan = state
+        let plan = self
+            .statement_state()
+            .state
             .statement_to_plan(DfStatement::Statement(stmt))
             .await?;
         let mut targets: Vec<Option<DataType>> = Vec::new();
@@ -350,10 +412,14 @@ impl Session {
         } else {
             Some(arrow_schema)
         };
+        let constant =
+            (explain_verbose.is_none() && targets.is_empty() && constant::is_constant(&plan))
+                .then(constant::Cached::default);
         Ok((
             Body::Plan {
                 plan: Box::new(plan),
                 explain_verbose,
+                constant,
             },
             schema,
             targets,
@@ -464,9 +530,13 @@ impl Session {
             Body::Plan {
                 plan,
                 explain_verbose,
+                constant,
             } => {
                 if self.txn == TxnState::Failed {
                     return Err(WeirError::InFailedTransaction);
+                }
+                if let Some(cache) = constant {
+                    return self.start_constant(plan, cache).await;
                 }
                 let plan = if params.is_empty() {
                     plan.as_ref().clone()
@@ -475,8 +545,7 @@ impl Session {
                         params.iter().cloned().map(Into::into).collect(),
                     ))?
                 };
-                let df = self.ctx.execute_logical_plan(plan).await?;
-                let stream = df.execute_stream().await?;
+                let stream = self.execute_plan(plan).await?;
                 let is_explain = explain_verbose.is_some()
                     || explain::is_explain_output(stream.schema().as_ref());
                 if is_explain {
@@ -492,6 +561,58 @@ impl Session {
                 }))
             }
         }
+    }
+
+    /// Start a constant statement: replay its result, or compute and keep it.
+    async fn start_constant(
+        &mut self,
+        plan: &LogicalPlan,
+        cache: &constant::Cached,
+    ) -> Result<Outcome> {
+        let (schema, batches) = match cache.get(self.generation) {
+            Some(hit) => hit,
+            None => {
+                use futures::TryStreamExt;
+                let stream = self.execute_plan(plan.clone()).await?;
+                let schema = stream.schema();
+                let batches: Vec<RecordBatch> = stream.try_collect().await?;
+                cache.put(self.generation, &schema, &batches);
+                (schema, batches)
+            }
+        };
+        Ok(Outcome::Rows(Running {
+            stream: Box::pin(MemoryStream::try_new(batches, schema, None)?),
+            pending: None,
+            tag: "SELECT",
+        }))
+    }
+
+    /// Optimize, plan physically and start a logical plan. Queries run on
+    /// the session's snapshot; anything else (DDL, DML) goes through the
+    /// context, which knows how to apply it.
+    async fn execute_plan(&mut self, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
+        if matches!(
+            plan,
+            LogicalPlan::Ddl(_)
+                | LogicalPlan::Dml(_)
+                | LogicalPlan::Copy(_)
+                | LogicalPlan::Statement(_)
+                | LogicalPlan::DescribeTable(_)
+        ) {
+            let stream = self
+                .ctx
+                .execute_logical_plan(plan)
+                .await?
+                .execute_stream()
+                .await?;
+            return Ok(stream);
+        }
+        let snapshot = self.statement_state();
+        let physical = snapshot.state.create_physical_plan(&plan).await?;
+        Ok(datafusion::physical_plan::execute_stream(
+            physical,
+            Arc::clone(&snapshot.task),
+        )?)
     }
 
     fn run_command(&mut self, cmd: &Command) -> Result<Outcome> {

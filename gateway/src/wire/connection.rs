@@ -16,6 +16,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::Schema;
+use datafusion::sql::sqlparser::ast::Statement;
 use futures::StreamExt;
 use pgwire::messages::data::{FieldDescription, NoData, ParameterDescription, RowDescription};
 use pgwire::messages::extendedquery::{
@@ -35,7 +36,7 @@ use super::frontend::Message;
 use super::types::{canonical_batch, RowEncoder, TextOptions};
 use super::Connection;
 use crate::error::{Result, WeirError};
-use crate::session::{Outcome, Portal, Session};
+use crate::session::{Outcome, Portal, Prepared, Session};
 use crate::statements::transaction::TxnState;
 
 /// Serve one connection until the client leaves.
@@ -112,6 +113,12 @@ pub async fn run(mut conn: Connection, mut session: Session, cancel: CancelHandl
                     return;
                 }
             }
+            // Reply in one write per batch of pipelined messages (e.g.
+            // Bind/Execute/Sync): flush only when the next read would wait,
+            // or when a reply has grown past the flush threshold.
+            if conn.message_pending() && conn.wbuf.len() < crate::wire::FLUSH_THRESHOLD {
+                continue;
+            }
             if conn.flush().await.is_err() {
                 return;
             }
@@ -179,13 +186,28 @@ async fn simple_query(
     ready(conn, session)
 }
 
+/// One statement of a simple Query message.
+enum SimpleStatement {
+    Parsed(Box<Statement>),
+    Prepared(Arc<Prepared>),
+}
+
 async fn simple_query_inner(
     conn: &mut Connection,
     session: &mut Session,
     cancel: &CancelHandle,
     sql: &str,
 ) -> Result<()> {
-    let statements = session.parse(sql)?;
+    // A constant statement seen before (`SELECT 1` from a pool) skips
+    // parsing and planning.
+    let statements: Vec<SimpleStatement> = match session.cached_simple(sql) {
+        Some(prepared) => vec![SimpleStatement::Prepared(prepared)],
+        None => session
+            .parse(sql)?
+            .into_iter()
+            .map(|s| SimpleStatement::Parsed(Box::new(s)))
+            .collect(),
+    };
     if statements.is_empty() {
         if session.txn == TxnState::Failed {
             return Err(WeirError::InFailedTransaction);
@@ -194,6 +216,7 @@ async fn simple_query_inner(
             EmptyQueryResponse::new(),
         ));
     }
+    let single = statements.len() == 1;
     for stmt in statements {
         let token = cancel.begin();
         let deadline = session
@@ -201,8 +224,19 @@ async fn simple_query_inner(
             .statement_timeout()
             .map(|t| Instant::now() + t);
         let result = async {
-            let prepared = guarded(&token, deadline, session.prepare(sql, Some(stmt), &[])).await?;
-            let mut portal = session.bind(Arc::new(prepared), &[], &[], &[])?;
+            let prepared = match stmt {
+                SimpleStatement::Prepared(prepared) => prepared,
+                SimpleStatement::Parsed(stmt) => {
+                    let prepared = Arc::new(
+                        guarded(&token, deadline, session.prepare(sql, Some(*stmt), &[])).await?,
+                    );
+                    if single {
+                        session.remember_simple(sql, &prepared);
+                    }
+                    prepared
+                }
+            };
+            let mut portal = session.bind(prepared, &[], &[], &[])?;
             let (prepared, params) = (portal.prepared.clone(), portal.params.clone());
             let outcome = guarded(&token, deadline, session.start(&prepared, &params)).await?;
             match outcome {

@@ -179,6 +179,16 @@ impl Connection {
         Ok(())
     }
 
+    /// Whether a whole frontend message is already buffered: the client has
+    /// pipelined more work, so replies can wait and leave in one write.
+    pub fn message_pending(&self) -> bool {
+        if self.rbuf.len() < 5 {
+            return false;
+        }
+        let len = u32::from_be_bytes([self.rbuf[1], self.rbuf[2], self.rbuf[3], self.rbuf[4]]);
+        self.rbuf.len() > len as usize
+    }
+
     /// Write what is queued once it passes [`FLUSH_THRESHOLD`] (backpressure:
     /// this waits for the client to read).
     pub async fn flush_if_full(&mut self) -> Result<()> {

@@ -903,82 +903,109 @@ fn exponent_form(sci: &str) -> String {
 }
 
 fn decimal_text(v: i128, scale: i8, out: &mut BytesMut) {
+    let mut buf = [0u8; 40];
+    let digits = decimal_digits(v.unsigned_abs(), &mut buf);
+    if v < 0 {
+        out.put_u8(b'-');
+    }
     if scale <= 0 {
-        let mut f = Fmt(out);
-        let _ = write!(f, "{v}");
-        for _ in 0..(-scale) {
-            f.0.put_u8(b'0');
+        out.put_slice(digits);
+        if v != 0 {
+            for _ in 0..(-scale) {
+                out.put_u8(b'0');
+            }
         }
         return;
     }
     let scale = scale as usize;
-    let digits = v.unsigned_abs().to_string();
-    if v < 0 {
-        out.put_u8(b'-');
-    }
     if digits.len() <= scale {
         out.put_slice(b"0.");
         for _ in 0..scale - digits.len() {
             out.put_u8(b'0');
         }
-        out.put_slice(digits.as_bytes());
+        out.put_slice(digits);
     } else {
         let (int, frac) = digits.split_at(digits.len() - scale);
-        out.put_slice(int.as_bytes());
+        out.put_slice(int);
         out.put_u8(b'.');
-        out.put_slice(frac.as_bytes());
+        out.put_slice(frac);
     }
+}
+
+/// The decimal digits of `u`, written at the end of `buf` without allocating.
+fn decimal_digits(mut u: u128, buf: &mut [u8; 40]) -> &[u8] {
+    let mut i = buf.len();
+    // u128 division is slow; most values fit in 64 bits.
+    while u > u128::from(u64::MAX) {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+    }
+    let mut small = u as u64;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (small % 10) as u8;
+        small /= 10;
+        if small == 0 {
+            break;
+        }
+    }
+    &buf[i..]
 }
 
 /// PostgreSQL's binary numeric: base-10000 digits with weight and dscale.
 fn numeric_binary(v: i128, scale: i8, out: &mut BytesMut) {
-    let (v, scale) = if scale < 0 {
+    let (magnitude, scale) = if scale < 0 {
         (
-            v.saturating_mul(10i128.saturating_pow((-scale) as u32)),
-            0usize,
+            v.unsigned_abs()
+                .saturating_mul(10u128.saturating_pow(u32::from(scale.unsigned_abs()))),
+            0u32,
         )
     } else {
-        (v, scale as usize)
+        (v.unsigned_abs(), scale as u32)
     };
-    let digits = v.unsigned_abs().to_string();
-    let (int, frac) = if digits.len() > scale {
-        digits.split_at(digits.len() - scale)
+    // Shift the value so the fraction is a whole number of base-10000
+    // digits; 38 decimal digits shifted by at most 3 may not fit in u128,
+    // so the top digits are split off first.
+    let pad = (4 - scale % 4) % 4;
+    let frac_groups = ((scale + pad) / 4) as i32;
+    let mut groups = [0i16; 12];
+    let mut n = 0usize;
+    let pow = 10u128.pow(pad);
+    let (mut high, low) = (magnitude / 10_000, magnitude % 10_000);
+    // magnitude * 10^pad = high * 10^(4+pad) + low * 10^pad
+    let low_shifted = low * pow; // < 10^7
+    groups[n] = (low_shifted % 10_000) as i16;
+    n += 1;
+    let mut carry = low_shifted / 10_000; // < 10^3
+                                          // high * 10^pad + carry, in base 10000: take digits of high, shifting
+                                          // each by 10^pad with a running carry.
+    while high > 0 || carry > 0 {
+        let chunk = (high % 10_000) * pow + carry;
+        groups[n] = (chunk % 10_000) as i16;
+        n += 1;
+        carry = chunk / 10_000;
+        high /= 10_000;
+    }
+    // Drop leading (most significant) zero groups, then trailing ones.
+    while n > 0 && groups[n - 1] == 0 {
+        n -= 1;
+    }
+    let mut first = 0usize;
+    while first < n && groups[first] == 0 {
+        first += 1;
+    }
+    let (ndigits, weight) = if n == 0 {
+        (0usize, 0i32)
     } else {
-        ("", digits.as_str())
+        (n - first, n as i32 - 1 - frac_groups)
     };
-    let frac = format!("{}{}", "0".repeat(scale.saturating_sub(frac.len())), frac);
-    let int = int.trim_start_matches('0');
-    let int_pad = (4 - int.len() % 4) % 4;
-    let int = format!("{}{}", "0".repeat(int_pad), int);
-    let frac_pad = (4 - frac.len() % 4) % 4;
-    let frac_full = format!("{}{}", frac, "0".repeat(frac_pad));
-    let mut groups: Vec<i16> = int
-        .as_bytes()
-        .chunks(4)
-        .chain(frac_full.as_bytes().chunks(4))
-        .map(|c| c.iter().fold(0i16, |acc, d| acc * 10 + i16::from(d - b'0')))
-        .collect();
-    let mut weight = (int.len() / 4) as i16 - 1;
-    while groups.first() == Some(&0) {
-        groups.remove(0);
-        weight -= 1;
-    }
-    while groups.last() == Some(&0) {
-        groups.pop();
-    }
-    if groups.is_empty() {
-        weight = 0;
-    }
-    out.put_i16(groups.len() as i16);
-    out.put_i16(weight);
-    out.put_u16(if v < 0 && !groups.is_empty() {
-        0x4000
-    } else {
-        0
-    });
+    out.put_i16(ndigits as i16);
+    out.put_i16(weight as i16);
+    out.put_u16(if v < 0 && ndigits > 0 { 0x4000 } else { 0 });
     out.put_i16(scale as i16);
-    for g in groups {
-        out.put_i16(g);
+    for g in groups[first..n].iter().rev() {
+        out.put_i16(*g);
     }
 }
 
@@ -1552,6 +1579,30 @@ mod tests {
         let mut z = BytesMut::new();
         numeric_binary(-1, 3, &mut z); // -0.001 -> digits [10], weight -1
         assert_eq!(&z[..], &[0, 1, 0xFF, 0xFF, 0x40, 0, 0, 3, 0, 10]);
+        let mut ten_thousand = BytesMut::new();
+        numeric_binary(1_000_000, 2, &mut ten_thousand); // 10000.00 -> [1], weight 1
+        assert_eq!(&ten_thousand[..], &[0, 1, 0, 1, 0, 0, 0, 2, 0, 1]);
+        assert_eq!(text(|b| decimal_text(0, -2, b)), "0");
+        assert_eq!(text(|b| decimal_text(-12, -2, b)), "-1200");
+    }
+
+    proptest::proptest! {
+        /// Binary numerics decode to the value they encode, for any
+        /// Decimal128 magnitude and scale.
+        #[test]
+        fn numeric_binary_round_trips(v in -(10i128.pow(38) - 1)..10i128.pow(38), scale in 0i8..=38) {
+            let mut b = BytesMut::new();
+            numeric_binary(v, scale, &mut b);
+            match decode_numeric_binary(&b).unwrap() {
+                ScalarValue::Decimal128(Some(back), _, back_scale) => {
+                    proptest::prop_assert_eq!(
+                        text(|o| decimal_text(back, back_scale, o)),
+                        text(|o| decimal_text(v, scale, o))
+                    );
+                }
+                other => proptest::prop_assert!(false, "decoded {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,31 @@
+//! The in-process runner: DataFusion with exactly the configuration Weir's
+//! server uses (the same `Engine`, catalogs and session setup), minus the
+//! wire. Its ratio to the wire runner on Weir is the gateway's overhead.
+
+use std::path::Path;
+
+use futures::TryStreamExt;
+use weir_gateway::config::QueryConfig;
+use weir_gateway::engine::{Engine, LAKE};
+
+use crate::protocol::{self, Outcome, Request};
+
+pub async fn serve(lake: &Path, schema: &str) -> Result<(), String> {
+    let engine = Engine::new(&QueryConfig::default(), lake).map_err(|e| e.to_string())?;
+    let ctx = engine.session_context(LAKE);
+    engine.apply_session(&ctx, LAKE, &[schema.to_owned()], "bench", "UTC");
+    protocol::serve(|request: Request| {
+        let ctx = &ctx;
+        async move {
+            let frame = ctx.sql(&request.sql).await.map_err(|e| e.to_string())?;
+            let mut stream = frame.execute_stream().await.map_err(|e| e.to_string())?;
+            let mut outcome = Outcome::default();
+            while let Some(batch) = stream.try_next().await.map_err(|e| e.to_string())? {
+                outcome.rows += batch.num_rows() as u64;
+                outcome.bytes += batch.get_array_memory_size() as u64;
+            }
+            Ok(outcome)
+        }
+    })
+    .await
+}

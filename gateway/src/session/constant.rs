@@ -1,0 +1,106 @@
+//! Constant statements: queries whose result depends on nothing but their
+//! text and the session's settings, such as `SELECT 1` (the validation query
+//! of connection pools), `SELECT version()` or `VALUES (1, 'a')`.
+//!
+//! Their first execution runs through DataFusion like any query; the result
+//! is kept with the prepared statement (and, for the simple protocol, in the
+//! session's small cache keyed by SQL text) and replayed until the session's
+//! settings change. Only plans made of projections and VALUES over no table,
+//! calling only immutable functions, qualify: `now()`, `random()`, table
+//! functions, subqueries and parameters all disqualify a statement.
+
+use std::sync::Mutex;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
+
+/// Largest result kept, in rows.
+pub const MAX_ROWS: usize = 1000;
+/// Simple-protocol statements remembered per session.
+pub const MAX_CACHED_STATEMENTS: usize = 64;
+
+/// The result of a constant statement, for one generation of session settings.
+#[derive(Debug, Default)]
+pub struct Cached(Mutex<Option<(u64, SchemaRef, Vec<RecordBatch>)>>);
+
+impl Cached {
+    /// The result saved for settings `generation`, if any.
+    pub fn get(&self, generation: u64) -> Option<(SchemaRef, Vec<RecordBatch>)> {
+        let slot = self.0.lock().ok()?;
+        match slot.as_ref() {
+            Some((g, schema, batches)) if *g == generation => {
+                Some((schema.clone(), batches.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Keep `batches` as the result under settings `generation` (if small).
+    pub fn put(&self, generation: u64, schema: &SchemaRef, batches: &[RecordBatch]) {
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        if rows > MAX_ROWS {
+            return;
+        }
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some((generation, schema.clone(), batches.to_vec()));
+        }
+    }
+}
+
+/// Whether `plan` (as planned, before optimization) is a constant statement.
+pub fn is_constant(plan: &LogicalPlan) -> bool {
+    let mut constant = true;
+    let _ = plan.apply(|node| {
+        let allowed = matches!(
+            node,
+            LogicalPlan::Projection(_)
+                | LogicalPlan::EmptyRelation(_)
+                | LogicalPlan::Values(_)
+                | LogicalPlan::SubqueryAlias(_)
+        );
+        if !allowed || !node.expressions().iter().all(constant_expr) {
+            constant = false;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    constant
+}
+
+fn constant_expr(expr: &Expr) -> bool {
+    let mut constant = true;
+    let _ = expr.apply(|e| {
+        let ok = match e {
+            Expr::ScalarFunction(f) => f.func.signature().volatility == Volatility::Immutable,
+            Expr::Literal(..)
+            | Expr::Alias(_)
+            | Expr::BinaryExpr(_)
+            | Expr::Cast(_)
+            | Expr::TryCast(_)
+            | Expr::Not(_)
+            | Expr::Negative(_)
+            | Expr::IsNull(_)
+            | Expr::IsNotNull(_)
+            | Expr::IsTrue(_)
+            | Expr::IsFalse(_)
+            | Expr::IsNotTrue(_)
+            | Expr::IsNotFalse(_)
+            | Expr::Between(_)
+            | Expr::Case(_)
+            | Expr::Like(_)
+            | Expr::SimilarTo(_)
+            | Expr::InList(_)
+            | Expr::Column(_) => true,
+            _ => false,
+        };
+        if ok {
+            Ok(TreeNodeRecursion::Continue)
+        } else {
+            constant = false;
+            Ok(TreeNodeRecursion::Stop)
+        }
+    });
+    constant
+}
