@@ -605,14 +605,14 @@ fn write_text(col: &Col<'_>, row: usize, opts: &TextOptions, out: &mut BytesMut)
             f.0.put_u8(if a.value(row) { b't' } else { b'f' });
             Ok(())
         }
-        Col::I8(a) => write!(f, "{}", a.value(row)),
-        Col::I16(a) => write!(f, "{}", a.value(row)),
-        Col::I32(a) => write!(f, "{}", a.value(row)),
-        Col::I64(a) => write!(f, "{}", a.value(row)),
-        Col::U8(a) => write!(f, "{}", a.value(row)),
-        Col::U16(a) => write!(f, "{}", a.value(row)),
-        Col::U32(a) => write!(f, "{}", a.value(row)),
-        Col::U64(a) => write!(f, "{}", a.value(row)),
+        Col::I8(a) => int_text(i128::from(a.value(row)), f.0),
+        Col::I16(a) => int_text(i128::from(a.value(row)), f.0),
+        Col::I32(a) => int_text(i128::from(a.value(row)), f.0),
+        Col::I64(a) => int_text(i128::from(a.value(row)), f.0),
+        Col::U8(a) => int_text(i128::from(a.value(row)), f.0),
+        Col::U16(a) => int_text(i128::from(a.value(row)), f.0),
+        Col::U32(a) => int_text(i128::from(a.value(row)), f.0),
+        Col::U64(a) => int_text(i128::from(a.value(row)), f.0),
         Col::F32(a) => {
             float_text(f64::from(a.value(row)), true, opts.extra_float_digits, f.0);
             Ok(())
@@ -932,6 +932,16 @@ fn decimal_text(v: i128, scale: i8, out: &mut BytesMut) {
     }
 }
 
+/// An integer in decimal, without the formatting machinery.
+fn int_text(v: i128, out: &mut BytesMut) -> std::fmt::Result {
+    let mut buf = [0u8; 40];
+    if v < 0 {
+        out.put_u8(b'-');
+    }
+    out.put_slice(decimal_digits(v.unsigned_abs(), &mut buf));
+    Ok(())
+}
+
 /// The decimal digits of `u`, written at the end of `buf` without allocating.
 fn decimal_digits(mut u: u128, buf: &mut [u8; 40]) -> &[u8] {
     let mut i = buf.len();
@@ -1034,15 +1044,28 @@ fn date_parts(days_since_epoch: i32) -> Option<NaiveDate> {
 }
 
 fn write_date(d: NaiveDate, out: &mut BytesMut) -> bool {
-    let mut f = Fmt(out);
     let y = d.year();
-    let _ = write!(
-        f,
-        "{:04}-{:02}-{:02}",
-        if y <= 0 { 1 - y } else { y },
-        d.month(),
-        d.day()
-    );
+    let year = if y <= 0 { 1 - y } else { y };
+    if (0..10_000).contains(&year) {
+        let year = year as u32;
+        out.put_slice(&[
+            b'0' + (year / 1000) as u8,
+            b'0' + (year / 100 % 10) as u8,
+            b'0' + (year / 10 % 10) as u8,
+            b'0' + (year % 10) as u8,
+        ]);
+    } else {
+        let _ = int_text(i128::from(year), out);
+    }
+    let (m, day) = (d.month(), d.day());
+    out.put_slice(&[
+        b'-',
+        b'0' + (m / 10) as u8,
+        b'0' + (m % 10) as u8,
+        b'-',
+        b'0' + (day / 10) as u8,
+        b'0' + (day % 10) as u8,
+    ]);
     y <= 0
 }
 
@@ -1608,6 +1631,22 @@ mod tests {
     #[test]
     fn dates_times_and_intervals_print_like_postgresql() {
         assert_eq!(text(|b| date_text(0, b)), "1970-01-01");
+        assert_eq!(text(|b| date_text(-719_163, b)), "0001-12-31 BC");
+        let far = NaiveDate::from_ymd_opt(12345, 6, 7).unwrap()
+            - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        assert_eq!(text(|b| date_text(far.num_days() as i32, b)), "12345-06-07");
+        assert_eq!(
+            text(|b| {
+                let _ = int_text(i128::from(i64::MIN), b);
+            }),
+            "-9223372036854775808"
+        );
+        assert_eq!(
+            text(|b| {
+                let _ = int_text(0, b);
+            }),
+            "0"
+        );
         assert_eq!(
             text(|b| timestamp_text(1_500_000, None, b)),
             "1970-01-01 00:00:01.5"
