@@ -135,7 +135,7 @@ def main(argv):
                 "pgbench_seconds": args.duration,
                 "pgbench_clients": args.clients,
             },
-            "invocation": "bench/run " + shlex.join(argv),
+            "invocation": " ".join(["bench/run"] + ([shlex.join(argv)] if argv else [])),
         }
         args.out.mkdir(parents=True, exist_ok=True)
         for name in args.suites:
