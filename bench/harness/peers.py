@@ -2,6 +2,7 @@
 and DataFusion in-process. Each is started by the harness and stopped by pid."""
 
 import glob
+import json
 import os
 import pathlib
 import shlex
@@ -72,7 +73,7 @@ class Weir:
                     "# Written by bench/run.",
                     "[server]",
                     f'listen = "127.0.0.1:{self.port}"',
-                    f'data_dir = "{data_dir}"',
+                    f"data_dir = {json.dumps(str(data_dir))}",
                     "max_connections = 512",
                     "[[auth.users]]",
                     f'name = "{WEIR_USER}"',
