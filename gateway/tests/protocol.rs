@@ -738,3 +738,41 @@ async fn constant_statements_replay_only_while_their_answer_holds() {
     assert_eq!(sqlstate(&e), "25P02");
     c.simple_query("ROLLBACK").await.unwrap();
 }
+
+/// Prepared queries reuse their optimized plan across executions; each
+/// execution must still see its own parameters, and time must move on.
+#[tokio::test]
+async fn prepared_queries_answer_each_execution_with_its_own_parameters() {
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    let stmt = c
+        .prepare("SELECT n_name FROM tpch.nation WHERE n_nationkey = $1 AND n_regionkey >= $2")
+        .await
+        .unwrap();
+    for key in [0i64, 7, 24, 7, 99] {
+        let expected = rows(
+            &c.simple_query(&format!(
+                "SELECT n_name FROM tpch.nation WHERE n_nationkey = {key} AND n_regionkey >= 0"
+            ))
+            .await
+            .unwrap(),
+        );
+        let got: Vec<Vec<Option<String>>> = c
+            .query(&stmt, &[&key, &0i64])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| vec![Some(r.get::<_, String>(0))])
+            .collect();
+        assert_eq!(got, expected, "key {key}");
+        assert_eq!(got.len(), usize::from(key < 25));
+    }
+    let now = c
+        .prepare("SELECT now()::text, count(*) FROM tpch.region")
+        .await
+        .unwrap();
+    let t1: String = c.query_one(&now, &[]).await.unwrap().get(0);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let t2: String = c.query_one(&now, &[]).await.unwrap().get(0);
+    assert_ne!(t1, t2, "now() must not be frozen into a reused plan");
+}

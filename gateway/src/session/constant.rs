@@ -104,3 +104,71 @@ fn constant_expr(expr: &Expr) -> bool {
     });
     constant
 }
+
+/// An optimized plan kept for later executions of a prepared statement,
+/// for one generation of session settings.
+#[derive(Debug, Default)]
+pub struct Optimized(Mutex<Option<(u64, Box<LogicalPlan>)>>);
+
+impl Optimized {
+    /// The plan optimized under settings `generation`, if any.
+    pub fn get(&self, generation: u64) -> Option<LogicalPlan> {
+        let slot = self.0.lock().ok()?;
+        match slot.as_ref() {
+            Some((g, plan)) if *g == generation => Some(plan.as_ref().clone()),
+            _ => None,
+        }
+    }
+
+    /// Keep `plan` as optimized under settings `generation`.
+    pub fn put(&self, generation: u64, plan: &LogicalPlan) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some((generation, Box::new(plan.clone())));
+        }
+    }
+}
+
+/// Whether a query's optimized plan may be reused by later executions: it
+/// reads tables but calls only immutable functions, so optimizing it folded
+/// nothing that changes between executions (`now()` and `random()` do), and
+/// it is a query, not a command.
+pub fn is_reusable(plan: &LogicalPlan) -> bool {
+    let mut reusable = true;
+    let _ = plan.apply_with_subqueries(|node| {
+        let command = matches!(
+            node,
+            LogicalPlan::Ddl(_)
+                | LogicalPlan::Dml(_)
+                | LogicalPlan::Copy(_)
+                | LogicalPlan::Statement(_)
+                | LogicalPlan::Explain(_)
+                | LogicalPlan::Analyze(_)
+                | LogicalPlan::DescribeTable(_)
+                | LogicalPlan::Extension(_)
+        );
+        if command || !node.expressions().iter().all(immutable_expr) {
+            reusable = false;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    reusable
+}
+
+fn immutable_expr(expr: &Expr) -> bool {
+    let mut immutable = true;
+    let _ = expr.apply(|e| {
+        let ok = match e {
+            Expr::ScalarFunction(f) => f.func.signature().volatility == Volatility::Immutable,
+            Expr::ScalarVariable(..) => false,
+            _ => true,
+        };
+        if ok {
+            Ok(TreeNodeRecursion::Continue)
+        } else {
+            immutable = false;
+            Ok(TreeNodeRecursion::Stop)
+        }
+    });
+    immutable
+}

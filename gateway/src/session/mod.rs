@@ -64,6 +64,8 @@ enum Body {
         explain_verbose: Option<bool>,
         /// `Some` for a constant statement: its result, once computed.
         constant: Option<constant::Cached>,
+        /// `Some` for a query whose optimized plan can be reused.
+        optimized: Option<constant::Optimized>,
     },
 }
 
@@ -415,11 +417,17 @@ impl Session {
         let constant =
             (explain_verbose.is_none() && targets.is_empty() && constant::is_constant(&plan))
                 .then(constant::Cached::default);
+        let optimized = (constant.is_none()
+            && explain_verbose.is_none()
+            && targets.iter().all(Option::is_some)
+            && constant::is_reusable(&plan))
+        .then(constant::Optimized::default);
         Ok((
             Body::Plan {
                 plan: Box::new(plan),
                 explain_verbose,
                 constant,
+                optimized,
             },
             schema,
             targets,
@@ -531,6 +539,7 @@ impl Session {
                 plan,
                 explain_verbose,
                 constant,
+                optimized,
             } => {
                 if self.txn == TxnState::Failed {
                     return Err(WeirError::InFailedTransaction);
@@ -538,14 +547,19 @@ impl Session {
                 if let Some(cache) = constant {
                     return self.start_constant(plan, cache).await;
                 }
-                let plan = if params.is_empty() {
-                    plan.as_ref().clone()
-                } else {
-                    plan.as_ref().clone().with_param_values(ParamValues::List(
-                        params.iter().cloned().map(Into::into).collect(),
-                    ))?
+                let stream = match optimized {
+                    Some(cache) => self.execute_reusable(plan, cache, params).await?,
+                    None => {
+                        let plan = if params.is_empty() {
+                            plan.as_ref().clone()
+                        } else {
+                            plan.as_ref().clone().with_param_values(ParamValues::List(
+                                params.iter().cloned().map(Into::into).collect(),
+                            ))?
+                        };
+                        self.execute_plan(plan).await?
+                    }
                 };
-                let stream = self.execute_plan(plan).await?;
                 let is_explain = explain_verbose.is_some()
                     || explain::is_explain_output(stream.schema().as_ref());
                 if is_explain {
@@ -585,6 +599,43 @@ impl Session {
             pending: None,
             tag: "SELECT",
         }))
+    }
+
+    /// Start a query whose optimized plan is reused: optimize once per
+    /// settings generation (with parameters as placeholders), then bind the
+    /// parameters into the optimized plan and only plan it physically.
+    async fn execute_reusable(
+        &mut self,
+        plan: &LogicalPlan,
+        cache: &constant::Optimized,
+        params: &[ScalarValue],
+    ) -> Result<SendableRecordBatchStream> {
+        let generation = self.generation;
+        let optimized = match cache.get(generation) {
+            Some(optimized) => optimized,
+            None => {
+                let optimized = self.statement_state().state.optimize(plan)?;
+                cache.put(generation, &optimized);
+                optimized
+            }
+        };
+        let plan = if params.is_empty() {
+            optimized
+        } else {
+            optimized.with_param_values(ParamValues::List(
+                params.iter().cloned().map(Into::into).collect(),
+            ))?
+        };
+        let snapshot = self.statement_state();
+        let physical = snapshot
+            .state
+            .query_planner()
+            .create_physical_plan(&plan, &snapshot.state)
+            .await?;
+        Ok(datafusion::physical_plan::execute_stream(
+            physical,
+            Arc::clone(&snapshot.task),
+        )?)
     }
 
     /// Optimize, plan physically and start a logical plan. Queries run on
