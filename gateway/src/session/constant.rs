@@ -21,33 +21,40 @@ pub const MAX_ROWS: usize = 1000;
 /// Simple-protocol statements remembered per session.
 pub const MAX_CACHED_STATEMENTS: usize = 64;
 
-/// The result of a constant statement, for one generation of session settings.
-#[derive(Debug, Default)]
-pub struct Cached(Mutex<Option<(u64, SchemaRef, Vec<RecordBatch>)>>);
+/// A value computed under one generation of session settings, shared by
+/// every execution of a prepared statement until the settings change.
+#[derive(Debug)]
+pub struct PerGeneration<T>(Mutex<Option<(u64, T)>>);
 
-impl Cached {
-    /// The result saved for settings `generation`, if any.
-    pub fn get(&self, generation: u64) -> Option<(SchemaRef, Vec<RecordBatch>)> {
+impl<T> Default for PerGeneration<T> {
+    fn default() -> Self {
+        Self(Mutex::new(None))
+    }
+}
+
+impl<T: Clone> PerGeneration<T> {
+    /// The value kept for settings `generation`, if any.
+    pub fn get(&self, generation: u64) -> Option<T> {
         let slot = self.0.lock().ok()?;
         match slot.as_ref() {
-            Some((g, schema, batches)) if *g == generation => {
-                Some((schema.clone(), batches.clone()))
-            }
+            Some((g, value)) if *g == generation => Some(value.clone()),
             _ => None,
         }
     }
 
-    /// Keep `batches` as the result under settings `generation` (if small).
-    pub fn put(&self, generation: u64, schema: &SchemaRef, batches: &[RecordBatch]) {
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        if rows > MAX_ROWS {
-            return;
-        }
+    /// Keep `value` for settings `generation`.
+    pub fn put(&self, generation: u64, value: T) {
         if let Ok(mut slot) = self.0.lock() {
-            *slot = Some((generation, schema.clone(), batches.to_vec()));
+            *slot = Some((generation, value));
         }
     }
 }
+
+/// The result of a constant statement.
+pub type Cached = PerGeneration<(SchemaRef, Vec<RecordBatch>)>;
+
+/// The optimized plan of a reusable query.
+pub type Optimized = PerGeneration<Box<LogicalPlan>>;
 
 /// Whether `plan` (as planned, before optimization) is a constant statement.
 pub fn is_constant(plan: &LogicalPlan) -> bool {
@@ -103,29 +110,6 @@ fn constant_expr(expr: &Expr) -> bool {
         }
     });
     constant
-}
-
-/// An optimized plan kept for later executions of a prepared statement,
-/// for one generation of session settings.
-#[derive(Debug, Default)]
-pub struct Optimized(Mutex<Option<(u64, Box<LogicalPlan>)>>);
-
-impl Optimized {
-    /// The plan optimized under settings `generation`, if any.
-    pub fn get(&self, generation: u64) -> Option<LogicalPlan> {
-        let slot = self.0.lock().ok()?;
-        match slot.as_ref() {
-            Some((g, plan)) if *g == generation => Some(plan.as_ref().clone()),
-            _ => None,
-        }
-    }
-
-    /// Keep `plan` as optimized under settings `generation`.
-    pub fn put(&self, generation: u64, plan: &LogicalPlan) {
-        if let Ok(mut slot) = self.0.lock() {
-            *slot = Some((generation, Box::new(plan.clone())));
-        }
-    }
 }
 
 /// Whether a query's optimized plan may be reused by later executions: it

@@ -590,7 +590,10 @@ impl Session {
                 let stream = self.execute_plan(plan.clone()).await?;
                 let schema = stream.schema();
                 let batches: Vec<RecordBatch> = stream.try_collect().await?;
-                cache.put(self.generation, &schema, &batches);
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                if rows <= constant::MAX_ROWS {
+                    cache.put(self.generation, (schema.clone(), batches.clone()));
+                }
                 (schema, batches)
             }
         };
@@ -612,10 +615,10 @@ impl Session {
     ) -> Result<SendableRecordBatchStream> {
         let generation = self.generation;
         let optimized = match cache.get(generation) {
-            Some(optimized) => optimized,
+            Some(optimized) => *optimized,
             None => {
                 let optimized = self.statement_state().state.optimize(plan)?;
-                cache.put(generation, &optimized);
+                cache.put(generation, Box::new(optimized.clone()));
                 optimized
             }
         };
