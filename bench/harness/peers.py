@@ -8,7 +8,6 @@ import pathlib
 import shlex
 import shutil
 import subprocess
-import sys
 
 from common import BenchError, Runner, command_version, free_port, log, wait_for_port
 
@@ -66,6 +65,7 @@ class Weir:
         self.data_dir = data_dir
         self.procs = procs
         self.port = free_port()
+        self.user, self.database = WEIR_USER, "lake"
         self.config = data_dir / "bench-weir.toml"
         self.config.write_text(
             "\n".join(
@@ -93,11 +93,8 @@ class Weir:
         wait_for_port(self.port, self.proc, what="weir")
         log(f"weir pid {self.proc.pid} listening on 127.0.0.1:{self.port}")
 
-    def url(self, database="lake"):
-        return f"postgresql://{WEIR_USER}:{WEIR_PASSWORD}@127.0.0.1:{self.port}/{database}"
-
-    def libpq_args(self):
-        return ["-h", "127.0.0.1", "-p", str(self.port), "-U", WEIR_USER, "-d", "lake"]
+    def url(self):
+        return f"postgresql://{self.user}:{WEIR_PASSWORD}@127.0.0.1:{self.port}/{self.database}"
 
     def libpq_env(self):
         return {"PGPASSWORD": WEIR_PASSWORD}
@@ -131,6 +128,7 @@ class Postgres:
         self.port = free_port()
         self.as_postgres = os.geteuid() == 0
         self.user = "postgres" if self.as_postgres else os.environ.get("USER", "postgres")
+        self.database = "postgres"
         if not (self.dir / "PG_VERSION").exists():
             log(f"initdb {self.dir}")
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -175,10 +173,7 @@ class Postgres:
         )
 
     def url(self):
-        return f"postgresql://{self.user}@127.0.0.1:{self.port}/postgres"
-
-    def libpq_args(self):
-        return ["-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", "postgres"]
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.database}"
 
     def libpq_env(self):
         return {}
@@ -251,7 +246,3 @@ def duckdb_runner(python, lake, procs, threads):
 
 def duckdb_version(python):
     return command_version([python, "-c", "import duckdb; print(duckdb.__version__)"])
-
-
-def python_exe():
-    return sys.executable

@@ -42,7 +42,7 @@ def pgbench(binary, target, script, protocol, clients, seconds):
         argv = [binary, "-n", "-f", str(script), "-M", protocol, "-c", str(clients),
                 "-j", str(min(clients, os.cpu_count() or 1)), "-T", str(seconds),
                 "-l", f"--log-prefix={logdir}/tx",
-                "-h", "127.0.0.1", "-p", str(target.port), "-U", target_user(target), target_db(target)]
+                "-h", "127.0.0.1", "-p", str(target.port), "-U", target.user, target.database]
         env = dict(os.environ, **target.libpq_env())
         out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=seconds * 4 + 120)
         m = re.search(r"^tps = ([0-9.]+) \(without initial connection time\)", out.stdout, re.M)
@@ -68,14 +68,6 @@ def pgbench(binary, target, script, protocol, clients, seconds):
             "p99_ms": percentile(latencies, 99),
             "argv": argv,
         }
-
-
-def target_user(target):
-    return peers.WEIR_USER if isinstance(target, peers.Weir) else target.user
-
-
-def target_db(target):
-    return "lake" if isinstance(target, peers.Weir) else "postgres"
 
 
 def run(ctx):

@@ -8,8 +8,8 @@
 //! [`Session::start`] (portal → [`Outcome`], a stream of Arrow batches or a
 //! command tag). It never sees SQLSTATEs or bytes.
 
-mod constant;
 pub mod params;
+mod reuse;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,9 +63,9 @@ enum Body {
         plan: Box<LogicalPlan>,
         explain_verbose: Option<bool>,
         /// `Some` for a constant statement: its result, once computed.
-        constant: Option<constant::Cached>,
+        constant: Option<reuse::Cached>,
         /// `Some` for a query whose optimized plan can be reused.
-        optimized: Option<constant::Optimized>,
+        optimized: Option<reuse::Optimized>,
     },
 }
 
@@ -216,13 +216,18 @@ impl Session {
     /// The session's planning state, marked with a new statement start time
     /// (what `now()` returns).
     fn statement_state(&mut self) -> &mut Snapshot {
-        let snapshot = self.snapshot.get_or_insert_with(|| {
+        let snapshot = self.snapshot();
+        snapshot.state.mark_start_execution();
+        snapshot
+    }
+
+    /// The session's planning state, taken from its context on first use.
+    fn snapshot(&mut self) -> &mut Snapshot {
+        self.snapshot.get_or_insert_with(|| {
             let state = self.ctx.state();
             let task = Arc::new(TaskContext::from(&state));
             Snapshot { state, task }
-        });
-        snapshot.state.mark_start_execution();
-        snapshot
+        })
     }
 
     /// A constant statement prepared earlier from exactly this SQL text.
@@ -241,7 +246,7 @@ impl Session {
         ) {
             return;
         }
-        if self.simple_cache.len() >= constant::MAX_CACHED_STATEMENTS {
+        if self.simple_cache.len() >= reuse::MAX_CACHED_STATEMENTS {
             self.simple_cache.clear();
         }
         self.simple_cache
@@ -415,13 +420,13 @@ impl Session {
             Some(arrow_schema)
         };
         let constant =
-            (explain_verbose.is_none() && targets.is_empty() && constant::is_constant(&plan))
-                .then(constant::Cached::default);
+            (explain_verbose.is_none() && targets.is_empty() && reuse::is_constant(&plan))
+                .then(reuse::Cached::default);
         let optimized = (constant.is_none()
             && explain_verbose.is_none()
             && targets.iter().all(Option::is_some)
-            && constant::is_reusable(&plan))
-        .then(constant::Optimized::default);
+            && reuse::is_reusable(&plan))
+        .then(reuse::Optimized::default);
         Ok((
             Body::Plan {
                 plan: Box::new(plan),
@@ -550,14 +555,8 @@ impl Session {
                 let stream = match optimized {
                     Some(cache) => self.execute_reusable(plan, cache, params).await?,
                     None => {
-                        let plan = if params.is_empty() {
-                            plan.as_ref().clone()
-                        } else {
-                            plan.as_ref().clone().with_param_values(ParamValues::List(
-                                params.iter().cloned().map(Into::into).collect(),
-                            ))?
-                        };
-                        self.execute_plan(plan).await?
+                        self.execute_plan(bind_params(plan.as_ref().clone(), params)?)
+                            .await?
                     }
                 };
                 let is_explain = explain_verbose.is_some()
@@ -581,7 +580,7 @@ impl Session {
     async fn start_constant(
         &mut self,
         plan: &LogicalPlan,
-        cache: &constant::Cached,
+        cache: &reuse::Cached,
     ) -> Result<Outcome> {
         let (schema, batches) = match cache.get(self.generation) {
             Some(hit) => hit,
@@ -591,7 +590,7 @@ impl Session {
                 let schema = stream.schema();
                 let batches: Vec<RecordBatch> = stream.try_collect().await?;
                 let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-                if rows <= constant::MAX_ROWS {
+                if rows <= reuse::MAX_ROWS {
                     cache.put(self.generation, (schema.clone(), batches.clone()));
                 }
                 (schema, batches)
@@ -610,7 +609,7 @@ impl Session {
     async fn execute_reusable(
         &mut self,
         plan: &LogicalPlan,
-        cache: &constant::Optimized,
+        cache: &reuse::Optimized,
         params: &[ScalarValue],
     ) -> Result<SendableRecordBatchStream> {
         let generation = self.generation;
@@ -622,23 +621,7 @@ impl Session {
                 optimized
             }
         };
-        let plan = if params.is_empty() {
-            optimized
-        } else {
-            optimized.with_param_values(ParamValues::List(
-                params.iter().cloned().map(Into::into).collect(),
-            ))?
-        };
-        let snapshot = self.statement_state();
-        let physical = snapshot
-            .state
-            .query_planner()
-            .create_physical_plan(&plan, &snapshot.state)
-            .await?;
-        Ok(datafusion::physical_plan::execute_stream(
-            physical,
-            Arc::clone(&snapshot.task),
-        )?)
+        self.start_optimized(bind_params(optimized, params)?).await
     }
 
     /// Optimize, plan physically and start a logical plan. Queries run on
@@ -661,8 +644,18 @@ impl Session {
                 .await?;
             return Ok(stream);
         }
-        let snapshot = self.statement_state();
-        let physical = snapshot.state.create_physical_plan(&plan).await?;
+        let optimized = self.statement_state().state.optimize(&plan)?;
+        self.start_optimized(optimized).await
+    }
+
+    /// Plan an optimized logical plan physically and start it.
+    async fn start_optimized(&mut self, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
+        let snapshot = self.snapshot();
+        let physical = snapshot
+            .state
+            .query_planner()
+            .create_physical_plan(&plan, &snapshot.state)
+            .await?;
         Ok(datafusion::physical_plan::execute_stream(
             physical,
             Arc::clone(&snapshot.task),
@@ -772,6 +765,16 @@ impl Session {
             self.portals.retain(|_, p| p.holdable);
         }
     }
+}
+
+/// Replace a plan's parameter placeholders with bound values.
+fn bind_params(plan: LogicalPlan, params: &[ScalarValue]) -> Result<LogicalPlan> {
+    if params.is_empty() {
+        return Ok(plan);
+    }
+    Ok(plan.with_param_values(ParamValues::List(
+        params.iter().cloned().map(Into::into).collect(),
+    ))?)
 }
 
 fn one_batch(batch: RecordBatch, tag: &'static str) -> Result<Running> {

@@ -1,13 +1,20 @@
-//! Constant statements: queries whose result depends on nothing but their
-//! text and the session's settings, such as `SELECT 1` (the validation query
-//! of connection pools), `SELECT version()` or `VALUES (1, 'a')`.
+//! What a session keeps between executions of a statement.
 //!
-//! Their first execution runs through DataFusion like any query; the result
-//! is kept with the prepared statement (and, for the simple protocol, in the
-//! session's small cache keyed by SQL text) and replayed until the session's
-//! settings change. Only plans made of projections and VALUES over no table,
-//! calling only immutable functions, qualify: `now()`, `random()`, table
-//! functions, subqueries and parameters all disqualify a statement.
+//! - Constant statements: queries whose result depends on nothing but their
+//!   text and the session's settings, such as `SELECT 1` (the validation
+//!   query of connection pools), `SELECT version()` or `VALUES (1, 'a')`.
+//!   Their first execution runs through DataFusion like any query; the
+//!   result is kept with the prepared statement (and, for the simple
+//!   protocol, in the session's small cache keyed by SQL text) and replayed.
+//!   Only plans made of projections and VALUES over no table, calling only
+//!   immutable functions, qualify: `now()`, `random()`, table functions,
+//!   subqueries and parameters all disqualify a statement.
+//! - Reusable queries: any other query calling only immutable functions
+//!   keeps its optimized logical plan; each execution binds its parameters
+//!   into it and plans it physically.
+//!
+//! Both are kept per generation of session settings and recomputed after a
+//! `SET` changes them.
 
 use std::sync::Mutex;
 
