@@ -19,9 +19,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from common import BenchError, Processes, command_version, log, machine  # noqa: E402
 import peers  # noqa: E402
 import report  # noqa: E402
-from suites import concurrency, tpch, wire  # noqa: E402
+from suites import concurrency, lakehouse, tpch, wire  # noqa: E402
 
-SUITES = {"tpch": tpch, "wire": wire, "concurrency": concurrency}
+SUITES = {"tpch": tpch, "wire": wire, "concurrency": concurrency, "lakehouse": lakehouse}
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 

@@ -65,6 +65,35 @@ def markdown(suite, doc):
     return "\n".join(lines)
 
 
+def lakehouse_section(r):
+    c = r["ctas_rows_per_s"]
+    sel = r["selective"]
+    lines = [
+        f"## CREATE TABLE AS of lineitem ({fmt_num(r['rows'])} rows), rows/s",
+        "",
+        "| Writer | Rows/s |",
+        "|---|---:|",
+        f"| Weir: CREATE TABLE AS into an Iceberg table | {fmt_stat(c['weir_iceberg'])} |",
+        f"| DuckDB: COPY ... TO one Parquet file | {fmt_stat(c['duckdb_parquet'])} |",
+        f"| **Weir / DuckDB** | **{fmt_ratio(c['weir_vs_duckdb'])}** |",
+        "",
+        "## Selective query on lineitem, one month of l_shipdate",
+        "",
+        f"`{sel['sql']}`",
+        "",
+        "| Table | ms | Files read / total | Bytes read / total |",
+        "|---|---:|---:|---:|",
+    ]
+    for kind, label in [("iceberg_partitioned", "Iceberg, PARTITIONED BY (month(l_shipdate))"),
+                        ("parquet_unpartitioned", "Parquet files, unpartitioned (external table)")]:
+        s = sel[kind]
+        scan = s.get("scan") or {}
+        lines.append(f"| {label} | {fmt_stat(s['ms'])} | {scan.get('files', '–')} / {scan.get('total_files', '–')} "
+                     f"| {scan.get('bytes', '–')} / {scan.get('total_bytes', '–')} |")
+    lines += ["", f"Partitioned / unpartitioned time: {fmt_ratio(sel['partitioned_vs_unpartitioned_time'])}"]
+    return lines
+
+
 def tpch_section(r):
     lines = [
         "## TPC-H: per-query times (ms)",
@@ -136,4 +165,5 @@ def concurrency_section(r):
     return lines
 
 
-SECTIONS = {"tpch": tpch_section, "wire": wire_section, "concurrency": concurrency_section}
+SECTIONS = {"tpch": tpch_section, "wire": wire_section, "concurrency": concurrency_section,
+            "lakehouse": lakehouse_section}

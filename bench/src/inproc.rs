@@ -11,7 +11,22 @@ use weir_gateway::engine::{Engine, LAKE};
 use crate::protocol::{self, Outcome, Request};
 
 pub async fn serve(lake: &Path, schema: &str) -> Result<(), String> {
-    let engine = Engine::new(&QueryConfig::default(), lake).map_err(|e| e.to_string())?;
+    // The same registration as `weir serve` on this lake: a private catalog
+    // database next to it, the schema's table directories as external tables.
+    let catalog = lake.with_file_name("inproc-catalog.db");
+    let config = weir_catalog::LakeConfig {
+        name: LAKE.to_owned(),
+        location: weir_catalog::LakeLocation::Local(lake.to_path_buf()),
+        s3: Default::default(),
+        catalog_url: format!("sqlite://{}?mode=rwc", catalog.display()),
+    };
+    let engine = Engine::open(&QueryConfig::default(), &config)
+        .await
+        .map_err(|e| e.to_string())?;
+    engine
+        .register_directory_tables(schema, &lake.join(schema))
+        .await
+        .map_err(|e| e.to_string())?;
     let ctx = engine.session_context(LAKE);
     engine.apply_session(&ctx, LAKE, &[schema.to_owned()], "bench", "UTC");
     protocol::serve(|request: Request| {

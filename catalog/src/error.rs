@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// Result alias for catalog operations.
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
 
-/// What can go wrong when reading catalog metadata.
+/// What can go wrong with catalog metadata.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     /// A name that is not a valid identifier for a schema or table.
@@ -16,26 +16,71 @@ pub enum CatalogError {
         /// Why it is rejected.
         reason: &'static str,
     },
-    /// A table directory mixes data files of several formats.
-    #[error("table {table} mixes data file formats ({first:?} and {second:?}) under {location}")]
-    MixedFormats {
-        /// `catalog.schema.table`.
-        table: String,
-        /// Directory of the table.
-        location: PathBuf,
-        /// First format seen.
-        first: crate::FileFormat,
-        /// Second, conflicting format.
-        second: crate::FileFormat,
-    },
-    /// The storage under a catalog could not be read.
-    #[error("cannot read {path}: {source}")]
+    /// A configuration value that cannot work (bad location, profile...).
+    #[error("{0}")]
+    Config(String),
+    /// A local file or directory could not be used.
+    #[error("cannot use {path}: {source}")]
     Io {
         /// The path that failed.
         path: PathBuf,
         /// The underlying error.
         #[source]
         source: std::io::Error,
+    },
+    /// The schema does not exist.
+    #[error("schema \"{0}\" does not exist")]
+    NoSuchSchema(String),
+    /// The table does not exist.
+    #[error("relation \"{0}\" does not exist")]
+    NoSuchTable(String),
+    /// The schema exists already.
+    #[error("schema \"{0}\" already exists")]
+    SchemaExists(String),
+    /// The table exists already.
+    #[error("relation \"{0}\" already exists")]
+    TableExists(String),
+    /// A column that does not exist.
+    #[error("column \"{0}\" does not exist")]
+    NoSuchColumn(String),
+    /// A column that exists already.
+    #[error("column \"{0}\" already exists")]
+    ColumnExists(String),
+    /// A NULL for a NOT NULL column.
+    #[error(
+        "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+    )]
+    NotNull {
+        /// The column.
+        column: String,
+        /// `schema.table`.
+        table: String,
+    },
+    /// A change the table format does not allow.
+    #[error("{0}")]
+    Unsupported(String),
+    /// DROP SCHEMA of a schema that still holds tables.
+    #[error("cannot drop schema \"{0}\" because other objects depend on it (it holds tables: {1}); use DROP SCHEMA ... CASCADE")]
+    SchemaNotEmpty(String, String),
+    /// Another writer changed the table first, and retrying did not help.
+    #[error("could not commit to {table}: {message}")]
+    CommitConflict {
+        /// `schema.table`.
+        table: String,
+        /// Iceberg's message.
+        message: String,
+    },
+    /// The catalog database failed.
+    #[error("catalog database: {0}")]
+    Database(String),
+    /// An Iceberg operation failed (the message names table and file).
+    #[error("{context}: {source}")]
+    Iceberg {
+        /// What Weir was doing.
+        context: String,
+        /// Iceberg's error.
+        #[source]
+        source: Box<iceberg::Error>,
     },
 }
 
@@ -45,5 +90,26 @@ impl CatalogError {
             path: path.into(),
             source,
         }
+    }
+
+    /// Wrap an Iceberg error with what was being done.
+    pub fn iceberg(context: impl Into<String>, source: iceberg::Error) -> Self {
+        let context = context.into();
+        match source.kind() {
+            iceberg::ErrorKind::CatalogCommitConflicts => Self::CommitConflict {
+                table: context,
+                message: source.message().to_owned(),
+            },
+            _ => Self::Iceberg {
+                context,
+                source: Box::new(source),
+            },
+        }
+    }
+}
+
+impl From<sqlx::Error> for CatalogError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e.to_string())
     }
 }

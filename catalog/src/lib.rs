@@ -1,43 +1,52 @@
-//! Weir's catalog: the metadata of what can be queried.
+//! Weir's catalog: the metadata of what can be queried, and where it lives.
 //!
-//! A *catalog* (`lake`, later RDS and Redshift sources) holds *schemas*, which
-//! hold *tables*; every table has a location and a storage format. Tables are
-//! addressed as `catalog.schema.table`, like Trino.
+//! The `lake` catalog is an Apache Iceberg catalog: schemas are Iceberg
+//! namespaces, tables are Iceberg tables (or external tables over raw files),
+//! all kept in a SQL catalog database (SQLite embedded, PostgreSQL shared)
+//! that other Iceberg engines (PyIceberg, Spark) can open too.
 //!
 //! # Layout
-//! - [`names`]: identifier rules shared by every catalog (what a valid name is).
-//! - [`lake`]: the lake catalog over a directory tree,
-//!   `<root>/<schema>/<table>/<data files>`; the embedded default.
+//! - [`location`]: where the lake is (a directory or `s3://bucket/prefix`).
+//! - [`store`]: the lake's object store and S3 settings.
+//! - [`iceberg_io`]: Iceberg's file I/O on that object store.
+//! - [`lakehouse`]: namespaces, Iceberg tables, external table registrations.
+//! - [`names`]: identifier rules.
 //! - [`error`]: this crate's one error enum.
 //!
-//! This crate knows nothing of DataFusion or the wire protocol: connectors turn
-//! its [`TableEntry`]s into scans, the gateway maps its errors to SQLSTATEs.
+//! This crate knows nothing of DataFusion or the wire protocol: connectors
+//! turn its tables into scans, the gateway maps its errors to SQLSTATEs.
 #![deny(missing_docs)]
 
 pub mod error;
-pub mod lake;
+pub mod iceberg_io;
+pub mod lakehouse;
+pub mod location;
 pub mod names;
+pub mod store;
 
 pub use error::{CatalogError, Result};
-pub use lake::LakeCatalog;
+pub use lakehouse::{ExternalTable, LakeConfig, Lakehouse};
+pub use location::LakeLocation;
+pub use store::S3Options;
 
-use std::path::PathBuf;
+use serde::{Deserialize, Serialize};
 
-/// Storage format of a table's data files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Storage format of raw data files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FileFormat {
     /// Apache Parquet (`*.parquet`).
     Parquet,
-    /// Comma-separated values with a header line (`*.csv`).
+    /// Comma-separated values (`*.csv`).
     Csv,
     /// Newline-delimited JSON (`*.json`, `*.jsonl`, `*.ndjson`).
     Json,
 }
 
 impl FileFormat {
-    /// The format a data file's extension announces, if any.
-    pub fn from_extension(ext: &str) -> Option<Self> {
-        match ext.to_ascii_lowercase().as_str() {
+    /// The format named in `STORED AS` or by a file extension.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
             "parquet" => Some(Self::Parquet),
             "csv" => Some(Self::Csv),
             "json" | "jsonl" | "ndjson" => Some(Self::Json),
@@ -52,27 +61,5 @@ impl FileFormat {
             Self::Csv => ".csv",
             Self::Json => ".json",
         }
-    }
-}
-
-/// One table as the catalog knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableEntry {
-    /// Catalog name, e.g. `lake`.
-    pub catalog: String,
-    /// Schema name, e.g. `tpch`.
-    pub schema: String,
-    /// Table name, e.g. `orders`.
-    pub name: String,
-    /// Directory holding the table's data files.
-    pub location: PathBuf,
-    /// Format of the data files.
-    pub format: FileFormat,
-}
-
-impl TableEntry {
-    /// `catalog.schema.table`, for messages.
-    pub fn qualified_name(&self) -> String {
-        format!("{}.{}.{}", self.catalog, self.schema, self.name)
     }
 }

@@ -1,10 +1,10 @@
 //! Weir's sources, each exposed to the planner as DataFusion providers.
 //!
 //! # Layout
-//! - [`lake`]: the lake on a local directory: a [`datafusion::catalog::CatalogProvider`]
-//!   over a [`weir_catalog::LakeCatalog`], scanning Parquet, CSV and JSON files,
-//!   and [`lake::tpch`], the in-process TPC-H generator that writes the demo
-//!   data (and the benchmark data) into a lake.
+//! - [`lake`]: the lakehouse: Iceberg tables (read with file pruning,
+//!   written with optimistic commits) and external tables over raw Parquet,
+//!   CSV and JSON files, all through the [`weir_catalog::Lakehouse`]
+//!   catalog; [`lake::tpch`] writes TPC-H data (demo and benchmarks).
 //! - [`error`]: this crate's one error enum.
 //!
 //! Connectors never import gateway code; the gateway registers their catalog

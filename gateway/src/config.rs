@@ -27,6 +27,24 @@ pub struct Config {
     pub query: QueryConfig,
     /// The demo data written on first start.
     pub demo: DemoConfig,
+    /// The lakehouse: where files live and where the catalog is kept.
+    pub lake: LakeSettings,
+}
+
+/// `[lake]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LakeSettings {
+    /// Where the lake's files live: a directory or `s3://bucket/prefix`.
+    /// Default: `<data_dir>/lake`.
+    pub location: Option<String>,
+    /// The Iceberg SQL catalog database: `sqlite:///path/catalog.db` or
+    /// `postgres://user:${PASSWORD}@host/db` for a catalog shared by several
+    /// Weir servers and other Iceberg engines. Default:
+    /// `sqlite://<data_dir>/catalog.db`.
+    pub catalog_url: Option<String>,
+    /// S3 settings (endpoint, region, credentials) when the lake is on S3.
+    pub s3: weir_catalog::S3Options,
 }
 
 /// `[server]`

@@ -101,6 +101,9 @@ pub enum WeirError {
     /// An error from planning or execution.
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
+    /// A catalog error (schemas, tables, commits).
+    #[error(transparent)]
+    Catalog(#[from] weir_catalog::CatalogError),
     /// The socket failed.
     #[error("connection error: {0}")]
     Io(#[from] std::io::Error),
@@ -192,6 +195,7 @@ impl WeirError {
             Canceled | StatementTimeout => ClientError::new("57014", self.to_string()),
             NotSupported(m) => ClientError::new("0A000", m.clone()),
             DataFusion(e) => datafusion_to_client(e),
+            Catalog(e) => catalog_to_client(e),
             Io(_) => ClientError::new("08006", self.to_string()),
             Internal(m) => ClientError::new("XX000", m.clone()),
         }
@@ -245,22 +249,54 @@ fn external_to_client(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Cl
         return weir.to_client();
     }
     if let Some(cat) = e.downcast_ref::<weir_catalog::CatalogError>() {
-        return match cat {
-            weir_catalog::CatalogError::InvalidName { .. } => {
-                ClientError::new("42602", cat.to_string())
-            }
-            weir_catalog::CatalogError::MixedFormats { .. } => {
-                ClientError::new("XX001", cat.to_string())
-            }
-            weir_catalog::CatalogError::Io { .. } => ClientError::new("58030", cat.to_string()),
-        };
+        return catalog_to_client(cat);
+    }
+    // Errors wrapped by a library (iceberg-rust wraps what its input
+    // stream failed with): the first cause Weir knows decides.
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        if let Some(cat) = c.downcast_ref::<weir_catalog::CatalogError>() {
+            return catalog_to_client(cat);
+        }
+        if let Some(df) = c.downcast_ref::<DataFusionError>() {
+            return datafusion_to_client(df);
+        }
+        cause = c.source();
     }
     ClientError::new("XX000", e.to_string())
+}
+
+fn catalog_to_client(cat: &weir_catalog::CatalogError) -> ClientError {
+    use weir_catalog::CatalogError as C;
+    let code = match cat {
+        C::InvalidName { .. } => "42602",
+        C::Config(_) => "22023",
+        C::Io { .. } => "58030",
+        C::NoSuchSchema(_) => "3F000",
+        C::NoSuchTable(_) => "42P01",
+        C::SchemaExists(_) => "42P06",
+        C::TableExists(_) => "42P07",
+        C::SchemaNotEmpty(..) => "2BP01",
+        C::NoSuchColumn(_) => "42703",
+        C::ColumnExists(_) => "42701",
+        C::Unsupported(_) => "0A000",
+        C::NotNull { .. } => "23502",
+        C::CommitConflict { .. } => "40001",
+        C::Database(_) => "58000",
+        C::Iceberg { .. } => "XX000",
+    };
+    ClientError::new(code, cat.to_string())
 }
 
 fn arrow_to_client(e: &ArrowError) -> ClientError {
     match e {
         ArrowError::DivideByZero => ClientError::new("22012", "division by zero"),
+        ArrowError::InvalidArgumentError(m) if m.contains("non-nullable but contains null") => {
+            ClientError::new(
+                "23502",
+                format!("null value violates not-null constraint: {m}"),
+            )
+        }
         ArrowError::ArithmeticOverflow(m) => {
             ClientError::new("22003", format!("value out of range: {m}"))
         }
@@ -268,13 +304,7 @@ fn arrow_to_client(e: &ArrowError) -> ClientError {
         ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => {
             ClientError::new("22003", format!("value out of range: {m}"))
         }
-        ArrowError::ExternalError(inner) => {
-            if let Some(df) = inner.downcast_ref::<DataFusionError>() {
-                datafusion_to_client(df)
-            } else {
-                ClientError::new("XX000", inner.to_string())
-            }
-        }
+        ArrowError::ExternalError(inner) => external_to_client(inner.as_ref()),
         ArrowError::MemoryError(m) => ClientError::new("53200", format!("out of memory: {m}")),
         ArrowError::IoError(m, _) => ClientError::new("58030", m.clone()),
         other => ClientError::new("XX000", other.to_string()),

@@ -83,10 +83,33 @@ impl Server {
     /// Validate config, prepare the data directory and demo data, bind.
     pub async fn start(config: &Config) -> Result<Self, StartError> {
         let addr = config.validate()?;
-        let lake_root =
-            prepare_data_dir(&config.server.data_dir, config.demo.tpch_scale_factor).await?;
-        let engine = Engine::new(&config.query, &lake_root)
+        let lake = lake_config(config)?;
+        let demo_dir = match &lake.location {
+            weir_catalog::LakeLocation::Local(dir) => Some(dir.join("tpch")),
+            weir_catalog::LakeLocation::S3 { .. } => None,
+        };
+        prepare_data_dir(
+            &config.server.data_dir,
+            demo_dir.as_deref(),
+            config.demo.tpch_scale_factor,
+        )
+        .await?;
+        let engine = Engine::open(&config.query, &lake)
+            .await
             .map_err(|e| StartError::Engine(e.to_string()))?;
+        engine
+            .ensure_public_schema()
+            .await
+            .map_err(|e| StartError::Engine(e.to_string()))?;
+        if let Some(dir) = &demo_dir {
+            let n = engine
+                .register_directory_tables("tpch", dir)
+                .await
+                .map_err(|e| StartError::Engine(e.to_string()))?;
+            if n > 0 {
+                tracing::info!(tables = n, "registered the demo tables in lake.tpch");
+            }
+        }
         if !engine.has_catalog(&config.session.default_catalog) {
             return Err(ConfigError::Invalid(format!(
                 "session.default_catalog {:?} is not a catalog (known: {})",
@@ -197,22 +220,57 @@ async fn refuse_too_many(mut socket: tokio::net::TcpStream) {
     let _ = socket.shutdown().await;
 }
 
-/// Create the data directory and lake; write the demo data on first start.
-async fn prepare_data_dir(dir: &Path, scale_factor: f64) -> Result<PathBuf, StartError> {
+/// The lakehouse settings, with defaults under the data directory.
+fn lake_config(config: &Config) -> Result<weir_catalog::LakeConfig, StartError> {
+    let data_dir = absolute(&config.server.data_dir);
+    let location = match &config.lake.location {
+        Some(l) => weir_catalog::LakeLocation::parse(l),
+        None => weir_catalog::LakeLocation::parse(&data_dir.join("lake").to_string_lossy()),
+    }
+    .map_err(|e| ConfigError::Invalid(format!("lake.location: {e}")))?;
+    let catalog_url = match &config.lake.catalog_url {
+        Some(url) => url.clone(),
+        None => format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("catalog.db").display()
+        ),
+    };
+    Ok(weir_catalog::LakeConfig {
+        name: crate::engine::LAKE.to_owned(),
+        location,
+        s3: config.lake.s3.clone(),
+        catalog_url,
+    })
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    std::env::current_dir()
+        .map(|d| d.join(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Create the data directory; write the demo data on first start (into
+/// `demo_dir`, on a local lake).
+async fn prepare_data_dir(
+    dir: &Path,
+    demo_dir: Option<&Path>,
+    scale_factor: f64,
+) -> Result<(), StartError> {
     let err = |message: String| StartError::DataDir {
         path: dir.to_path_buf(),
         message,
     };
-    let lake = dir.join("lake");
-    std::fs::create_dir_all(&lake).map_err(|e| err(format!("cannot create it: {e}")))?;
-    std::fs::read_dir(&lake).map_err(|e| err(format!("cannot read it: {e}")))?;
+    std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create it: {e}")))?;
     let probe = dir.join(".weir-write-probe");
     std::fs::write(&probe, b"").map_err(|e| err(format!("cannot write to it: {e}")))?;
     let _ = std::fs::remove_file(&probe);
 
     let marker = dir.join(".demo-tpch-written");
-    if scale_factor > 0.0 && !marker.exists() {
-        let schema_dir = lake.join("tpch");
+    if let (Some(schema_dir), true) = (demo_dir, scale_factor > 0.0 && !marker.exists()) {
+        let schema_dir = schema_dir.to_path_buf();
         tracing::info!(scale_factor, dir = %schema_dir.display(), "first start: writing the TPC-H demo data");
         let parts = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -231,7 +289,7 @@ async fn prepare_data_dir(dir: &Path, scale_factor: f64) -> Result<PathBuf, Star
         std::fs::write(&marker, format!("tpch scale factor {scale_factor}\n"))
             .map_err(|e| err(format!("cannot write to it: {e}")))?;
     }
-    Ok(lake)
+    Ok(())
 }
 
 fn tls_acceptor(config: &TlsConfig) -> Result<TlsAcceptor, StartError> {

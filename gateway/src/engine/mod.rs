@@ -28,7 +28,7 @@ use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
-use weir_catalog::LakeCatalog;
+use weir_catalog::{ExternalTable, FileFormat, LakeConfig, Lakehouse};
 use weir_connectors::lake::LakeCatalogProvider;
 
 use crate::config::QueryConfig;
@@ -36,6 +36,7 @@ use crate::error::{Result, WeirError};
 
 /// Shared, per-server query machinery.
 pub struct Engine {
+    lake: Arc<Lakehouse>,
     catalogs: Arc<dyn CatalogProviderList>,
     template: SessionState,
     compat: PostgresCompatibilityParser,
@@ -53,12 +54,19 @@ impl std::fmt::Debug for Engine {
 pub const LAKE: &str = "lake";
 
 impl Engine {
-    /// Build the engine over the lake directory `lake_root`.
-    pub fn new(config: &QueryConfig, lake_root: &Path) -> Result<Self> {
+    /// Open the lakehouse described by `lake` and build the engine over it.
+    pub async fn open(config: &QueryConfig, lake: &LakeConfig) -> Result<Self> {
+        let lake = Arc::new(Lakehouse::open(lake).await?);
+        Self::new(config, lake)
+    }
+
+    /// Build the engine over an open lakehouse.
+    pub fn new(config: &QueryConfig, lake: Arc<Lakehouse>) -> Result<Self> {
         let catalogs: Arc<dyn CatalogProviderList> = Arc::new(MemoryCatalogProviderList::new());
-        let lake =
-            LakeCatalog::new(LAKE, lake_root).map_err(|e| WeirError::Internal(e.to_string()))?;
-        catalogs.register_catalog(LAKE.to_owned(), Arc::new(LakeCatalogProvider::new(lake)));
+        catalogs.register_catalog(
+            LAKE.to_owned(),
+            Arc::new(LakeCatalogProvider::new(lake.clone())),
+        );
 
         let mut session_config = SessionConfig::new()
             .with_information_schema(true)
@@ -74,6 +82,9 @@ impl Engine {
                 .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_limit_mb << 20)));
         }
         let runtime = runtime.build_arc()?;
+        let store_url = url::Url::parse(&lake.location().store_uri())
+            .map_err(|e| WeirError::Internal(format!("lake store URL: {e}")))?;
+        runtime.register_object_store(&store_url, lake.store().clone());
         let template = SessionStateBuilder::new()
             .with_config(session_config)
             .with_runtime_env(runtime)
@@ -96,10 +107,80 @@ impl Engine {
         }
         functions::register_static(&ctx);
         Ok(Self {
+            lake,
             catalogs,
             template: ctx.state(),
             compat: PostgresCompatibilityParser::new(),
         })
+    }
+
+    /// The lakehouse catalog.
+    pub fn lake(&self) -> &Arc<Lakehouse> {
+        &self.lake
+    }
+
+    /// Create schema `public` when missing, so unqualified names have a home.
+    pub async fn ensure_public_schema(&self) -> Result<()> {
+        self.lake.create_schema("public", true).await?;
+        Ok(())
+    }
+
+    /// Register every table directory under `dir` (`dir/<table>/<files>`)
+    /// as an external table of `schema`, unless a table of that name exists:
+    /// how the demo data (and the benchmark data) become queryable.
+    pub async fn register_directory_tables(&self, schema: &str, dir: &Path) -> Result<usize> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => {
+                return Err(WeirError::Internal(format!(
+                    "cannot read {}: {e}",
+                    dir.display()
+                )))
+            }
+        };
+        self.lake.create_schema(schema, true).await?;
+        let state = self.template.clone();
+        let mut registered = 0;
+        let mut tables: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        tables.sort();
+        for table_dir in tables {
+            let Some(name) = table_dir.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if !table_dir.is_dir() || weir_catalog::names::validate(name).is_err() {
+                continue;
+            }
+            let format = std::fs::read_dir(&table_dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|f| {
+                    let path = f.path();
+                    let ext = path.extension()?.to_str()?.to_owned();
+                    FileFormat::from_name(&ext)
+                })
+                .next();
+            let Some(format) = format else { continue };
+            if self.lake.table_exists(schema, name).await? {
+                continue;
+            }
+            let def = ExternalTable {
+                schema: schema.to_owned(),
+                name: name.to_owned(),
+                location: format!("file://{}/", table_dir.display()),
+                format,
+                columns: Vec::new(),
+                partition_columns: Vec::new(),
+                options: Default::default(),
+            };
+            weir_connectors::lake::ddl::create_external_table(&self.lake, &state, def, true)
+                .await?;
+            registered += 1;
+        }
+        // Others may have registered some meanwhile: list what is there.
+        self.lake.refresh().await?;
+        Ok(registered)
     }
 
     /// Whether `name` is a catalog (a database, to clients).

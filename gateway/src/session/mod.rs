@@ -10,6 +10,7 @@
 
 pub mod params;
 mod reuse;
+mod write;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
-use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -34,6 +35,23 @@ use crate::statements::transaction::{self, TxnState};
 use crate::statements::{classify, colnames, explain, show, Command};
 use crate::wire::types::{self, oid, TextOptions};
 use params::Params;
+
+/// One parsed statement.
+#[derive(Debug)]
+pub struct Parsed {
+    stmt: DfStatement,
+    /// `PARTITIONED BY` of a `CREATE TABLE`.
+    partitions: Vec<weir_connectors::lake::ddl::PartitionField>,
+}
+
+impl From<Statement> for Parsed {
+    fn from(stmt: Statement) -> Self {
+        Self {
+            stmt: DfStatement::Statement(Box::new(stmt)),
+            partitions: Vec::new(),
+        }
+    }
+}
 
 /// A statement ready to run: classified, and planned if it is a query.
 #[derive(Debug)]
@@ -58,6 +76,11 @@ enum Body {
         inner: Arc<Prepared>,
         binary: bool,
         hold: bool,
+    },
+    /// A lakehouse change (DDL, INSERT): carried out, answered with a tag.
+    Write {
+        plan: Box<LogicalPlan>,
+        partitions: Vec<weir_connectors::lake::ddl::PartitionField>,
     },
     Plan {
         plan: Box<LogicalPlan>,
@@ -262,27 +285,70 @@ impl Session {
     }
 
     /// Split SQL text into statements. Catalog queries from client tools go
-    /// through the pg_catalog compatibility rewriter.
-    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+    /// through the pg_catalog compatibility rewriter; `CREATE EXTERNAL TABLE`
+    /// through DataFusion's parser, which knows its `STORED AS`, `LOCATION`
+    /// and `OPTIONS`; `PARTITIONED BY` of `CREATE TABLE` is cut out first
+    /// (see [`crate::statements::partition`]).
+    pub fn parse(&self, sql: &str) -> Result<Vec<Parsed>> {
         let lower = sql.to_ascii_lowercase();
+        let words: Vec<&str> = lower.split_whitespace().take(3).collect();
+        if words.starts_with(&["create", "external"])
+            || words.starts_with(&["create", "unbounded"])
+            || lower.contains("external table")
+        {
+            let stmts = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}).map_err(
+                |e| match e {
+                    datafusion::error::DataFusionError::SQL(p, _) => {
+                        let c = parser_to_client(&p);
+                        WeirError::Syntax {
+                            message: c.message,
+                            position: c.position.map(|p| line_col_to_position(sql, p)),
+                        }
+                    }
+                    other => WeirError::Syntax {
+                        message: other.to_string(),
+                        position: None,
+                    },
+                },
+            )?;
+            return Ok(stmts
+                .into_iter()
+                .map(|s| Parsed {
+                    stmt: s,
+                    partitions: Vec::new(),
+                })
+                .collect());
+        }
         if lower.contains("pg_")
             || lower.contains("information_schema")
             || lower.contains("::regclass")
         {
             if let Ok(stmts) = self.engine.compat().parse(sql) {
-                return Ok(stmts);
+                return Ok(stmts.into_iter().map(Parsed::from).collect());
             }
         }
-        match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
-            Ok(stmts) => Ok(stmts
-                .into_iter()
-                .map(|s| self.engine.compat().rewrite(s))
-                .collect()),
+        let (text, partitions) = match crate::statements::partition::split(sql)? {
+            Some((rest, fields)) => (rest, fields),
+            None => (sql.to_owned(), Vec::new()),
+        };
+        match Parser::parse_sql(&PostgreSqlDialect {}, &text) {
+            Ok(stmts) => {
+                let mut out: Vec<Parsed> = stmts
+                    .into_iter()
+                    .map(|s| Parsed::from(self.engine.compat().rewrite(s)))
+                    .collect();
+                for (index, fields) in partitions {
+                    if let Some(p) = out.get_mut(index) {
+                        p.partitions = fields;
+                    }
+                }
+                Ok(out)
+            }
             Err(e) => {
                 let c = parser_to_client(&e);
                 Err(WeirError::Syntax {
                     message: c.message,
-                    position: c.position.map(|p| line_col_to_position(sql, p)),
+                    position: c.position.map(|p| line_col_to_position(&text, p)),
                 })
             }
         }
@@ -301,10 +367,10 @@ impl Session {
     pub async fn prepare(
         &mut self,
         sql: &str,
-        stmt: Option<Statement>,
+        parsed: Option<Parsed>,
         declared: &[u32],
     ) -> Result<Prepared> {
-        let Some(stmt) = stmt else {
+        let Some(Parsed { stmt, partitions }) = parsed else {
             return Ok(Prepared {
                 sql: sql.to_owned(),
                 body: Body::Empty,
@@ -313,10 +379,40 @@ impl Session {
                 schema: None,
             });
         };
+        let stmt = match stmt {
+            DfStatement::Statement(stmt) => *stmt,
+            other => {
+                let plan = self
+                    .statement_state()
+                    .state
+                    .statement_to_plan(other)
+                    .await?;
+                return Ok(finish(
+                    sql,
+                    self.write_body(plan, partitions)?,
+                    None,
+                    Vec::new(),
+                    declared,
+                ));
+            }
+        };
         let cmd = classify(stmt)?;
         self.check_txn(&cmd)?;
+        if lists_catalog(sql) {
+            // Tables and schemas may have been created elsewhere (another
+            // server, PyIceberg): listings are re-read before answering.
+            self.engine.lake().refresh().await?;
+        }
         let (body, schema, targets) = match cmd {
-            Command::Query(stmt) => self.plan_query(stmt).await?,
+            Command::Query(stmt) => {
+                let (body, schema, targets) = self.plan_query(stmt).await?;
+                match body {
+                    Body::Plan { plan, .. } if write::is_write(&plan) => {
+                        (self.write_body(*plan, partitions)?, None, targets)
+                    }
+                    body => (body, schema, targets),
+                }
+            }
             Command::Declare {
                 name,
                 query,
@@ -506,9 +602,24 @@ impl Session {
     pub async fn start(&mut self, prepared: &Prepared, params: &[ScalarValue]) -> Result<Outcome> {
         match &prepared.body {
             Body::Empty => Ok(Outcome::Empty),
+            Body::Command(Command::Alter(alter)) => {
+                if self.txn == TxnState::Failed {
+                    return Err(WeirError::InFailedTransaction);
+                }
+                self.run_alter(alter).await?;
+                Ok(Outcome::Done("ALTER TABLE".into()))
+            }
             Body::Command(cmd) => {
                 self.check_txn(cmd)?;
                 self.run_command(cmd)
+            }
+            Body::Write { plan, partitions } => {
+                if self.txn == TxnState::Failed {
+                    return Err(WeirError::InFailedTransaction);
+                }
+                let plan = bind_params(plan.as_ref().clone(), params)?;
+                let tag = self.run_write(plan, partitions).await?;
+                Ok(Outcome::Done(tag))
             }
             Body::Declare {
                 name,
@@ -748,7 +859,9 @@ impl Session {
             Command::Declare { .. } => Err(WeirError::Internal(
                 "DECLARE reached the command path".into(),
             )),
-            Command::Query(_) => Err(WeirError::Internal("query reached the command path".into())),
+            Command::Query(_) | Command::Alter(_) => Err(WeirError::Internal(
+                "a planned statement reached the command path".into(),
+            )),
         }
     }
 
@@ -765,6 +878,13 @@ impl Session {
             self.portals.retain(|_, p| p.holdable);
         }
     }
+}
+
+/// Whether a statement reads catalog listings (client introspection,
+/// SHOW TABLES), which come from the catalog database.
+fn lists_catalog(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    lower.contains("pg_") || lower.contains("information_schema") || lower.contains("show ")
 }
 
 /// Replace a plan's parameter placeholders with bound values.

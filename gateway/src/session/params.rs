@@ -183,7 +183,7 @@ impl Params {
         set("application_name", "");
         set("client_encoding", "UTF8");
         set("DateStyle", "ISO, MDY");
-        set("default_transaction_read_only", "on");
+        set("default_transaction_read_only", "off");
         set("extra_float_digits", "1");
         set("in_hot_standby", "off");
         set("integer_datetimes", "on");
@@ -198,7 +198,7 @@ impl Params {
         set("statement_timeout", &statement_timeout_ms.to_string());
         set("TimeZone", timezone);
         set("transaction_isolation", "read committed");
-        set("transaction_read_only", "on");
+        set("transaction_read_only", "off");
         set("max_identifier_length", "63");
         set("lc_collate", "C");
         let defaults = values.clone();

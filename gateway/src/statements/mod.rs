@@ -10,17 +10,20 @@
 //! - [`explain`]: `EXPLAIN [ANALYZE]` output reshaped into PostgreSQL's
 //!   single `QUERY PLAN` column
 //!
-//! Everything else that reads data goes to DataFusion; statements that would
-//! write are refused until the lakehouse work lands.
+//! - [`partition`]: `PARTITIONED BY` transforms of `CREATE TABLE`
+//!
+//! Everything else goes to DataFusion's planner: queries, and the
+//! lakehouse's DDL and INSERT, whose plans the session carries out.
 
 pub mod colnames;
 pub mod cursor;
 pub mod explain;
+pub mod partition;
 pub mod set;
 pub mod show;
 pub mod transaction;
 
-use datafusion::sql::sqlparser::ast::{ObjectName, Statement};
+use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Statement};
 
 use crate::error::{Result, WeirError};
 
@@ -66,6 +69,8 @@ pub enum Command {
     CloseCursor(Option<String>),
     /// Accepted for compatibility, changes nothing (tag given).
     NoOp(&'static str),
+    /// `ALTER TABLE`: schema evolution of an Iceberg table.
+    Alter(Box<datafusion::sql::sqlparser::ast::AlterTable>),
     /// Planned and run by DataFusion.
     Query(Box<Statement>),
 }
@@ -116,7 +121,9 @@ pub fn classify(stmt: Statement) -> Result<Command> {
             Command::Deallocate((!n.eq_ignore_ascii_case("all")).then_some(n))
         }
         S::Query(ref q) if q.body.as_select().is_some_and(|s| s.into.is_some()) => {
-            return Err(read_only("SELECT INTO"))
+            return Err(WeirError::NotSupported(
+                "SELECT INTO is not supported; use CREATE TABLE ... AS SELECT".into(),
+            ))
         }
         S::Query(_)
         | S::Explain { .. }
@@ -125,18 +132,22 @@ pub fn classify(stmt: Statement) -> Result<Command> {
         | S::ShowColumns { .. }
         | S::ShowSchemas { .. }
         | S::ShowDatabases { .. } => Command::Query(Box::new(stmt)),
-        S::Insert(_) => return Err(read_only("INSERT")),
-        S::Update { .. } => return Err(read_only("UPDATE")),
-        S::Delete(_) => return Err(read_only("DELETE")),
-        S::Merge { .. } => return Err(read_only("MERGE")),
+        S::Insert(_) | S::CreateSchema { .. } | S::CreateTable(_) => Command::Query(Box::new(stmt)),
+        S::Drop {
+            object_type: ObjectType::Table | ObjectType::Schema,
+            ..
+        } => Command::Query(Box::new(stmt)),
+        S::Update { .. } => return Err(unsupported_dml("UPDATE")),
+        S::Delete(_) => return Err(unsupported_dml("DELETE")),
+        S::Merge { .. } => return Err(unsupported_dml("MERGE")),
         S::Copy { .. } => return Err(WeirError::NotSupported("COPY is not supported yet".into())),
-        S::CreateTable(_)
-        | S::CreateView { .. }
-        | S::CreateSchema { .. }
-        | S::Drop { .. }
-        | S::AlterTable { .. }
-        | S::CreateIndex(_)
-        | S::Truncate { .. } => return Err(read_only(statement_keyword(&stmt))),
+        S::AlterTable(alter) => Command::Alter(Box::new(alter)),
+        S::CreateView { .. } | S::Drop { .. } | S::CreateIndex(_) | S::Truncate { .. } => {
+            return Err(WeirError::NotSupported(format!(
+                "{} is not supported",
+                statement_keyword(&stmt)
+            )))
+        }
         other => {
             return Err(WeirError::NotSupported(format!(
                 "{} is not supported",
@@ -146,9 +157,9 @@ pub fn classify(stmt: Statement) -> Result<Command> {
     })
 }
 
-fn read_only(what: &str) -> WeirError {
-    WeirError::ReadOnlyTransaction(format!(
-        "cannot execute {what} in a read-only transaction: Weir does not write data yet"
+fn unsupported_dml(what: &str) -> WeirError {
+    WeirError::NotSupported(format!(
+        "{what} is not supported: lake tables are append-only (INSERT, CREATE TABLE AS)"
     ))
 }
 

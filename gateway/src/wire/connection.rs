@@ -15,8 +15,8 @@
 
 use std::sync::Arc;
 
+use crate::session::Parsed;
 use datafusion::arrow::datatypes::Schema;
-use datafusion::sql::sqlparser::ast::Statement;
 use futures::StreamExt;
 use pgwire::messages::data::{FieldDescription, NoData, ParameterDescription, RowDescription};
 use pgwire::messages::extendedquery::{
@@ -188,7 +188,7 @@ async fn simple_query(
 
 /// One statement of a simple Query message.
 enum SimpleStatement {
-    Parsed(Box<Statement>),
+    Parsed(Box<Parsed>),
     Prepared(Arc<Prepared>),
 }
 

@@ -121,10 +121,15 @@ pub struct WeirProcess {
 
 impl WeirProcess {
     pub fn spawn() -> Self {
+        Self::spawn_in(tempfile::tempdir().unwrap(), "")
+    }
+
+    /// Start on `dir` (reusing its data directory if one is there), with
+    /// `extra` appended to the configuration file.
+    pub fn spawn_in(dir: tempfile::TempDir, extra: &str) -> Self {
         use std::io::{BufRead, BufReader};
-        let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("weir.toml");
-        std::fs::write(&config, "[demo]\ntpch_scale_factor = 0\n").unwrap();
+        std::fs::write(&config, format!("[demo]\ntpch_scale_factor = 0\n{extra}")).unwrap();
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(&config)
@@ -152,6 +157,27 @@ impl WeirProcess {
             line,
             dir,
         }
+    }
+}
+
+impl WeirProcess {
+    /// `kill -9`, then hand back the directory for a restart.
+    pub fn kill9(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// A tokio-postgres client on database `lake`.
+    pub async fn client(&self) -> Client {
+        let (host, port) = self.addr.rsplit_once(':').unwrap();
+        let url = format!("host={host} port={port} user=weir password=weir dbname=lake");
+        let (client, conn) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client
     }
 }
 

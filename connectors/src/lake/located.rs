@@ -1,0 +1,248 @@
+//! Errors in raw files name the file: when a scan of an external table
+//! fails on a bad row (a CSV field that does not parse, a malformed JSON
+//! line), the table's files are read one by one to find the one that fails,
+//! and the error says which. This costs nothing until a query fails.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use futures::{StreamExt, TryStreamExt};
+
+/// A listing table whose read errors name the file.
+#[derive(Debug)]
+pub struct LocatedTable {
+    inner: Arc<ListingTable>,
+    url: ListingTableUrl,
+    options: ListingOptions,
+    schema: SchemaRef,
+    qualified: String,
+}
+
+impl LocatedTable {
+    /// Wrap `inner`, built from `url`, `options` and the file `schema`.
+    pub fn new(
+        inner: Arc<ListingTable>,
+        url: ListingTableUrl,
+        options: ListingOptions,
+        schema: SchemaRef,
+        qualified: String,
+    ) -> Self {
+        Self {
+            inner,
+            url,
+            options,
+            schema,
+            qualified,
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for LocatedTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = self.inner.scan(state, projection, filters, limit).await?;
+        let store = state.runtime_env().object_store(&self.url)?;
+        Ok(Arc::new(LocatedExec {
+            input,
+            locate: Arc::new(Locator {
+                url: self.url.clone(),
+                options: self.options.clone(),
+                schema: self.schema.clone(),
+                qualified: self.qualified.clone(),
+                store,
+            }),
+        }))
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+}
+
+#[derive(Debug)]
+struct Locator {
+    url: ListingTableUrl,
+    options: ListingOptions,
+    schema: SchemaRef,
+    qualified: String,
+    store: Arc<dyn object_store::ObjectStore>,
+}
+
+impl Locator {
+    /// The file of the table that fails to read, if one does.
+    async fn failing_file(&self, context: Arc<TaskContext>) -> Option<String> {
+        let mut config = datafusion::prelude::SessionConfig::new();
+        config
+            .options_mut()
+            .execution
+            .listing_table_ignore_subdirectory = false;
+        let listing_state = datafusion::execution::session_state::SessionStateBuilder::new()
+            .with_config(config)
+            .build();
+        let mut files: Vec<_> = self
+            .url
+            .list_prefixed_files(&listing_state, self.store.as_ref(), None, "")
+            .await
+            .ok()?
+            .try_collect()
+            .await
+            .ok()?;
+        files.sort_by(|a, b| a.location.cmp(&b.location));
+        for file in files {
+            let location = format!(
+                "{}{}",
+                self.url.object_store().as_str().trim_end_matches('/'),
+                if file.location.as_ref().starts_with('/') {
+                    file.location.to_string()
+                } else {
+                    format!("/{}", file.location)
+                }
+            );
+            let Ok(url) = ListingTableUrl::parse(&location) else {
+                continue;
+            };
+            let config = ListingTableConfig::new(url)
+                .with_listing_options(self.options.clone().with_table_partition_cols(vec![]))
+                .with_schema(self.schema.clone());
+            let Ok(table) = ListingTable::try_new(config) else {
+                continue;
+            };
+            let state = datafusion::execution::session_state::SessionStateBuilder::new()
+                .with_runtime_env(context.runtime_env())
+                .with_default_features()
+                .build();
+            let Ok(plan) = table.scan(&state, None, &[], None).await else {
+                continue;
+            };
+            if datafusion::physical_plan::collect(plan, context.clone())
+                .await
+                .is_err()
+            {
+                return Some(location);
+            }
+        }
+        None
+    }
+}
+
+#[derive(Debug)]
+struct LocatedExec {
+    input: Arc<dyn ExecutionPlan>,
+    locate: Arc<Locator>,
+}
+
+impl DisplayAs for LocatedExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "ExternalTable: {}", self.locate.qualified)
+    }
+}
+
+impl ExecutionPlan for LocatedExec {
+    fn name(&self) -> &str {
+        "ExternalTable"
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        match children.pop() {
+            Some(input) if children.is_empty() => Ok(Arc::new(Self {
+                input,
+                locate: self.locate.clone(),
+            })),
+            _ => Err(DataFusionError::Internal(
+                "ExternalTable has one child".into(),
+            )),
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let schema = self.input.schema();
+        let stream = self.input.execute(partition, context.clone())?;
+        let locate = self.locate.clone();
+        let stream = stream.then(move |item| {
+            let locate = locate.clone();
+            let context = context.clone();
+            async move {
+                match item {
+                    Err(e) if is_data_error(&e) => {
+                        let file = locate.failing_file(context).await;
+                        let what = match file {
+                            Some(f) => format!("reading {} from {f}", locate.qualified),
+                            None => format!("reading {}", locate.qualified),
+                        };
+                        Err(DataFusionError::Context(what, Box::new(e)))
+                    }
+                    other => other,
+                }
+            }
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+}
+
+fn is_data_error(e: &DataFusionError) -> bool {
+    use datafusion::arrow::error::ArrowError;
+    match e.find_root() {
+        DataFusionError::ArrowError(a, _) => matches!(
+            a.as_ref(),
+            ArrowError::ParseError(_)
+                | ArrowError::CsvError(_)
+                | ArrowError::JsonError(_)
+                | ArrowError::CastError(_)
+                | ArrowError::SchemaError(_)
+        ),
+        DataFusionError::ParquetError(_) => true,
+        _ => false,
+    }
+}

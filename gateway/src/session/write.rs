@@ -1,0 +1,359 @@
+//! Carrying out lakehouse changes: the DDL and INSERT plans DataFusion's
+//! planner produced, applied to the Iceberg catalog rather than to
+//! DataFusion's in-memory tables.
+//!
+//! | Statement | Effect | Tag |
+//! |---|---|---|
+//! | `CREATE SCHEMA [IF NOT EXISTS] s` | Iceberg namespace | `CREATE SCHEMA` |
+//! | `DROP SCHEMA [IF EXISTS] s [CASCADE]` | namespace (and with CASCADE its tables) | `DROP SCHEMA` |
+//! | `CREATE TABLE t (cols) [PARTITIONED BY (...)]` | empty Iceberg table | `CREATE TABLE` |
+//! | `CREATE TABLE t [PARTITIONED BY (...)] AS query` | Iceberg table, published with its data | `SELECT n` |
+//! | `INSERT INTO t query` | one append commit | `INSERT 0 n` |
+//! | `DROP TABLE [IF EXISTS] t` | catalog entry and the table's files | `DROP TABLE` |
+//! | `CREATE EXTERNAL TABLE t [(cols)] STORED AS f LOCATION l [PARTITIONED BY (c)] [OPTIONS (...)]` | registration over raw files | `CREATE EXTERNAL TABLE` |
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::common::{SchemaReference, TableReference};
+use datafusion::logical_expr::{
+    cast, col, DdlStatement, DmlStatement, LogicalPlan, LogicalPlanBuilder, WriteOp,
+};
+use weir_catalog::{ExternalTable, FileFormat};
+use weir_connectors::lake::ddl::{self, ColumnChange, NewTable, PartitionField, Rows};
+
+use super::{Body, Session};
+use crate::engine::LAKE;
+use crate::error::{Result, WeirError};
+
+/// Whether a planned statement changes the lakehouse.
+pub(super) fn is_write(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_))
+}
+
+impl Session {
+    /// The body of a write statement, checked for what Weir can carry out.
+    pub(super) fn write_body(
+        &self,
+        plan: LogicalPlan,
+        partitions: Vec<PartitionField>,
+    ) -> Result<Body> {
+        match &plan {
+            LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(_)) => {}
+            LogicalPlan::Ddl(_) if !partitions.is_empty() => {
+                return Err(WeirError::NotSupported(
+                    "PARTITIONED BY (transforms) belongs to CREATE TABLE".into(),
+                ))
+            }
+            LogicalPlan::Ddl(
+                DdlStatement::CreateCatalogSchema(_)
+                | DdlStatement::DropCatalogSchema(_)
+                | DdlStatement::DropTable(_)
+                | DdlStatement::CreateExternalTable(_),
+            ) => {}
+            LogicalPlan::Dml(DmlStatement {
+                op: WriteOp::Insert(_),
+                ..
+            }) => {}
+            LogicalPlan::Ddl(other) => {
+                return Err(WeirError::NotSupported(format!(
+                    "{} is not supported",
+                    other.name()
+                )))
+            }
+            LogicalPlan::Dml(d) => {
+                return Err(WeirError::NotSupported(format!(
+                    "{} is not supported: lake tables are append-only",
+                    d.op
+                )))
+            }
+            _ => return Err(WeirError::Internal("not a write".into())),
+        }
+        Ok(Body::Write {
+            plan: Box::new(plan),
+            partitions,
+        })
+    }
+
+    /// `schema.table` of a table reference, which must be in the lake.
+    fn lake_table(&self, name: &TableReference) -> Result<(String, String)> {
+        let (catalog, schema) = {
+            let options = self.ctx.state_ref();
+            let options = options.read();
+            let c = &options.config().options().catalog;
+            (c.default_catalog.clone(), c.default_schema.clone())
+        };
+        let resolved = name.clone().resolve(&catalog, &schema);
+        if resolved.catalog.as_ref() != LAKE {
+            return Err(WeirError::NotSupported(format!(
+                "cannot change tables of catalog \"{}\"; only \"{LAKE}\" is writable",
+                resolved.catalog
+            )));
+        }
+        Ok((resolved.schema.to_string(), resolved.table.to_string()))
+    }
+
+    fn lake_schema(&self, catalog: Option<&str>, schema: &str) -> Result<String> {
+        match catalog {
+            Some(c) if c != LAKE => Err(WeirError::NotSupported(format!(
+                "cannot change schemas of catalog \"{c}\"; only \"{LAKE}\" is writable"
+            ))),
+            _ => Ok(schema.to_owned()),
+        }
+    }
+
+    /// `ALTER TABLE ... ADD/DROP/RENAME COLUMN` on an Iceberg table.
+    pub(super) async fn run_alter(
+        &mut self,
+        alter: &datafusion::sql::sqlparser::ast::AlterTable,
+    ) -> Result<()> {
+        use datafusion::sql::sqlparser::ast::AlterTableOperation as Op;
+        let name = crate::statements::object_name(&alter.name);
+        let (schema, table) = self.lake_table(&TableReference::from(name.as_str()))?;
+        let ident = |i: &datafusion::sql::sqlparser::ast::Ident| {
+            if i.quote_style.is_some() {
+                i.value.clone()
+            } else {
+                i.value.to_lowercase()
+            }
+        };
+        let mut changes = Vec::new();
+        for op in &alter.operations {
+            match op {
+                Op::AddColumn {
+                    if_not_exists,
+                    column_def,
+                    column_position: None,
+                    ..
+                } => {
+                    if !column_def.options.is_empty() {
+                        return Err(WeirError::NotSupported(
+                            "ADD COLUMN with constraints or defaults is not supported: added columns are nullable".into(),
+                        ));
+                    }
+                    // The planner's own mapping of SQL types to Arrow types.
+                    let probe = format!("SELECT CAST(NULL AS {})", column_def.data_type);
+                    let plan = self.statement_state().state.create_logical_plan(&probe).await?;
+                    let data_type = plan.schema().field(0).data_type().clone();
+                    changes.push(ColumnChange::Add {
+                        name: ident(&column_def.name),
+                        data_type,
+                        if_not_exists: *if_not_exists,
+                    });
+                }
+                Op::DropColumn {
+                    column_names,
+                    if_exists,
+                    ..
+                } => {
+                    for c in column_names {
+                        changes.push(ColumnChange::Drop {
+                            name: ident(c),
+                            if_exists: *if_exists,
+                        });
+                    }
+                }
+                Op::RenameColumn {
+                    old_column_name,
+                    new_column_name,
+                } => changes.push(ColumnChange::Rename {
+                    from: ident(old_column_name),
+                    to: ident(new_column_name),
+                }),
+                other => {
+                    return Err(WeirError::NotSupported(format!(
+                        "ALTER TABLE {other} is not supported (ADD COLUMN, DROP COLUMN and RENAME COLUMN are)"
+                    )))
+                }
+            }
+        }
+        let lake = self.engine.lake().clone();
+        if !lake.table_exists(&schema, &table).await? {
+            if alter.if_exists {
+                return Ok(());
+            }
+            return Err(
+                weir_catalog::CatalogError::NoSuchTable(format!("{schema}.{table}")).into(),
+            );
+        }
+        ddl::alter_table(&lake, &schema, &table, &changes).await?;
+        self.apply_params();
+        Ok(())
+    }
+
+    /// Carry out a write; returns its command tag.
+    pub(super) async fn run_write(
+        &mut self,
+        plan: LogicalPlan,
+        partitions: &[PartitionField],
+    ) -> Result<String> {
+        let lake = self.engine.lake().clone();
+        let tag = match plan {
+            LogicalPlan::Ddl(DdlStatement::CreateCatalogSchema(c)) => {
+                let (catalog, schema) = match c.schema_name.split_once('.') {
+                    Some((c, s)) => (Some(c), s),
+                    None => (None, c.schema_name.as_str()),
+                };
+                let schema = self.lake_schema(catalog, schema)?;
+                lake.create_schema(&schema, c.if_not_exists).await?;
+                "CREATE SCHEMA".to_owned()
+            }
+            LogicalPlan::Ddl(DdlStatement::DropCatalogSchema(d)) => {
+                let schema = match &d.name {
+                    SchemaReference::Bare { schema } => self.lake_schema(None, schema)?,
+                    SchemaReference::Full { schema, catalog } => {
+                        self.lake_schema(Some(catalog), schema)?
+                    }
+                };
+                lake.drop_schema(&schema, d.if_exists, d.cascade).await?;
+                "DROP SCHEMA".to_owned()
+            }
+            LogicalPlan::Ddl(DdlStatement::DropTable(d)) => {
+                let (schema, table) = self.lake_table(&d.name)?;
+                lake.drop_table(&schema, &table, d.if_exists).await?;
+                "DROP TABLE".to_owned()
+            }
+            LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(c)) => {
+                if c.or_replace {
+                    return Err(WeirError::NotSupported(
+                        "CREATE OR REPLACE TABLE is not supported; DROP TABLE first".into(),
+                    ));
+                }
+                if c.temporary {
+                    return Err(WeirError::NotSupported(
+                        "temporary tables are not supported".into(),
+                    ));
+                }
+                let (schema, name) = self.lake_table(&c.name)?;
+                let query = !matches!(c.input.as_ref(), LogicalPlan::EmptyRelation(_));
+                let columns = ddl::storage_schema(c.input.schema().as_arrow(), query)?;
+                let table = NewTable {
+                    schema,
+                    name,
+                    columns: columns.clone(),
+                    partitions: partitions.to_vec(),
+                };
+                let written = if query {
+                    // Cast the query's columns to the table's storage types.
+                    let exprs = columns
+                        .fields()
+                        .iter()
+                        .zip(c.input.schema().columns())
+                        .map(|(field, column)| {
+                            cast(col(column), field.data_type().clone()).alias(field.name())
+                        })
+                        .collect::<Vec<_>>();
+                    let input = LogicalPlanBuilder::from(c.input.as_ref().clone())
+                        .project(exprs)?
+                        .build()?;
+                    let snapshot = self.statement_state();
+                    let state = snapshot.state.clone();
+                    let task = Arc::clone(&snapshot.task);
+                    let physical = state.create_physical_plan(&input).await?;
+                    ddl::create_table(
+                        &lake,
+                        &table,
+                        c.if_not_exists,
+                        Some(Rows {
+                            state: &state,
+                            plan: physical,
+                            task,
+                        }),
+                    )
+                    .await?
+                } else {
+                    ddl::create_table(&lake, &table, c.if_not_exists, None).await?
+                };
+                match (query, written) {
+                    (_, None) => {
+                        self.events.notices.push((
+                            "NOTICE",
+                            "42P07",
+                            format!("relation \"{}\" already exists, skipping", table.name),
+                        ));
+                        "CREATE TABLE AS".to_owned()
+                    }
+                    (true, Some(n)) => format!("SELECT {n}"),
+                    (false, Some(_)) => "CREATE TABLE".to_owned(),
+                }
+            }
+            LogicalPlan::Ddl(DdlStatement::CreateExternalTable(c)) => {
+                if c.or_replace || c.temporary || c.unbounded {
+                    return Err(WeirError::NotSupported(
+                        "OR REPLACE, TEMPORARY and UNBOUNDED external tables are not supported"
+                            .into(),
+                    ));
+                }
+                let (schema, name) = self.lake_table(&c.name)?;
+                let format = FileFormat::from_name(&c.file_type).ok_or_else(|| {
+                    WeirError::NotSupported(format!(
+                        "STORED AS {}: use PARQUET, CSV or JSON",
+                        c.file_type
+                    ))
+                })?;
+                let location = if c.location.contains("://") {
+                    c.location.clone()
+                } else if c.location.starts_with('/') {
+                    format!("file://{}", c.location)
+                } else {
+                    lake.location().join(&c.location)
+                };
+                let arrow = c.schema.as_arrow();
+                let mut columns = Vec::new();
+                let mut partition_columns = Vec::new();
+                for p in &c.table_partition_cols {
+                    let ty = arrow
+                        .field_with_name(p)
+                        .map(|f| f.data_type().clone())
+                        .unwrap_or(datafusion::arrow::datatypes::DataType::Utf8);
+                    partition_columns.push((p.clone(), ty.to_string()));
+                }
+                for f in arrow.fields() {
+                    if !c.table_partition_cols.contains(f.name()) {
+                        columns.push((
+                            f.name().clone(),
+                            f.data_type().to_string(),
+                            f.is_nullable(),
+                        ));
+                    }
+                }
+                let options: BTreeMap<String, String> = c
+                    .options
+                    .iter()
+                    .map(|(k, v)| {
+                        let k = k.to_ascii_lowercase();
+                        let k = k.strip_prefix("format.").unwrap_or(&k).to_owned();
+                        let k = if k == "has_header" {
+                            "header".to_owned()
+                        } else {
+                            k
+                        };
+                        (k, v.clone())
+                    })
+                    .collect();
+                let def = ExternalTable {
+                    schema,
+                    name,
+                    location,
+                    format,
+                    columns,
+                    partition_columns,
+                    options,
+                };
+                let state = self.statement_state().state.clone();
+                ddl::create_external_table(&lake, &state, def, c.if_not_exists).await?;
+                "CREATE EXTERNAL TABLE".to_owned()
+            }
+            plan @ LogicalPlan::Dml(_) => {
+                use futures::TryStreamExt;
+                let stream = self.execute_plan(plan).await?;
+                let batches: Vec<_> = stream.try_collect().await?;
+                format!("INSERT 0 {}", ddl::count(&batches))
+            }
+            _ => return Err(WeirError::Internal("not a write".into())),
+        };
+        // Schemas may have appeared or gone: re-resolve the search path.
+        self.apply_params();
+        Ok(tag)
+    }
+}

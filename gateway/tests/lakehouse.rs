@@ -1,0 +1,772 @@
+//! The lakehouse through the wire: schemas, Iceberg tables (CREATE TABLE,
+//! CREATE TABLE AS, INSERT, DROP), partition pruning in EXPLAIN, snapshots
+//! and time travel, optimistic concurrent commits, external tables over
+//! raw files, and what survives a restart or a `kill -9`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{message, sqlstate, TestServer, WeirProcess};
+use tokio_postgres::Client;
+
+/// A schema name of this test process (tests share one catalog database).
+fn schema(name: &str) -> String {
+    format!("{name}_{}", std::process::id())
+}
+
+async fn count(client: &Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+async fn explain(client: &Client, sql: &str) -> String {
+    client
+        .simple_query(&format!("EXPLAIN {sql}"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn schemas_tables_inserts_and_ctas_round_trip() {
+    let server = TestServer::start().await;
+    let c = server.client().await;
+    let s = schema("ddl");
+    c.batch_execute(&format!("CREATE SCHEMA {s}"))
+        .await
+        .unwrap();
+    let e = c
+        .batch_execute(&format!("CREATE SCHEMA {s}"))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42P06", "{e}");
+    c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {s}"))
+        .await
+        .unwrap();
+
+    c.batch_execute(&format!(
+        "CREATE TABLE {s}.items (id BIGINT NOT NULL, name TEXT, price DECIMAL(10,2), added DATE)"
+    ))
+    .await
+    .unwrap();
+    let n = c
+        .execute(
+            &format!(
+                "INSERT INTO {s}.items VALUES (1, 'bolt', 0.25, DATE '2026-01-01'), (2, 'nut', 0.10, DATE '2026-01-02')"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 2, "INSERT reports its row count");
+    let n = c
+        .execute(
+            &format!("INSERT INTO {s}.items SELECT id + 10, name, price, added FROM {s}.items"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    let rows = c
+        .query(
+            &format!("SELECT id, name, price::text FROM {s}.items ORDER BY id"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(i64, String, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, "bolt".into(), "0.25".into()),
+            (2, "nut".into(), "0.10".into()),
+            (11, "bolt".into(), "0.25".into()),
+            (12, "nut".into(), "0.10".into()),
+        ]
+    );
+    // NOT NULL holds.
+    let e = c
+        .batch_execute(&format!(
+            "INSERT INTO {s}.items VALUES (NULL, 'x', 1, NULL)"
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "23502", "{e}");
+    let e = c
+        .batch_execute(&format!(
+            "INSERT INTO {s}.items SELECT NULL::bigint AS id, 'x', 1, DATE '2026-01-01'"
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "23502", "{e}");
+    assert!(message(&e).contains("\"id\""), "{e}");
+
+    // CREATE TABLE AS from a join of the demo data; the tag counts rows.
+    let rows = c
+        .simple_query(&format!(
+            "CREATE TABLE {s}.nations AS SELECT n_nationkey AS id, n_name AS nation, r_name AS region
+             FROM tpch.nation JOIN tpch.region ON n_regionkey = r_regionkey"
+        ))
+        .await
+        .unwrap();
+    let tag = rows
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::CommandComplete(n) => Some(*n),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(tag, 25);
+    assert_eq!(
+        count(&c, &format!("SELECT count(*) FROM {s}.nations")).await,
+        25
+    );
+    assert_eq!(
+        count(
+            &c,
+            &format!("SELECT count(*) FROM {s}.nations WHERE region = 'EUROPE'")
+        )
+        .await,
+        5
+    );
+
+    // Listed where clients look.
+    let names: Vec<String> = c
+        .query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1",
+            &[&s],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(names, vec!["items", "nations"]);
+
+    // Errors name what is wrong.
+    let e = c
+        .batch_execute(&format!("CREATE TABLE {s}.items (a INT)"))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42P07", "{e}");
+    assert!(message(&e).contains("items"), "{e}");
+    let e = c
+        .batch_execute("CREATE TABLE no_such_schema_x.t (a INT)")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "3F000", "{e}");
+    let e = c
+        .batch_execute(&format!("DROP SCHEMA {s}"))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "2BP01", "{e}");
+    assert!(message(&e).contains("items"), "{e}");
+    let e = c
+        .batch_execute(&format!("DROP TABLE {s}.nope"))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42P01", "{e}");
+    let e = c
+        .batch_execute(&format!("UPDATE {s}.items SET name = 'x'"))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "0A000", "{e}");
+
+    c.batch_execute(&format!("DROP TABLE {s}.items"))
+        .await
+        .unwrap();
+    let e = c
+        .query(&format!("SELECT * FROM {s}.items"), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42P01", "{e}");
+    c.batch_execute(&format!("DROP TABLE IF EXISTS {s}.items"))
+        .await
+        .unwrap();
+    c.batch_execute(&format!("DROP SCHEMA {s} CASCADE"))
+        .await
+        .unwrap();
+    let e = c
+        .query(&format!("SELECT * FROM {s}.nations"), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42P01", "{e}");
+}
+
+#[tokio::test]
+async fn partitioned_tables_prune_files_and_explain_says_how_many() {
+    let server = TestServer::start().await;
+    let c = server.client().await;
+    let s = schema("part");
+    c.batch_execute(&format!(
+        "CREATE SCHEMA {s};
+         CREATE TABLE {s}.events (id INT, kind TEXT, ts TIMESTAMP) PARTITIONED BY (day(ts), kind);
+         INSERT INTO {s}.events VALUES (1, 'a', TIMESTAMP '2026-01-01 10:00:00'), (2, 'b', TIMESTAMP '2026-01-01 11:00:00');
+         INSERT INTO {s}.events VALUES (3, 'a', TIMESTAMP '2026-01-02 10:00:00');
+         INSERT INTO {s}.events VALUES (4, 'a', TIMESTAMP '2026-01-03 10:00:00'), (5, 'a', TIMESTAMP '2026-01-03 12:00:00');"
+    ))
+    .await
+    .unwrap();
+    let plan = explain(
+        &c,
+        &format!("SELECT * FROM {s}.events WHERE ts >= TIMESTAMP '2026-01-03 00:00:00'"),
+    )
+    .await;
+    assert!(plan.contains("files=1/4"), "{plan}");
+    let plan = explain(&c, &format!("SELECT * FROM {s}.events WHERE kind = 'b'")).await;
+    assert!(plan.contains("files=1/4"), "{plan}");
+    let plan = explain(&c, &format!("SELECT * FROM {s}.events")).await;
+    assert!(plan.contains("files=4/4"), "{plan}");
+    assert_eq!(
+        count(
+            &c,
+            &format!("SELECT count(*) FROM {s}.events WHERE ts >= TIMESTAMP '2026-01-03 00:00:00'")
+        )
+        .await,
+        2
+    );
+
+    // Min/max statistics prune unpartitioned tables too.
+    c.batch_execute(&format!(
+        "CREATE TABLE {s}.plain (id INT);
+         INSERT INTO {s}.plain VALUES (1), (2);
+         INSERT INTO {s}.plain VALUES (100), (200);"
+    ))
+    .await
+    .unwrap();
+    let plan = explain(&c, &format!("SELECT * FROM {s}.plain WHERE id > 50")).await;
+    assert!(plan.contains("files=1/2"), "{plan}");
+    assert_eq!(
+        count(&c, &format!("SELECT count(*) FROM {s}.plain WHERE id > 50")).await,
+        2
+    );
+
+    let e = c
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.bad (a INT) PARTITIONED BY (day(nope))"
+        ))
+        .await
+        .unwrap_err();
+    assert!(message(&e).contains("nope"), "{e}");
+    c.batch_execute(&format!("DROP SCHEMA {s} CASCADE"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn snapshots_are_listed_and_time_travel_reads_them() {
+    let server = TestServer::start().await;
+    let c = server.client().await;
+    let s = schema("tt");
+    c.batch_execute(&format!(
+        "CREATE SCHEMA {s}; CREATE TABLE {s}.t (v INT); INSERT INTO {s}.t VALUES (1);"
+    ))
+    .await
+    .unwrap();
+    let first: i64 = c
+        .query_one(&format!("SELECT snapshot_id FROM {s}.\"t$snapshots\""), &[])
+        .await
+        .unwrap()
+        .get(0);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let between = chrono::Utc::now().naive_utc();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    c.batch_execute(&format!("INSERT INTO {s}.t VALUES (2), (3)"))
+        .await
+        .unwrap();
+    let snapshots = c
+        .query(
+            &format!(
+                "SELECT snapshot_id, operation FROM {s}.\"t$snapshots\" ORDER BY committed_at"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(snapshots.len(), 2);
+    assert_eq!(snapshots[0].get::<_, i64>(0), first);
+    assert_eq!(snapshots[1].get::<_, String>(1), "append");
+
+    assert_eq!(count(&c, &format!("SELECT count(*) FROM {s}.t")).await, 3);
+    assert_eq!(
+        count(&c, &format!("SELECT count(*) FROM {s}.\"t@{first}\"")).await,
+        1
+    );
+    let at = between.format("%Y-%m-%d %H:%M:%S%.3f").to_string();
+    assert_eq!(
+        count(&c, &format!("SELECT count(*) FROM {s}.\"t@{at}\"")).await,
+        1
+    );
+    let e = c
+        .query(&format!("SELECT * FROM {s}.\"t@12345\""), &[])
+        .await
+        .unwrap_err();
+    assert!(message(&e).contains("no snapshot 12345"), "{e}");
+    let e = c
+        .batch_execute(&format!("INSERT INTO {s}.\"t@{first}\" VALUES (9)"))
+        .await
+        .unwrap_err();
+    assert!(message(&e).contains("past snapshot"), "{e}");
+    c.batch_execute(&format!("DROP SCHEMA {s} CASCADE"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_inserts_from_eight_sessions_all_land() {
+    let server = TestServer::start().await;
+    let c = server.client().await;
+    let s = schema("conc");
+    c.batch_execute(&format!(
+        "CREATE SCHEMA {s}; CREATE TABLE {s}.t (session INT, n INT)"
+    ))
+    .await
+    .unwrap();
+    let mut tasks = Vec::new();
+    for session in 0..8i32 {
+        let client = server.client().await;
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..50i32 {
+                let sql = format!("INSERT INTO {s}.t VALUES ({session}, {n})");
+                assert_eq!(client.execute(&sql, &[]).await.unwrap(), 1);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(count(&c, &format!("SELECT count(*) FROM {s}.t")).await, 400);
+    assert_eq!(
+        count(
+            &c,
+            &format!("SELECT count(DISTINCT (session, n)) FROM {s}.t")
+        )
+        .await,
+        400
+    );
+    assert_eq!(
+        count(&c, &format!("SELECT count(*) FROM {s}.\"t$snapshots\"")).await,
+        400,
+        "one snapshot per INSERT"
+    );
+    c.batch_execute(&format!("DROP SCHEMA {s} CASCADE"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_create_table_as_leaves_no_table() {
+    let server = TestServer::start().await;
+    let c = server.client().await;
+    let s = schema("fail");
+    c.batch_execute(&format!("CREATE SCHEMA {s}"))
+        .await
+        .unwrap();
+    // Fails at run time, after rows have been written.
+    let e = c
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.t AS SELECT 10 / (n_nationkey - 20) AS x FROM tpch.nation"
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "22012", "{e}");
+    let e = c
+        .query(&format!("SELECT * FROM {s}.t"), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42P01", "{e}");
+    // Cancelled by statement_timeout: no table either.
+    c.batch_execute("SET statement_timeout = 300")
+        .await
+        .unwrap();
+    let e = c
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.slow AS SELECT a.l_orderkey FROM tpch.lineitem a CROSS JOIN tpch.lineitem b"
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "57014", "{e}");
+    c.batch_execute("SET statement_timeout = 0").await.unwrap();
+    let e = c
+        .query(&format!("SELECT * FROM {s}.slow"), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42P01", "{e}");
+    // The name is free: the real one works.
+    c.batch_execute(&format!("CREATE TABLE {s}.t AS SELECT 1 AS x"))
+        .await
+        .unwrap();
+    assert_eq!(count(&c, &format!("SELECT count(*) FROM {s}.t")).await, 1);
+    c.batch_execute(&format!("DROP SCHEMA {s} CASCADE"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn kill_9_during_create_table_as_leaves_no_table_and_tables_survive_restarts() {
+    let weir = WeirProcess::spawn();
+    let c = weir.client().await;
+    c.batch_execute(
+        "CREATE SCHEMA k;
+         CREATE TABLE k.kept AS SELECT * FROM (VALUES (1, 'one'), (2, 'two')) AS v(id, name);",
+    )
+    .await
+    .unwrap();
+    // A CREATE TABLE AS that writes for a long time.
+    let big = tokio::spawn(async move {
+        c.batch_execute(
+            "CREATE TABLE k.big AS SELECT a.value AS x, b.value AS y FROM range(100000) a CROSS JOIN range(100000) b",
+        )
+        .await
+    });
+    // Wait until data files are being written, then kill -9.
+    let data = weir.dir.path().join("data/lake/k/big/data");
+    for _ in 0..200 {
+        if std::fs::read_dir(&data)
+            .map(|d| d.count() > 0)
+            .unwrap_or(false)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(data.exists(), "the CREATE TABLE AS never started writing");
+    let dir = weir.kill9();
+    assert!(
+        big.await.unwrap().is_err(),
+        "the client sees its connection die"
+    );
+
+    let weir = WeirProcess::spawn_in(dir, "");
+    let c = weir.client().await;
+    let e = c.query("SELECT * FROM k.big", &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "42P01", "{e}");
+    let rows = c
+        .query("SELECT id, name FROM k.kept ORDER BY id", &[])
+        .await
+        .unwrap();
+    let got: Vec<(i64, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(got, vec![(1, "one".into()), (2, "two".into())]);
+}
+
+#[tokio::test]
+async fn external_tables_read_raw_files_with_their_declared_schemas() {
+    let server = TestServer::start().await;
+    let c = server.client().await;
+    let s = schema("raw");
+    let dir = common::data_dir()
+        .join("lake")
+        .join(&s)
+        .join("files")
+        .join("events");
+    for (day, body) in [
+        ("dt=2026-01-01", "id,name,amount\n1,alpha,10\n2,beta,oops\n"),
+        ("dt=2026-01-02", "id,name,amount\n3,gamma,30\n"),
+    ] {
+        std::fs::create_dir_all(dir.join(day)).unwrap();
+        std::fs::write(dir.join(day).join("part.csv"), body).unwrap();
+    }
+    let location = format!("{s}/files/events/");
+    c.batch_execute(&format!(
+        "CREATE SCHEMA {s};
+         CREATE EXTERNAL TABLE {s}.events (id INT, name TEXT, amount INT, dt DATE)
+           STORED AS CSV PARTITIONED BY (dt) LOCATION '{location}';
+         CREATE EXTERNAL TABLE {s}.events_text (id TEXT, name TEXT, amount TEXT)
+           STORED AS CSV LOCATION '{location}';
+         CREATE EXTERNAL TABLE {s}.events_lenient (id INT, name TEXT, amount INT)
+           STORED AS CSV LOCATION '{location}' OPTIONS ('bad_rows' 'null');"
+    ))
+    .await
+    .unwrap();
+    // Default policy: the bad field fails the query, naming the line.
+    let e = c
+        .query(&format!("SELECT * FROM {s}.events"), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "22P02", "{e}");
+    assert!(
+        message(&e).contains("oops") && message(&e).contains("line"),
+        "{e}"
+    );
+    // The same files, another schema: every field as text.
+    let rows = c
+        .query(
+            &format!("SELECT id, amount FROM {s}.events_text ORDER BY id"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("1".into(), "10".into()),
+            ("2".into(), "oops".into()),
+            ("3".into(), "30".into())
+        ]
+    );
+    // Lenient policy: NULL for the bad field, the rest of the row kept.
+    let rows = c
+        .query(
+            &format!("SELECT id, name, amount FROM {s}.events_lenient ORDER BY id"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(i32, String, Option<i32>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, "alpha".into(), Some(10)),
+            (2, "beta".into(), None),
+            (3, "gamma".into(), Some(30))
+        ]
+    );
+    // Partition folders prune and become a column.
+    assert_eq!(
+        count(
+            &c,
+            &format!("SELECT count(*) FROM {s}.events WHERE dt = DATE '2026-01-02'")
+        )
+        .await,
+        1
+    );
+    // Registrations persist: a second server on the same catalog sees them.
+    let other = TestServer::start().await;
+    let c2 = other.client().await;
+    assert_eq!(
+        count(&c2, &format!("SELECT count(*) FROM {s}.events_text")).await,
+        3
+    );
+    // Bad registrations are refused up front.
+    let e = c
+        .batch_execute(&format!(
+            "CREATE EXTERNAL TABLE {s}.x (a INT) STORED AS CSV LOCATION '{location}' OPTIONS ('bad_rows' 'maybe')"
+        ))
+        .await
+        .unwrap_err();
+    assert!(message(&e).contains("bad_rows"), "{e}");
+    let e = c
+        .batch_execute(&format!(
+            "CREATE EXTERNAL TABLE {s}.x (a INT) STORED AS CSV LOCATION 's3://elsewhere/x/'"
+        ))
+        .await
+        .unwrap_err();
+    assert!(message(&e).contains("not on the lake"), "{e}");
+    // Dropping a registration never deletes the files.
+    c.batch_execute(&format!("DROP TABLE {s}.events_text"))
+        .await
+        .unwrap();
+    assert!(dir.join("dt=2026-01-02/part.csv").exists());
+    c.batch_execute(&format!("DROP SCHEMA {s} CASCADE"))
+        .await
+        .unwrap();
+    assert!(dir.join("dt=2026-01-01/part.csv").exists());
+}
+
+/// Run the PyIceberg helper against a Weir data directory.
+fn pyiceberg(data: &std::path::Path, command: &str, table: &str) -> serde_json::Value {
+    let python = std::env::var("WEIR_TEST_PYTHON")
+        .expect("WEIR_TEST_PYTHON: run scripts/test, which installs PyIceberg into a virtualenv");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/iceberg_interop.py"
+    );
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(data.join("catalog.db"))
+        .arg(format!("file://{}", data.join("lake").display()))
+        .args([command, table])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pyiceberg {command} {table}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn pyiceberg_reads_what_weir_writes_and_weir_reads_what_pyiceberg_writes() {
+    let weir = WeirProcess::spawn();
+    let data = weir.dir.path().join("data");
+    let c = weir.client().await;
+    c.batch_execute(
+        "CREATE SCHEMA shared;
+         CREATE TABLE shared.orders (id BIGINT NOT NULL, customer TEXT, total DECIMAL(12,2), placed DATE, at TIMESTAMP)
+           PARTITIONED BY (month(placed));
+         INSERT INTO shared.orders VALUES
+           (1, 'ana', 12.50, DATE '2026-01-15', TIMESTAMP '2026-01-15 10:00:00'),
+           (2, 'bo', 7.00, DATE '2026-02-01', NULL);
+         INSERT INTO shared.orders VALUES (3, NULL, 100.25, DATE '2026-02-03', TIMESTAMP '2026-02-03 23:59:59.5');",
+    )
+    .await
+    .unwrap();
+    let read = pyiceberg(&data, "read", "shared.orders");
+    assert_eq!(
+        read["schema"],
+        serde_json::json!([
+            ["id", "long", true],
+            ["customer", "string", false],
+            ["total", "decimal(12, 2)", false],
+            ["placed", "date", false],
+            ["at", "timestamp", false]
+        ])
+    );
+    assert_eq!(
+        read["rows"],
+        serde_json::json!([
+            ["1", "ana", "12.50", "2026-01-15", "2026-01-15 10:00:00"],
+            ["2", "bo", "7.00", "2026-02-01", null],
+            [
+                "3",
+                null,
+                "100.25",
+                "2026-02-03",
+                "2026-02-03 23:59:59.500000"
+            ]
+        ])
+    );
+    assert_eq!(read["snapshots"], 2);
+
+    let written = pyiceberg(&data, "write", "pyside.cities");
+    assert_eq!(written["written"], 3);
+    let rows = c
+        .query(
+            "SELECT id, city, price::text, seen, day::text FROM pyside.cities ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    type Row = (i64, Option<String>, String, Option<String>, String);
+    let got: Vec<Row> = rows
+        .iter()
+        .map(|r| {
+            let seen: Option<chrono::NaiveDateTime> = r.get(3);
+            let seen = seen.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+            (r.get(0), r.get(1), r.get(2), seen, r.get(4))
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                1,
+                Some("Lisboa".into()),
+                "1.50".into(),
+                Some("2026-01-01 12:00:00".into()),
+                "2026-01-01".into()
+            ),
+            (
+                2,
+                Some("Zürich".into()),
+                "20.00".into(),
+                None,
+                "2026-02-01".into()
+            ),
+            (
+                3,
+                None,
+                "-3.25".into(),
+                Some("2026-03-04 05:06:07".into()),
+                "2026-03-01".into()
+            ),
+        ]
+    );
+    // And Weir can append to PyIceberg's table; PyIceberg sees it.
+    c.batch_execute("INSERT INTO pyside.cities VALUES (4, 'Oslo', 9.99, NULL, DATE '2026-04-01')")
+        .await
+        .unwrap();
+    let read = pyiceberg(&data, "read", "pyside.cities");
+    assert_eq!(read["rows"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn alter_table_evolves_the_schema_and_old_files_stay_readable() {
+    let server = TestServer::start().await;
+    let c = server.client().await;
+    let s = schema("alter");
+    c.batch_execute(&format!(
+        "CREATE SCHEMA {s};
+         CREATE TABLE {s}.t (id INT, name TEXT, obsolete TEXT);
+         INSERT INTO {s}.t VALUES (1, 'one', 'x');
+         ALTER TABLE {s}.t ADD COLUMN score DOUBLE;
+         INSERT INTO {s}.t VALUES (2, 'two', 'y', 2.5);
+         ALTER TABLE {s}.t RENAME COLUMN name TO label;
+         ALTER TABLE {s}.t DROP COLUMN obsolete;
+         INSERT INTO {s}.t VALUES (3, 'three', 3.5);"
+    ))
+    .await
+    .unwrap();
+    let rows = c
+        .query(&format!("SELECT * FROM {s}.t ORDER BY id"), &[])
+        .await
+        .unwrap();
+    let columns: Vec<&str> = rows[0].columns().iter().map(|c| c.name()).collect();
+    assert_eq!(columns, vec!["id", "label", "score"]);
+    let got: Vec<(i32, String, Option<f64>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, "one".into(), None),
+            (2, "two".into(), Some(2.5)),
+            (3, "three".into(), Some(3.5))
+        ]
+    );
+    // The first snapshot still reads with its own schema.
+    let first: i64 = c
+        .query_one(
+            &format!("SELECT snapshot_id FROM {s}.\"t$snapshots\" ORDER BY committed_at LIMIT 1"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let old = c
+        .query(&format!("SELECT * FROM {s}.\"t@{first}\""), &[])
+        .await
+        .unwrap();
+    let columns: Vec<&str> = old[0].columns().iter().map(|c| c.name()).collect();
+    assert_eq!(columns, vec!["id", "name", "obsolete"]);
+
+    for (sql, code) in [
+        (format!("ALTER TABLE {s}.t ADD COLUMN label TEXT"), "42701"),
+        (format!("ALTER TABLE {s}.t DROP COLUMN nope"), "42703"),
+        (
+            format!("ALTER TABLE {s}.t RENAME COLUMN nope TO x"),
+            "42703",
+        ),
+        (format!("ALTER TABLE {s}.missing ADD COLUMN x INT"), "42P01"),
+        (
+            format!("ALTER TABLE {s}.t ALTER COLUMN id TYPE BIGINT"),
+            "0A000",
+        ),
+    ] {
+        let e = c.batch_execute(&sql).await.unwrap_err();
+        assert_eq!(sqlstate(&e), code, "{sql}: {e}");
+    }
+    c.batch_execute(&format!(
+        "ALTER TABLE {s}.t ADD COLUMN IF NOT EXISTS label TEXT"
+    ))
+    .await
+    .unwrap();
+    c.batch_execute(&format!("DROP SCHEMA {s} CASCADE"))
+        .await
+        .unwrap();
+}
