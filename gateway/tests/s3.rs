@@ -117,13 +117,16 @@ async fn the_lakehouse_works_on_s3() {
     assert_eq!(count(&c, "SELECT count(*) FROM sales.orders").await, 3);
     assert_eq!(count(&c, "SELECT count(*) FROM sales.big_orders").await, 2);
     let plan: String = c
-        .query_one(
+        .query(
             "EXPLAIN SELECT * FROM sales.orders WHERE day = DATE '2026-01-02'",
             &[],
         )
         .await
         .unwrap()
-        .get(0);
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(plan.contains("files=1/2"), "{plan}");
     let first: i64 = c
         .query_one(

@@ -101,4 +101,13 @@ impl TableProvider for LenientTable {
             filters.len()
         ])
     }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        _input: Arc<dyn ExecutionPlan>,
+        _op: datafusion::logical_expr::dml::InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Err(super::located::read_only(&self.qualified))
+    }
 }

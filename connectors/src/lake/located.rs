@@ -90,6 +90,23 @@ impl TableProvider for LocatedTable {
     ) -> Result<Vec<TableProviderFilterPushDown>> {
         self.inner.supports_filters_pushdown(filters)
     }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        _input: Arc<dyn ExecutionPlan>,
+        _op: datafusion::logical_expr::dml::InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Err(read_only(&self.qualified))
+    }
+}
+
+/// The error for writes to an external table.
+pub fn read_only(qualified: &str) -> DataFusionError {
+    DataFusionError::External(Box::new(weir_catalog::CatalogError::Unsupported(format!(
+        "{qualified} is an external table over raw files and cannot be written; \
+         CREATE TABLE ... AS SELECT makes an Iceberg copy that can"
+    ))))
 }
 
 #[derive(Debug)]
