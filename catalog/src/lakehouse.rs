@@ -130,9 +130,29 @@ impl Lakehouse {
         if !dollar {
             // Readers and the one writer of a commit must not block each
             // other: WAL (kept in the file, so every connection uses it).
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
+            // Switching needs an exclusive lock busy_timeout does not wait
+            // for: other servers opening the same file may hold it.
+            let mut attempts = 0;
+            loop {
+                let mode: String = sqlx::query("PRAGMA journal_mode")
+                    .fetch_one(&pool)
+                    .await?
+                    .try_get(0)?;
+                if mode.eq_ignore_ascii_case("wal") {
+                    break;
+                }
+                match sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&pool)
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(_) if attempts < 50 => {
+                        attempts += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
         let iceberg = SqlCatalogBuilder::default()
             .uri(url)
