@@ -259,6 +259,8 @@ impl Lakehouse {
 
     /// Re-read schema and table names (after changes made elsewhere).
     pub async fn refresh(&self) -> Result<()> {
+        // Three queries, however many schemas: namespaces, then the names
+        // of every Iceberg and every external table of this catalog.
         let mut listing = Listing::default();
         let namespaces = self
             .iceberg
@@ -266,30 +268,30 @@ impl Lakehouse {
             .await
             .map_err(|e| CatalogError::iceberg("listing schemas", e))?;
         for ns in namespaces {
-            let Some(schema) = ns.as_ref().first().cloned() else {
-                continue;
-            };
-            if ns.len() != 1 {
-                continue;
+            if let [schema] = ns.as_ref().as_slice() {
+                listing.tables.insert(schema.clone(), Vec::new());
+                listing.schemas.push(schema.clone());
             }
-            let mut tables: Vec<String> = self
-                .iceberg
-                .list_tables(&ns)
-                .await
-                .map_err(|e| CatalogError::iceberg(format!("listing tables of {schema}"), e))?
-                .into_iter()
-                .map(|t| t.name().to_owned())
-                .collect();
-            tables.extend(
-                self.external_tables(&schema)
-                    .await?
-                    .into_iter()
-                    .map(|t| t.name),
-            );
+        }
+        for query in [
+            "SELECT table_namespace, table_name FROM iceberg_tables
+             WHERE catalog_name = ? AND (iceberg_type = 'TABLE' OR iceberg_type IS NULL)",
+            "SELECT table_namespace, table_name FROM weir_external_tables WHERE catalog_name = ?",
+        ] {
+            let rows = sqlx::query(&self.sql(query))
+                .bind(self.name.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+            for row in rows {
+                let schema: String = row.try_get(0)?;
+                if let Some(tables) = listing.tables.get_mut(&schema) {
+                    tables.push(row.try_get(1)?);
+                }
+            }
+        }
+        for tables in listing.tables.values_mut() {
             tables.sort();
             tables.dedup();
-            listing.tables.insert(schema.clone(), tables);
-            listing.schemas.push(schema);
         }
         listing.schemas.sort();
         if let Ok(mut l) = self.listing.lock() {
@@ -383,11 +385,12 @@ impl Lakehouse {
                 names.join(", "),
             ));
         }
-        for t in iceberg_tables {
-            self.drop_table(schema, t.name(), true).await?;
-        }
-        for t in external {
-            self.drop_table(schema, &t.name, true).await?;
+        for name in iceberg_tables
+            .iter()
+            .map(|t| t.name())
+            .chain(external.iter().map(|t| t.name.as_str()))
+        {
+            self.drop_table_entry(schema, name, true).await?;
         }
         self.iceberg
             .drop_namespace(&ns)
@@ -463,6 +466,12 @@ impl Lakehouse {
     /// `DROP TABLE`: the catalog entry goes; an Iceberg table's files are
     /// deleted too (`purge`), an external table's raw files never are.
     pub async fn drop_table(&self, schema: &str, table: &str, if_exists: bool) -> Result<()> {
+        self.drop_table_entry(schema, table, if_exists).await?;
+        self.refresh().await
+    }
+
+    /// [`Self::drop_table`] without re-reading the listings.
+    async fn drop_table_entry(&self, schema: &str, table: &str, if_exists: bool) -> Result<()> {
         let qualified = format!("{schema}.{table}");
         if self.external_table(schema, table).await?.is_some() {
             sqlx::query(&self.sql(&format!(
@@ -474,7 +483,7 @@ impl Lakehouse {
             .bind(table)
             .execute(&self.pool)
             .await?;
-            return self.refresh().await;
+            return Ok(());
         }
         let ident = TableIdent::new(NamespaceIdent::new(schema.to_owned()), table.to_owned());
         let loaded = match self.load_table(schema, table).await? {
@@ -493,7 +502,7 @@ impl Lakehouse {
         if let Err(e) = iceberg::drop_table_data(&loaded).await {
             tracing::warn!(table = %qualified, error = %e, "dropped; some files could not be deleted");
         }
-        self.refresh().await
+        Ok(())
     }
 
     /// Make a table whose metadata file is already written visible, in one

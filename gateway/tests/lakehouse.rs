@@ -770,3 +770,49 @@ async fn alter_table_evolves_the_schema_and_old_files_stay_readable() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn prepared_statements_read_the_latest_snapshot() {
+    let server = TestServer::start().await;
+    let c = server.client().await;
+    let other = server.client().await;
+    let s = schema("prep");
+    c.batch_execute(&format!(
+        "CREATE SCHEMA {s}; CREATE TABLE {s}.t (v INT); INSERT INTO {s}.t VALUES (1);"
+    ))
+    .await
+    .unwrap();
+    let count = c
+        .prepare(&format!("SELECT count(*) FROM {s}.t WHERE v > $1"))
+        .await
+        .unwrap();
+    let n: i64 = c.query_one(&count, &[&0i32]).await.unwrap().get(0);
+    assert_eq!(n, 1);
+    other
+        .batch_execute(&format!("INSERT INTO {s}.t VALUES (2), (3)"))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let n: i64 = c.query_one(&count, &[&0i32]).await.unwrap().get(0);
+        assert_eq!(
+            n, 3,
+            "a prepared statement sees commits made after it was prepared"
+        );
+    }
+    // Columns changed underneath it: a clear error, not wrong columns.
+    other
+        .batch_execute(&format!("ALTER TABLE {s}.t ADD COLUMN w INT"))
+        .await
+        .unwrap();
+    let star = c.prepare(&format!("SELECT * FROM {s}.t")).await.unwrap();
+    assert_eq!(c.query(&star, &[]).await.unwrap()[0].len(), 2);
+    other
+        .batch_execute(&format!("ALTER TABLE {s}.t DROP COLUMN w"))
+        .await
+        .unwrap();
+    let e = c.query(&star, &[]).await.unwrap_err();
+    assert!(message(&e).contains("prepare it again"), "{e}");
+    c.batch_execute(&format!("DROP SCHEMA {s} CASCADE"))
+        .await
+        .unwrap();
+}

@@ -50,6 +50,11 @@ impl S3Server {
 
     /// An unsigned request (moto accepts any credentials); returns the status.
     fn request(&self, method: &str, path: &str, body: &[u8]) -> u16 {
+        self.exchange(method, path, body).0
+    }
+
+    /// An unsigned request; returns the status and the raw response body.
+    fn exchange(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(
             s,
@@ -61,11 +66,16 @@ impl S3Server {
         s.write_all(body).unwrap();
         let mut response = String::new();
         let _ = s.read_to_string(&mut response);
-        response
+        let status = response
             .split_whitespace()
             .nth(1)
             .and_then(|c| c.parse().ok())
-            .unwrap_or(0)
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
     }
 
     fn config(&self, location: &str) -> String {
@@ -145,11 +155,14 @@ async fn the_lakehouse_works_on_s3() {
         2
     );
     // The table's files are on S3, not on the local disk.
-    assert_eq!(
-        s3.request("HEAD", "/lake/warehouse/sales/orders/metadata/", b""),
-        404,
-        "a prefix is not an object"
+    let (status, listing) = s3.exchange(
+        "GET",
+        "/lake?list-type=2&prefix=warehouse/sales/orders/",
+        b"",
     );
+    assert_eq!(status, 200, "{listing}");
+    assert!(listing.contains(".metadata.json"), "{listing}");
+    assert!(listing.contains(".parquet"), "{listing}");
     assert!(!weir.dir.path().join("data/lake/sales").exists());
 
     c.batch_execute(

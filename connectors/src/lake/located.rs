@@ -126,28 +126,31 @@ impl Locator {
             .options_mut()
             .execution
             .listing_table_ignore_subdirectory = false;
-        let listing_state = datafusion::execution::session_state::SessionStateBuilder::new()
+        // One state for listing (subfolders included: hive partitions) and
+        // for reading each file alone; this runs only after a failure.
+        let state = datafusion::execution::session_state::SessionStateBuilder::new()
             .with_config(config)
+            .with_runtime_env(context.runtime_env())
+            .with_default_features()
             .build();
         let mut files: Vec<_> = self
             .url
-            .list_prefixed_files(&listing_state, self.store.as_ref(), None, "")
+            .list_prefixed_files(&state, self.store.as_ref(), None, "")
             .await
             .ok()?
             .try_collect()
             .await
             .ok()?;
         files.sort_by(|a, b| a.location.cmp(&b.location));
+        let root = self
+            .url
+            .object_store()
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
         for file in files {
-            let location = format!(
-                "{}{}",
-                self.url.object_store().as_str().trim_end_matches('/'),
-                if file.location.as_ref().starts_with('/') {
-                    file.location.to_string()
-                } else {
-                    format!("/{}", file.location)
-                }
-            );
+            // Object-store keys never start with '/'.
+            let location = format!("{root}/{}", file.location);
             let Ok(url) = ListingTableUrl::parse(&location) else {
                 continue;
             };
@@ -157,10 +160,6 @@ impl Locator {
             let Ok(table) = ListingTable::try_new(config) else {
                 continue;
             };
-            let state = datafusion::execution::session_state::SessionStateBuilder::new()
-                .with_runtime_env(context.runtime_env())
-                .with_default_features()
-                .build();
             let Ok(plan) = table.scan(&state, None, &[], None).await else {
                 continue;
             };
@@ -206,17 +205,12 @@ impl ExecutionPlan for LocatedExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        match children.pop() {
-            Some(input) if children.is_empty() => Ok(Arc::new(Self {
-                input,
-                locate: self.locate.clone(),
-            })),
-            _ => Err(DataFusionError::Internal(
-                "ExternalTable has one child".into(),
-            )),
-        }
+        Ok(Arc::new(Self {
+            input: super::only_child(children, "ExternalTable")?,
+            locate: self.locate.clone(),
+        }))
     }
 
     fn execute(

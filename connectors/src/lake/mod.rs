@@ -19,6 +19,16 @@ pub mod scan;
 pub mod tpch;
 pub mod write;
 
+/// The new child of a one-child plan node (`with_new_children`).
+pub(crate) fn only_child(
+    mut children: Vec<Arc<dyn ExecutionPlan>>,
+    node: &str,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    match children.pop() {
+        Some(child) if children.is_empty() => Ok(child),
+        _ => Err(DataFusionError::Internal(format!("{node} has one child"))),
+    }
+}
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -131,9 +141,9 @@ impl SchemaProvider for LakeSchemaProvider {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         if let Some((base, kind)) = name.split_once('$') {
-            let Ok(kind) = MetadataTableType::try_from(kind) else {
+            if MetadataTableType::try_from(kind).is_err() {
                 return Ok(None);
-            };
+            }
             if self
                 .lake
                 .metadata_location(&self.schema, base)
@@ -147,8 +157,8 @@ impl SchemaProvider for LakeSchemaProvider {
                 iceberg::NamespaceIdent::new(self.schema.clone()),
                 base.to_owned(),
             );
-            let _ = kind;
-            let inner = write::iceberg_datafusion_table(self.lake.iceberg(), &ident, name).await?;
+            let catalog = write::table_catalog(self.lake.clone(), ident.clone());
+            let inner = write::iceberg_datafusion_table(catalog, &ident, name).await?;
             return Ok(Some(Arc::new(WholeScan(inner))));
         }
         if let Some((base, at)) = name.split_once('@') {
@@ -353,9 +363,35 @@ impl IcebergTable {
         })
     }
 
-    /// The Iceberg table.
-    pub fn table(&self) -> &Table {
-        &self.table
+    /// The table to read: the pinned snapshot for time travel, else the
+    /// table as it is now. Plans outlive statements (prepared statements
+    /// are planned once and run many times), so the current snapshot is
+    /// looked up when the scan is built, not when the name was resolved.
+    async fn current(&self) -> Result<Table> {
+        if self.snapshot_id.is_some() {
+            return Ok(self.table.clone());
+        }
+        let ident = self.table.identifier();
+        let schema = ident.namespace().as_ref().join(".");
+        let table = self
+            .lake
+            .load_table(&schema, ident.name())
+            .await
+            .map_err(external_err)?
+            .ok_or_else(|| {
+                external_err(weir_catalog::CatalogError::NoSuchTable(
+                    self.qualified.clone(),
+                ))
+            })?;
+        if table.metadata().current_schema_id() != self.table.metadata().current_schema_id() {
+            return Err(external_err(weir_catalog::CatalogError::Unsupported(
+                format!(
+                    "the columns of {} changed since this statement was planned; prepare it again",
+                    self.qualified
+                ),
+            )));
+        }
+        Ok(table)
     }
 }
 
@@ -383,7 +419,7 @@ impl TableProvider for IcebergTable {
         let config = state.config();
         Ok(Arc::new(
             scan::IcebergScanExec::try_new(
-                self.table.clone(),
+                self.current().await?,
                 self.qualified.clone(),
                 self.snapshot_id,
                 self.schema.clone(),
@@ -422,9 +458,11 @@ impl TableProvider for IcebergTable {
                 "{insert_op} into an Iceberg table is not supported; use INSERT INTO"
             )));
         }
+        // Fails if the table was dropped or its columns changed meanwhile.
+        self.current().await?;
         let input = write::NotNullExec::wrap(input, &self.schema, &self.qualified);
         write::insert_plan(
-            write::cached_catalog(self.lake.clone()),
+            write::table_catalog(self.lake.clone(), self.table.identifier().clone()),
             self.table.identifier(),
             state,
             input,

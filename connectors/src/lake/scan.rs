@@ -9,6 +9,8 @@
 use std::any::Any;
 use std::sync::Arc;
 
+use datafusion::arrow::array::{new_null_array, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -37,6 +39,9 @@ pub struct IcebergScanExec {
     bytes: u64,
     total_bytes: Option<u64>,
     predicate: Option<String>,
+    /// For each output column, its position among the columns read, or
+    /// `None` for a column the snapshot does not have (read as NULL).
+    sources: Arc<Vec<Option<usize>>>,
     batch_size: usize,
     properties: Arc<PlanProperties>,
 }
@@ -59,21 +64,59 @@ impl IcebergScanExec {
             Some(p) => Arc::new(schema.project(p)?),
             None => schema.clone(),
         };
-        let predicate = convert_filters_to_predicate(filters);
+        let metadata = table.metadata();
         let snapshot = match snapshot_id {
-            Some(id) => table.metadata().snapshot_by_id(id).cloned(),
-            None => table.metadata().current_snapshot().cloned(),
+            Some(id) => metadata.snapshot_by_id(id).cloned(),
+            None => metadata.current_snapshot().cloned(),
+        };
+        // iceberg-rust reads a snapshot with the schema it was written with;
+        // after ALTER TABLE the table's current schema may be newer. Columns
+        // are matched by field id: renamed ones are read under their old
+        // name, added ones come out NULL.
+        let (read_schema, same_schema) = match &snapshot {
+            Some(snap) => {
+                let read = snap
+                    .schema(metadata)
+                    .map_err(|e| context(&qualified, "planning a scan of", e))?;
+                let same =
+                    snapshot_id.is_some() || read.schema_id() == metadata.current_schema_id();
+                (Some(read), same)
+            }
+            None => (None, true),
+        };
+        let table_schema = match snapshot_id {
+            Some(_) => read_schema.clone(),
+            None => Some(metadata.current_schema().clone()),
+        };
+        let mut select = Vec::new();
+        let mut sources = Vec::new();
+        for field in output.fields() {
+            let read_name = table_schema
+                .as_ref()
+                .and_then(|t| t.field_id_by_name(field.name()))
+                .and_then(|id| read_schema.as_ref()?.field_by_id(id))
+                .map(|f| f.name.clone());
+            match read_name {
+                Some(name) => {
+                    sources.push(Some(select.len()));
+                    select.push(name);
+                }
+                None => sources.push(None),
+            }
+        }
+        // Filters name current columns; against an older schema they are
+        // not used for pruning (they are applied above the scan anyway).
+        let predicate = if same_schema {
+            convert_filters_to_predicate(filters)
+        } else {
+            None
         };
         let mut tasks = Vec::new();
         if snapshot.is_some() {
-            let mut builder = table.scan();
+            let mut builder = table.scan().select(select);
             if let Some(id) = snapshot_id {
                 builder = builder.snapshot_id(id);
             }
-            builder = match projection {
-                Some(_) => builder.select(output.fields().iter().map(|f| f.name().clone())),
-                None => builder.select_all(),
-            };
             if let Some(p) = &predicate {
                 builder = builder.with_filter(p.clone());
             }
@@ -125,6 +168,7 @@ impl IcebergScanExec {
             bytes,
             total_bytes: total("total-files-size"),
             predicate: predicate.map(|p| p.to_string()),
+            sources: Arc::new(sources),
             batch_size,
             properties,
         })
@@ -228,11 +272,43 @@ impl ExecutionPlan for IcebergScanExec {
             .build();
         let qualified = self.qualified.clone();
         let task_stream = futures::stream::iter(tasks.into_iter().map(Ok)).boxed();
+        let sources = self.sources.clone();
+        let out = schema.clone();
         let stream = reader
             .read(task_stream)
             .map_err(|e| context(&qualified, "reading", e))?
             .stream()
-            .map_err(move |e| context(&qualified, "reading", e));
+            .map_err(move |e| context(&qualified, "reading", e))
+            .and_then(move |batch| {
+                let result = arrange(&batch, &out, &sources);
+                futures::future::ready(result)
+            });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
+}
+
+/// A batch as read (the snapshot's columns) in the output schema's shape.
+fn arrange(batch: &RecordBatch, out: &SchemaRef, sources: &[Option<usize>]) -> Result<RecordBatch> {
+    let rows = batch.num_rows();
+    let columns = out
+        .fields()
+        .iter()
+        .zip(sources)
+        .map(|(field, source)| match source {
+            Some(i) if *i < batch.num_columns() => {
+                let column = batch.column(*i);
+                if column.data_type() == field.data_type() {
+                    Ok(column.clone())
+                } else {
+                    Ok(cast(column, field.data_type())?)
+                }
+            }
+            _ => Ok(new_null_array(field.data_type(), rows)),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new_with_options(
+        out.clone(),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )?)
 }

@@ -160,19 +160,14 @@ impl ExecutionPlan for CommitExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        match children.pop() {
-            Some(input) if children.is_empty() => Ok(Arc::new(Self::new(
-                input,
-                self.table.clone(),
-                self.catalog.clone(),
-                self.gate.clone(),
-            ))),
-            _ => Err(DataFusionError::Internal(
-                "IcebergCommit has one child".into(),
-            )),
-        }
+        Ok(Arc::new(Self::new(
+            super::only_child(children, "IcebergCommit")?,
+            self.table.clone(),
+            self.catalog.clone(),
+            self.gate.clone(),
+        )))
     }
 
     fn execute(
@@ -248,30 +243,34 @@ impl ExecutionPlan for CommitExec {
     }
 }
 
-/// The lakehouse as an Iceberg catalog whose table loads go through its
-/// metadata-pointer cache (one indexed query, no metadata file read while
-/// the table is unchanged); everything else goes to the SQL catalog.
-pub fn cached_catalog(lake: Arc<weir_catalog::Lakehouse>) -> Arc<dyn Catalog> {
-    Arc::new(CachedLoads { lake })
+/// One table of the lakehouse, as the Iceberg catalog iceberg-datafusion's
+/// providers are built on: it lists only that table (so building a writer
+/// or a metadata table does not load every table of the catalog), loads go
+/// through the lakehouse's metadata-pointer cache (one indexed query, no
+/// metadata file read while the table is unchanged), and everything else,
+/// commits included, goes to the SQL catalog.
+pub fn table_catalog(lake: Arc<weir_catalog::Lakehouse>, ident: TableIdent) -> Arc<dyn Catalog> {
+    Arc::new(TableCatalog { lake, ident })
 }
 
-struct CachedLoads {
+struct TableCatalog {
     lake: Arc<weir_catalog::Lakehouse>,
+    ident: TableIdent,
 }
 
-impl std::fmt::Debug for CachedLoads {
+impl std::fmt::Debug for TableCatalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CachedLoads")
+        write!(f, "TableCatalog({})", self.ident)
     }
 }
 
 #[async_trait]
-impl Catalog for CachedLoads {
+impl Catalog for TableCatalog {
     async fn list_namespaces(
         &self,
-        p: Option<&NamespaceIdent>,
+        _: Option<&NamespaceIdent>,
     ) -> iceberg::Result<Vec<NamespaceIdent>> {
-        self.lake.iceberg().list_namespaces(p).await
+        Ok(vec![self.ident.namespace().clone()])
     }
     async fn create_namespace(
         &self,
@@ -296,8 +295,8 @@ impl Catalog for CachedLoads {
     async fn drop_namespace(&self, ns: &NamespaceIdent) -> iceberg::Result<()> {
         self.lake.iceberg().drop_namespace(ns).await
     }
-    async fn list_tables(&self, ns: &NamespaceIdent) -> iceberg::Result<Vec<TableIdent>> {
-        self.lake.iceberg().list_tables(ns).await
+    async fn list_tables(&self, _: &NamespaceIdent) -> iceberg::Result<Vec<TableIdent>> {
+        Ok(vec![self.ident.clone()])
     }
     async fn create_table(&self, ns: &NamespaceIdent, c: TableCreation) -> iceberg::Result<Table> {
         self.lake.iceberg().create_table(ns, c).await
@@ -334,17 +333,14 @@ impl Catalog for CachedLoads {
 }
 
 /// iceberg-datafusion's provider for `name` (the table `ident`, or one of
-/// its metadata tables, `table$snapshots`) on `catalog`.
+/// its metadata tables, `table$snapshots`) on `catalog`, a catalog that
+/// lists only that table ([`table_catalog`], or a staged table's).
 pub async fn iceberg_datafusion_table(
     catalog: Arc<dyn Catalog>,
     ident: &TableIdent,
     name: &str,
 ) -> DFResult<Arc<dyn TableProvider>> {
-    let view = Arc::new(OneTable {
-        inner: catalog,
-        ident: ident.clone(),
-    });
-    let provider = IcebergCatalogProvider::try_new(view)
+    let provider = IcebergCatalogProvider::try_new(catalog)
         .await
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
     let namespace = ident.namespace().as_ref().join(".");
@@ -518,80 +514,6 @@ impl Catalog for StagingCatalog {
     }
 }
 
-/// The real catalog, seen as holding only one table (what
-/// iceberg-datafusion's catalog provider needs to build a writer for it
-/// without loading every table of the catalog).
-struct OneTable {
-    inner: Arc<dyn Catalog>,
-    ident: TableIdent,
-}
-
-impl std::fmt::Debug for OneTable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "OneTable({})", self.ident)
-    }
-}
-
-#[async_trait]
-impl Catalog for OneTable {
-    async fn list_namespaces(
-        &self,
-        _: Option<&NamespaceIdent>,
-    ) -> iceberg::Result<Vec<NamespaceIdent>> {
-        Ok(vec![self.ident.namespace().clone()])
-    }
-    async fn create_namespace(
-        &self,
-        ns: &NamespaceIdent,
-        p: HashMap<String, String>,
-    ) -> iceberg::Result<Namespace> {
-        self.inner.create_namespace(ns, p).await
-    }
-    async fn get_namespace(&self, ns: &NamespaceIdent) -> iceberg::Result<Namespace> {
-        self.inner.get_namespace(ns).await
-    }
-    async fn namespace_exists(&self, ns: &NamespaceIdent) -> iceberg::Result<bool> {
-        self.inner.namespace_exists(ns).await
-    }
-    async fn update_namespace(
-        &self,
-        ns: &NamespaceIdent,
-        p: HashMap<String, String>,
-    ) -> iceberg::Result<()> {
-        self.inner.update_namespace(ns, p).await
-    }
-    async fn drop_namespace(&self, ns: &NamespaceIdent) -> iceberg::Result<()> {
-        self.inner.drop_namespace(ns).await
-    }
-    async fn list_tables(&self, _: &NamespaceIdent) -> iceberg::Result<Vec<TableIdent>> {
-        Ok(vec![self.ident.clone()])
-    }
-    async fn create_table(&self, ns: &NamespaceIdent, c: TableCreation) -> iceberg::Result<Table> {
-        self.inner.create_table(ns, c).await
-    }
-    async fn load_table(&self, t: &TableIdent) -> iceberg::Result<Table> {
-        self.inner.load_table(t).await
-    }
-    async fn drop_table(&self, t: &TableIdent) -> iceberg::Result<()> {
-        self.inner.drop_table(t).await
-    }
-    async fn purge_table(&self, t: &TableIdent) -> iceberg::Result<()> {
-        self.inner.purge_table(t).await
-    }
-    async fn table_exists(&self, t: &TableIdent) -> iceberg::Result<bool> {
-        self.inner.table_exists(t).await
-    }
-    async fn rename_table(&self, a: &TableIdent, b: &TableIdent) -> iceberg::Result<()> {
-        self.inner.rename_table(a, b).await
-    }
-    async fn register_table(&self, t: &TableIdent, m: String) -> iceberg::Result<Table> {
-        self.inner.register_table(t, m).await
-    }
-    async fn update_table(&self, c: TableCommit) -> iceberg::Result<Table> {
-        self.inner.update_table(c).await
-    }
-}
-
 /// Checks NOT NULL columns of the rows an INSERT writes, failing the
 /// statement (before anything is committed) on the first NULL.
 #[derive(Debug)]
@@ -657,18 +579,13 @@ impl ExecutionPlan for NotNullExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        match children.pop() {
-            Some(input) if children.is_empty() => Ok(Arc::new(Self {
-                input,
-                required: self.required.clone(),
-                table: self.table.clone(),
-            })),
-            _ => Err(DataFusionError::Internal(
-                "NotNullExec has one child".into(),
-            )),
-        }
+        Ok(Arc::new(Self {
+            input: super::only_child(children, "NotNullExec")?,
+            required: self.required.clone(),
+            table: self.table.clone(),
+        }))
     }
 
     fn execute(

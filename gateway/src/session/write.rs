@@ -348,7 +348,8 @@ impl Session {
                 use futures::TryStreamExt;
                 let stream = self.execute_plan(plan).await?;
                 let batches: Vec<_> = stream.try_collect().await?;
-                format!("INSERT 0 {}", ddl::count(&batches))
+                // Rows only: the session's settings and plans stay valid.
+                return Ok(format!("INSERT 0 {}", ddl::count(&batches)));
             }
             _ => return Err(WeirError::Internal("not a write".into())),
         };
