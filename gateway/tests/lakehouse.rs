@@ -249,6 +249,32 @@ async fn partitioned_tables_prune_files_and_explain_says_how_many() {
         2
     );
 
+    // Rows from NOT NULL sources (demo Parquet, literals) into a
+    // partitioned table, by CREATE TABLE AS and by INSERT ... SELECT.
+    c.batch_execute(&format!(
+        "CREATE TABLE {s}.nations PARTITIONED BY (region) AS
+           SELECT n_name AS nation, r_name AS region
+           FROM tpch.nation JOIN tpch.region ON n_regionkey = r_regionkey;
+         INSERT INTO {s}.nations SELECT 'ATLANTIS', 'OCEAN';
+         INSERT INTO {s}.events SELECT 6, 'c', TIMESTAMP '2026-01-04 00:00:00';"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        count(&c, &format!("SELECT count(*) FROM {s}.nations")).await,
+        26
+    );
+    let plan = explain(
+        &c,
+        &format!("SELECT * FROM {s}.nations WHERE region = 'ASIA'"),
+    )
+    .await;
+    assert!(plan.contains("files=1/"), "{plan}");
+    assert_eq!(
+        count(&c, &format!("SELECT count(*) FROM {s}.events")).await,
+        6
+    );
+
     let e = c
         .batch_execute(&format!(
             "CREATE TABLE {s}.bad (a INT) PARTITIONED BY (day(nope))"

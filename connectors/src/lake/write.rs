@@ -64,6 +64,13 @@ pub async fn insert_plan(
     input: Arc<dyn ExecutionPlan>,
     gate: Arc<tokio::sync::Mutex<()>>,
 ) -> DFResult<Arc<dyn ExecutionPlan>> {
+    let table = catalog
+        .load_table(ident)
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let target = iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let input = NullableAs::wrap(input, &target)?;
     let plan = iceberg_datafusion_table(catalog.clone(), ident, ident.name())
         .await?
         .insert_into(state, input, InsertOp::Append)
@@ -74,11 +81,105 @@ pub async fn insert_plan(
         return Ok(plan);
     }
     let files = plan.children()[0].clone();
-    let table = catalog
-        .load_table(ident)
-        .await
-        .map_err(|e| DataFusionError::External(Box::new(e)))?;
     Ok(Arc::new(CommitExec::new(files, table, catalog, gate)))
+}
+
+/// Rows whose columns may not be NULL (a NOT NULL source column, a literal)
+/// going into nullable table columns: the same batches, declared with the
+/// table's nullability, which iceberg-datafusion's partitioning step
+/// compares exactly. (NOT NULL table columns are checked by [`NotNullExec`].)
+#[derive(Debug)]
+struct NullableAs {
+    input: Arc<dyn ExecutionPlan>,
+    properties: Arc<datafusion::physical_plan::PlanProperties>,
+}
+
+impl NullableAs {
+    fn wrap(
+        input: Arc<dyn ExecutionPlan>,
+        table: &datafusion::arrow::datatypes::Schema,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        use datafusion::arrow::datatypes::Schema;
+        let schema = input.schema();
+        if schema.fields().len() != table.fields().len() {
+            return Ok(input);
+        }
+        let mut changed = false;
+        let fields: Vec<_> = schema
+            .fields()
+            .iter()
+            .zip(table.fields())
+            .map(|(f, t)| {
+                changed |= f.is_nullable() != t.is_nullable() && t.is_nullable();
+                f.as_ref()
+                    .clone()
+                    .with_nullable(f.is_nullable() || t.is_nullable())
+            })
+            .collect();
+        if !changed {
+            return Ok(input);
+        }
+        let relaxed = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        let properties = Arc::new(input.properties().as_ref().clone().with_eq_properties(
+            datafusion::physical_expr::EquivalenceProperties::new(relaxed),
+        ));
+        Ok(Arc::new(Self { input, properties }))
+    }
+}
+
+impl datafusion::physical_plan::DisplayAs for NullableAs {
+    fn fmt_as(
+        &self,
+        _t: datafusion::physical_plan::DisplayFormatType,
+        f: &mut std::fmt::Formatter,
+    ) -> std::fmt::Result {
+        f.write_str("NullableAs")
+    }
+}
+
+impl ExecutionPlan for NullableAs {
+    fn name(&self) -> &str {
+        "NullableAs"
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn properties(&self) -> &Arc<datafusion::physical_plan::PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(Self {
+            input: super::only_child(children, "NullableAs")?,
+            properties: self.properties.clone(),
+        }))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<datafusion::execution::TaskContext>,
+    ) -> DFResult<datafusion::execution::SendableRecordBatchStream> {
+        use futures::StreamExt;
+        let schema = self.properties.eq_properties.schema().clone();
+        let target = schema.clone();
+        let stream = self
+            .input
+            .execute(partition, context)?
+            .map(move |batch| Ok(batch?.with_schema(target.clone())?));
+        Ok(Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, stream),
+        ))
+    }
 }
 
 /// Commits the data files its input wrote as one fast-append snapshot.
