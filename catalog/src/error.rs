@@ -70,6 +70,33 @@ pub enum CatalogError {
         /// Iceberg's message.
         message: String,
     },
+    /// A file of a table (data or metadata) could not be read.
+    #[error("reading {table}: {problem} {file}: {message}")]
+    File {
+        /// `schema.table`.
+        table: String,
+        /// The file's URI.
+        file: String,
+        /// What is wrong with it.
+        problem: FileProblem,
+        /// The underlying error, as text.
+        message: String,
+    },
+    /// A commit whose outcome could not be established: the catalog
+    /// database failed while the metadata pointer was being moved, and
+    /// could not be asked afterwards. The files written are kept.
+    #[error(
+        "the commit to {table} may or may not have happened: {message}; \
+         its {files} data file(s) are kept, and {table}$snapshots shows whether it landed"
+    )]
+    CommitUnknown {
+        /// `schema.table`.
+        table: String,
+        /// Data files written for the commit.
+        files: usize,
+        /// What failed.
+        message: String,
+    },
     /// The catalog database failed.
     #[error("catalog database: {0}")]
     Database(String),
@@ -82,6 +109,27 @@ pub enum CatalogError {
         #[source]
         source: Box<iceberg::Error>,
     },
+}
+
+/// What is wrong with a file a table refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileProblem {
+    /// It is gone (deleted outside the catalog).
+    Missing,
+    /// It is there but is not a valid file of its format.
+    Corrupt,
+    /// It could not be read (storage unreachable, permissions, ...).
+    Unreadable,
+}
+
+impl std::fmt::Display for FileProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Missing => "missing file",
+            Self::Corrupt => "corrupt file",
+            Self::Unreadable => "cannot read file",
+        })
+    }
 }
 
 impl CatalogError {

@@ -82,7 +82,7 @@ fn io_error(what: &str, path: &str, e: object_store::Error) -> Error {
         object_store::Error::NotFound { .. } => ErrorKind::DataInvalid,
         _ => ErrorKind::Unexpected,
     };
-    Error::new(kind, format!("cannot {what} {path}: {e}"))
+    Error::new(kind, format!("cannot {what} {path}")).with_source(e)
 }
 
 #[async_trait]

@@ -24,7 +24,7 @@ pub mod location;
 pub mod names;
 pub mod store;
 
-pub use error::{CatalogError, Result};
+pub use error::{CatalogError, FileProblem, Result};
 pub use lakehouse::{ExternalTable, LakeConfig, Lakehouse};
 pub use location::LakeLocation;
 pub use store::S3Options;

@@ -11,9 +11,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, AwsCredential};
 use object_store::local::LocalFileSystem;
 use object_store::ObjectStore;
+use object_store::{BackoffConfig, ClientConfigKey, CredentialProvider, RetryConfig};
 use serde::Deserialize;
 
 use crate::{CatalogError, LakeLocation, Result};
@@ -43,6 +46,13 @@ pub struct S3Options {
     pub profile: Option<String>,
     /// Send unsigned requests (public buckets).
     pub anonymous: bool,
+    /// Seconds to wait for a connection to the endpoint (default 5).
+    pub connect_timeout_secs: Option<u64>,
+    /// Retries of a failed request (default 3); all of them within
+    /// `retry_timeout_secs` (default 15). Then the statement fails.
+    pub max_retries: Option<usize>,
+    /// See `max_retries`.
+    pub retry_timeout_secs: Option<u64>,
 }
 
 impl std::fmt::Debug for S3Options {
@@ -58,6 +68,9 @@ impl std::fmt::Debug for S3Options {
             .field("session_token", &redacted(&self.session_token))
             .field("profile", &self.profile)
             .field("anonymous", &self.anonymous)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("max_retries", &self.max_retries)
+            .field("retry_timeout_secs", &self.retry_timeout_secs)
             .finish()
     }
 }
@@ -83,6 +96,7 @@ fn s3_builder(bucket: &str, s3: &S3Options) -> Result<AmazonS3Builder> {
         .profile
         .clone()
         .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+    let profile_given = profile.is_some();
     if let Some(profile) = profile {
         let creds = profile_credentials(&profile)?;
         for (key, value) in creds {
@@ -117,8 +131,62 @@ fn s3_builder(bucket: &str, s3: &S3Options) -> Result<AmazonS3Builder> {
     }
     if s3.anonymous {
         b = b.with_skip_signature(true);
+    } else if s3.endpoint.is_some() && !has_credentials(s3, profile_given) {
+        // Off AWS there is no instance metadata service to ask: say what
+        // is missing instead of waiting for one to answer.
+        b = b.with_credentials(Arc::new(NoCredentials {
+            bucket: bucket.to_owned(),
+        }));
     }
+    // Fail in seconds, not minutes, when the endpoint is down.
+    b = b
+        .with_config(
+            AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+            format!("{}s", s3.connect_timeout_secs.unwrap_or(5)),
+        )
+        .with_retry(RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: s3.max_retries.unwrap_or(3),
+            retry_timeout: Duration::from_secs(s3.retry_timeout_secs.unwrap_or(15)),
+        });
     Ok(b)
+}
+
+/// Whether any credential source other than instance metadata is set.
+fn has_credentials(s3: &S3Options, profile_given: bool) -> bool {
+    let env = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    profile_given
+        || (s3.access_key_id.is_some() && s3.secret_access_key.is_some())
+        || env("AWS_ACCESS_KEY_ID")
+        || env("AWS_WEB_IDENTITY_TOKEN_FILE")
+        || env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        || env("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+}
+
+/// The credential provider when none is configured: every request fails
+/// with a message that says where credentials can come from.
+#[derive(Debug)]
+struct NoCredentials {
+    bucket: String,
+}
+
+#[async_trait::async_trait]
+impl CredentialProvider for NoCredentials {
+    type Credential = AwsCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
+        Err(object_store::Error::Generic {
+            store: "S3",
+            source: format!(
+                "no S3 credentials for bucket {:?}: set access_key_id and secret_access_key \
+                 in [lake.s3] (as ${{ENV_VAR}} references), a profile, or the \
+                 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables; \
+                 anonymous = true for a public bucket",
+                self.bucket
+            )
+            .into(),
+        })
+    }
 }
 
 /// Keys of one profile of the shared credentials file.

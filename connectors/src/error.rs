@@ -17,6 +17,17 @@ pub enum ConnectorError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Reading or writing a table's files failed; `what` names the table
+    /// (and the file, when known). The client sees the SQLSTATE of
+    /// `source`, with `what` in front.
+    #[error("{what}: {source}")]
+    Context {
+        /// `reading s.t from <file>`, `writing s.t`.
+        what: String,
+        /// The error reading it.
+        #[source]
+        source: datafusion::error::DataFusionError,
+    },
     /// A DataFusion error while building a scan.
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),

@@ -251,6 +251,9 @@ fn external_to_client(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Cl
     if let Some(cat) = e.downcast_ref::<weir_catalog::CatalogError>() {
         return catalog_to_client(cat);
     }
+    if let Some(conn) = e.downcast_ref::<weir_connectors::ConnectorError>() {
+        return connector_to_client(conn);
+    }
     // Errors wrapped by a library (iceberg-rust wraps what its input
     // stream failed with): the first cause Weir knows decides.
     let mut cause = e.source();
@@ -261,9 +264,28 @@ fn external_to_client(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Cl
         if let Some(df) = c.downcast_ref::<DataFusionError>() {
             return datafusion_to_client(df);
         }
+        if c.downcast_ref::<object_store::Error>().is_some() {
+            // Storage failed (unreachable, denied...): the whole message
+            // names what was being done, and where.
+            return ClientError::new("58030", e.to_string());
+        }
         cause = c.source();
     }
     ClientError::new("XX000", e.to_string())
+}
+
+fn connector_to_client(e: &weir_connectors::ConnectorError) -> ClientError {
+    use weir_connectors::ConnectorError as C;
+    match e {
+        C::Catalog(cat) => catalog_to_client(cat),
+        C::DataFusion(df) => datafusion_to_client(df),
+        C::Context { what, source } => {
+            let mut c = datafusion_to_client(source);
+            c.message = format!("{what}: {}", c.message);
+            c
+        }
+        C::Write { .. } => ClientError::new("58030", e.to_string()),
+    }
 }
 
 fn catalog_to_client(cat: &weir_catalog::CatalogError) -> ClientError {
@@ -283,6 +305,12 @@ fn catalog_to_client(cat: &weir_catalog::CatalogError) -> ClientError {
         C::NotNull { .. } => "23502",
         C::CommitConflict { .. } => "40001",
         C::Database(_) => "58000",
+        C::File { problem, .. } => match problem {
+            weir_catalog::FileProblem::Missing => "58P01",
+            weir_catalog::FileProblem::Corrupt => "XX001",
+            weir_catalog::FileProblem::Unreadable => "58030",
+        },
+        C::CommitUnknown { .. } => "40003",
         C::Iceberg { .. } => "XX000",
     };
     ClientError::new(code, cat.to_string())

@@ -6,16 +6,12 @@
 
 mod common;
 
-use common::{message, sqlstate, TestServer, WeirProcess};
+use common::{count, message, sqlstate, texts, TestServer, WeirProcess};
 use tokio_postgres::Client;
 
 /// A schema name of this test process (tests share one catalog database).
 fn schema(name: &str) -> String {
     format!("{name}_{}", std::process::id())
-}
-
-async fn count(client: &Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).await.unwrap().get(0)
 }
 
 async fn explain(client: &Client, sql: &str) -> String {
@@ -139,17 +135,14 @@ async fn schemas_tables_inserts_and_ctas_round_trip() {
     );
 
     // Listed where clients look.
-    let names: Vec<String> = c
-        .query(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1",
-            &[&s],
+    assert_eq!(
+        texts(
+            &c,
+            &format!("SELECT table_name::text FROM information_schema.tables WHERE table_schema = '{s}' ORDER BY 1")
         )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(names, vec!["items", "nations"]);
+        .await,
+        vec!["items", "nations"]
+    );
 
     // Errors name what is wrong.
     let e = c
@@ -839,6 +832,192 @@ async fn prepared_statements_read_the_latest_snapshot() {
     let e = c.query(&star, &[]).await.unwrap_err();
     assert!(message(&e).contains("prepare it again"), "{e}");
     c.batch_execute(&format!("DROP SCHEMA {s} CASCADE"))
+        .await
+        .unwrap();
+}
+
+/// Exactly one of two results is Ok; the other's SQLSTATE is `code`.
+fn one_wins(results: [Result<(), tokio_postgres::Error>; 2], code: &str, names: &str) {
+    let errors: Vec<_> = results.into_iter().filter_map(Result::err).collect();
+    assert_eq!(errors.len(), 1, "exactly one wins: {errors:?}");
+    assert_eq!(sqlstate(&errors[0]), code, "{}", errors[0]);
+    assert!(message(&errors[0]).contains(names), "{}", errors[0]);
+}
+
+#[tokio::test]
+async fn concurrent_schema_changes_from_two_servers_conflict_cleanly() {
+    // Two servers on one catalog database: no lock in common, only the
+    // catalog's compare-and-swap of the metadata pointer.
+    let a = TestServer::start().await;
+    let b = TestServer::start().await;
+    let ca = a.client().await;
+    let cb = b.client().await;
+    let s = schema("evolve");
+    ca.batch_execute(&format!(
+        "CREATE SCHEMA {s}; CREATE TABLE {s}.t (id INT, note TEXT);
+         INSERT INTO {s}.t VALUES (0, 'zero')"
+    ))
+    .await
+    .unwrap();
+
+    // Both add the same column at once: one wins, the other is told.
+    let add = format!("ALTER TABLE {s}.t ADD COLUMN extra INT");
+    let (ra, rb) = tokio::join!(ca.batch_execute(&add), cb.batch_execute(&add));
+    one_wins([ra, rb], "42701", "extra");
+    // One drops a column while the other renames it.
+    let drop = format!("ALTER TABLE {s}.t DROP COLUMN note");
+    let rename = format!("ALTER TABLE {s}.t RENAME COLUMN note TO remark");
+    let (ra, rb) = tokio::join!(ca.batch_execute(&drop), cb.batch_execute(&rename));
+    one_wins([ra, rb], "42703", "note");
+
+    // INSERTs through one server while the other changes the schema:
+    // every row lands, and reads see the newest schema.
+    let inserter = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            for n in 1..=20i32 {
+                cb.execute(&format!("INSERT INTO {s}.t (id) VALUES ({n})"), &[])
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    for i in 0..3 {
+        ca.batch_execute(&format!("ALTER TABLE {s}.t ADD COLUMN c{i} INT"))
+            .await
+            .unwrap();
+    }
+    inserter.await.unwrap();
+    assert_eq!(count(&ca, &format!("SELECT count(*) FROM {s}.t")).await, 21);
+    assert_eq!(
+        count(&ca, &format!("SELECT count(*) FROM {s}.t WHERE c2 IS NULL")).await,
+        21
+    );
+    ca.batch_execute(&format!("DROP SCHEMA {s} CASCADE"))
+        .await
+        .unwrap();
+}
+
+/// A client of the PostgreSQL server on 127.0.0.1:5432 (the stand-in for a
+/// shared catalog database).
+async fn postgres(db: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port=5432 user=postgres dbname={db}"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("PostgreSQL on 127.0.0.1:5432");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+/// The Parquet files under `dir`.
+fn parquet_files(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[tokio::test]
+async fn a_postgres_catalog_is_shared_and_a_failure_mid_commit_keeps_the_files() {
+    let db = format!("weir_catalog_{}", std::process::id());
+    let admin = postgres("postgres").await;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+        format!("CREATE DATABASE {db}"),
+    ] {
+        admin.simple_query(&sql).await.unwrap();
+    }
+    let lake = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(lake.path().join("raw")).unwrap();
+    std::fs::write(lake.path().join("raw/a.csv"), "a\n1\n").unwrap();
+    let configure = |c: &mut weir_gateway::config::Config| {
+        c.lake.catalog_url = Some(format!("postgres://postgres@127.0.0.1:5432/{db}"));
+        c.lake.location = Some(lake.path().display().to_string());
+    };
+    let server = TestServer::start_with(configure).await;
+    let c = server.client().await;
+    c.batch_execute(
+        "CREATE SCHEMA pgcat; CREATE TABLE pgcat.t (id INT); INSERT INTO pgcat.t VALUES (1);
+         CREATE EXTERNAL TABLE pgcat.raw (a INT) STORED AS CSV LOCATION 'raw/'",
+    )
+    .await
+    .unwrap();
+    // The catalog lives in PostgreSQL, and a second server shares it.
+    let catalog = postgres(&db).await;
+    let rows: i64 = catalog
+        .query_one(
+            "SELECT count(*) FROM iceberg_tables WHERE table_namespace = 'pgcat'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+    let other = TestServer::start_with(configure).await;
+    let oc = other.client().await;
+    assert_eq!(count(&oc, "SELECT count(*) FROM pgcat.t").await, 1);
+    assert_eq!(
+        texts(
+            &oc,
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'pgcat' ORDER BY 1"
+        )
+        .await,
+        vec!["raw", "t"]
+    );
+
+    // The catalog database drops the connection in the middle of the
+    // commit's UPDATE of the metadata pointer.
+    catalog
+        .batch_execute(
+            "CREATE FUNCTION weir_drop_connection() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(5); RETURN NEW; END $$;
+             CREATE TRIGGER weir_fail BEFORE UPDATE ON iceberg_tables
+               FOR EACH ROW EXECUTE FUNCTION weir_drop_connection();",
+        )
+        .await
+        .unwrap();
+    let table_dir = lake.path().join("pgcat/t");
+    let before = parquet_files(&table_dir);
+    let e = c
+        .batch_execute("INSERT INTO pgcat.t VALUES (2)")
+        .await
+        .unwrap_err();
+    let m = message(&e);
+    assert!(m.contains("pgcat.t"), "the table is named: {m}");
+    assert!(
+        m.contains("nothing was committed"),
+        "the outcome was checked: {m}"
+    );
+    assert_eq!(
+        parquet_files(&table_dir),
+        before + 1,
+        "the files a failed commit wrote are never deleted"
+    );
+    catalog
+        .batch_execute("DROP TRIGGER weir_fail ON iceberg_tables")
+        .await
+        .unwrap();
+    assert_eq!(count(&c, "SELECT count(*) FROM pgcat.t").await, 1);
+    c.batch_execute("INSERT INTO pgcat.t VALUES (3)")
+        .await
+        .unwrap();
+    assert_eq!(count(&oc, "SELECT sum(id)::bigint FROM pgcat.t").await, 4);
+    drop((c, oc, catalog));
+    admin
+        .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
         .await
         .unwrap();
 }

@@ -41,9 +41,11 @@ def iceberg_scan_figures(plan):
 def parquet_scan_figures(plan, lake):
     files = len(list((lake / "tpch" / "lineitem").glob("*.parquet")))
     total = sum(p.stat().st_size for p in (lake / "tpch" / "lineitem").glob("*.parquet"))
-    scanned = sum(int(b) for b in re.findall(r"bytes_scanned=(\d+)", plan))
-    pruned = re.search(r"files_ranges_pruned_statistics=(\d+) total → (\d+) matched", plan)
-    matched = int(pruned.group(2)) if pruned else files
+    # DataFusion prints counters human-readably: 1234, 12.34 K, 1.2 M.
+    scale = {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
+    scanned = sum(float(v) * scale[u] for v, u in re.findall(r"bytes_scanned=([\d.]+)(?: ([KMBT]))?", plan))
+    pruned = re.search(r"files_ranges_pruned_statistics=([\d.]+(?: [KMBT])?) total → ([\d.]+(?: [KMBT])?) matched", plan)
+    matched = int(float(pruned.group(2).split()[0]) * scale[(pruned.group(2).split() + [""])[1]]) if pruned else files
     return {"files": matched, "total_files": files, "bytes": f"{scanned / 2**20:.1f} MiB",
             "total_bytes": f"{total / 2**20:.1f} MiB"}
 

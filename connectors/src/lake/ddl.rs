@@ -228,6 +228,7 @@ pub async fn create_table(
         );
         let plan = write::insert_plan(
             staged.catalog(),
+            staged.catalog(),
             &ident,
             rows.state,
             rows.plan,

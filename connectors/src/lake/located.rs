@@ -70,18 +70,21 @@ impl TableProvider for LocatedTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let input = self.inner.scan(state, projection, filters, limit).await?;
         let store = state.runtime_env().object_store(&self.url)?;
-        Ok(Arc::new(LocatedExec {
-            input,
-            locate: Arc::new(Locator {
-                url: self.url.clone(),
-                options: self.options.clone(),
-                schema: self.schema.clone(),
-                qualified: self.qualified.clone(),
-                store,
-            }),
-        }))
+        let locate = Arc::new(Locator {
+            url: self.url.clone(),
+            options: self.options.clone(),
+            schema: self.schema.clone(),
+            qualified: self.qualified.clone(),
+            store,
+        });
+        // Planning reads Parquet footers (statistics): a corrupt file can
+        // fail here already.
+        let input = match self.inner.scan(state, projection, filters, limit).await {
+            Ok(input) => input,
+            Err(e) => return Err(locate.name_file(e, state.task_ctx()).await),
+        };
+        Ok(Arc::new(LocatedExec { input, locate }))
     }
 
     fn supports_filters_pushdown(
@@ -119,6 +122,18 @@ struct Locator {
 }
 
 impl Locator {
+    /// `e`, naming the table and the failing file when it is a data error.
+    async fn name_file(&self, e: DataFusionError, context: Arc<TaskContext>) -> DataFusionError {
+        if !is_data_error(&e) {
+            return e;
+        }
+        let what = match self.failing_file(context).await {
+            Some(f) => format!("reading {} from {f}", self.qualified),
+            None => format!("reading {}", self.qualified),
+        };
+        DataFusionError::External(Box::new(crate::ConnectorError::Context { what, source: e }))
+    }
+
     /// The file of the table that fails to read, if one does.
     async fn failing_file(&self, context: Arc<TaskContext>) -> Option<String> {
         let mut config = datafusion::prelude::SessionConfig::new();
@@ -160,13 +175,11 @@ impl Locator {
             let Ok(table) = ListingTable::try_new(config) else {
                 continue;
             };
-            let Ok(plan) = table.scan(&state, None, &[], None).await else {
-                continue;
+            let read = match table.scan(&state, None, &[], None).await {
+                Ok(plan) => datafusion::physical_plan::collect(plan, context.clone()).await,
+                Err(e) => Err(e),
             };
-            if datafusion::physical_plan::collect(plan, context.clone())
-                .await
-                .is_err()
-            {
+            if read.is_err_and(|e| is_data_error(&e)) {
                 return Some(location);
             }
         }
@@ -226,15 +239,8 @@ impl ExecutionPlan for LocatedExec {
             let context = context.clone();
             async move {
                 match item {
-                    Err(e) if is_data_error(&e) => {
-                        let file = locate.failing_file(context).await;
-                        let what = match file {
-                            Some(f) => format!("reading {} from {f}", locate.qualified),
-                            None => format!("reading {}", locate.qualified),
-                        };
-                        Err(DataFusionError::Context(what, Box::new(e)))
-                    }
-                    other => other,
+                    Err(e) => Err(locate.name_file(e, context).await),
+                    ok => ok,
                 }
             }
         });

@@ -371,6 +371,20 @@ impl IcebergTable {
         if self.snapshot_id.is_some() {
             return Ok(self.table.clone());
         }
+        let table = self.latest().await?;
+        if table.metadata().current_schema_id() != self.table.metadata().current_schema_id() {
+            return Err(external_err(weir_catalog::CatalogError::Unsupported(
+                format!(
+                    "the columns of {} changed since this statement was planned; prepare it again",
+                    self.qualified
+                ),
+            )));
+        }
+        Ok(table)
+    }
+
+    /// The table as the catalog has it now.
+    async fn latest(&self) -> Result<Table> {
         let ident = self.table.identifier();
         let schema = ident.namespace().as_ref().join(".");
         let table = self
@@ -383,14 +397,6 @@ impl IcebergTable {
                     self.qualified.clone(),
                 ))
             })?;
-        if table.metadata().current_schema_id() != self.table.metadata().current_schema_id() {
-            return Err(external_err(weir_catalog::CatalogError::Unsupported(
-                format!(
-                    "the columns of {} changed since this statement was planned; prepare it again",
-                    self.qualified
-                ),
-            )));
-        }
         Ok(table)
     }
 }
@@ -458,10 +464,25 @@ impl TableProvider for IcebergTable {
                 "{insert_op} into an Iceberg table is not supported; use INSERT INTO"
             )));
         }
-        // Fails if the table was dropped or its columns changed meanwhile.
-        self.current().await?;
+        // The rows have the columns the statement was planned against: they
+        // are written with that schema (field ids), even if another writer
+        // changed the columns since; the commit goes onto the newest
+        // snapshot, where readers match columns by field id (a column added
+        // meanwhile reads NULL in these rows). A table dropped, or dropped
+        // and created again, is not written to.
+        let latest = self.latest().await?;
+        if latest.metadata().uuid() != self.table.metadata().uuid() {
+            return Err(external_err(weir_catalog::CatalogError::Unsupported(
+                format!(
+                    "{} was dropped and created again since this statement was planned; prepare it again",
+                    self.qualified
+                ),
+            )));
+        }
+        let table = self.table.clone();
         let input = write::NotNullExec::wrap(input, &self.schema, &self.qualified);
         write::insert_plan(
+            write::pinned_catalog(self.lake.clone(), table),
             write::table_catalog(self.lake.clone(), self.table.identifier().clone()),
             self.table.identifier(),
             state,

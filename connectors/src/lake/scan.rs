@@ -25,6 +25,7 @@ use futures::{StreamExt, TryStreamExt};
 use iceberg::scan::FileScanTask;
 use iceberg::table::Table;
 use iceberg_datafusion::physical_plan::convert_filters_to_predicate;
+use weir_catalog::{CatalogError, FileProblem};
 
 /// Scan of one Iceberg table snapshot.
 #[derive(Debug)]
@@ -189,6 +190,48 @@ fn context(table: &str, what: &str, e: iceberg::Error) -> DataFusionError {
     DataFusionError::External(format!("{what} {table}: {e}").into())
 }
 
+/// A read of one file of `table` failed: say which file, and whether it is
+/// missing, corrupt or unreachable.
+fn file_error(table: &str, file: &str, e: &iceberg::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(CatalogError::File {
+        table: table.to_owned(),
+        file: file.to_owned(),
+        problem: file_problem(e),
+        message: e.to_string(),
+    }))
+}
+
+/// What the error chain says about the file: the storage's answer first
+/// (not found, or unreachable), else a Parquet decoding error means the
+/// bytes are not a valid file.
+pub(crate) fn file_problem(e: &(dyn std::error::Error + 'static)) -> FileProblem {
+    let mut parquet = false;
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(os) = c.downcast_ref::<object_store::Error>() {
+            return match os {
+                object_store::Error::NotFound { .. } => FileProblem::Missing,
+                _ => FileProblem::Unreadable,
+            };
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::NotFound => FileProblem::Missing,
+                _ => FileProblem::Unreadable,
+            };
+        }
+        parquet |= c
+            .downcast_ref::<datafusion::parquet::errors::ParquetError>()
+            .is_some();
+        cause = c.source();
+    }
+    if parquet {
+        FileProblem::Corrupt
+    } else {
+        FileProblem::Unreadable
+    }
+}
+
 fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = n as f64;
@@ -271,18 +314,25 @@ impl ExecutionPlan for IcebergScanExec {
             .with_batch_size(self.batch_size)
             .build();
         let qualified = self.qualified.clone();
-        let task_stream = futures::stream::iter(tasks.into_iter().map(Ok)).boxed();
         let sources = self.sources.clone();
         let out = schema.clone();
-        let stream = reader
-            .read(task_stream)
-            .map_err(|e| context(&qualified, "reading", e))?
-            .stream()
-            .map_err(move |e| context(&qualified, "reading", e))
-            .and_then(move |batch| {
-                let result = arrange(&batch, &out, &sources);
-                futures::future::ready(result)
-            });
+        // File by file (the plan's partitions give the parallelism), so an
+        // error names the file it came from.
+        let stream = futures::stream::iter(tasks)
+            .map(move |task| {
+                let file = task.data_file_path.clone();
+                let qualified = qualified.clone();
+                let named = move |e: iceberg::Error| file_error(&qualified, &file, &e);
+                match reader
+                    .clone()
+                    .read(futures::stream::once(async { Ok(task) }).boxed())
+                {
+                    Ok(result) => result.stream().map_err(named).boxed(),
+                    Err(e) => futures::stream::once(async move { Err(named(e)) }).boxed(),
+                }
+            })
+            .flatten()
+            .and_then(move |batch| futures::future::ready(arrange(&batch, &out, &sources)));
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
 }

@@ -57,21 +57,27 @@ pub fn default_properties() -> HashMap<String, String> {
 /// The physical plan appending `input` to the table `ident` of `catalog`:
 /// write data files in parallel, then commit them in one snapshot. The plan
 /// returns one row, the number of rows written.
+///
+/// The files are written by a plan built on `writer`'s view of the table
+/// (the one the statement was planned against, so a schema change by
+/// someone else meanwhile cannot mismatch the rows and the writer), and
+/// committed through `committer`, which always reads the table afresh.
 pub async fn insert_plan(
-    catalog: Arc<dyn Catalog>,
+    writer: Arc<dyn Catalog>,
+    committer: Arc<dyn Catalog>,
     ident: &TableIdent,
     state: &dyn Session,
     input: Arc<dyn ExecutionPlan>,
     gate: Arc<tokio::sync::Mutex<()>>,
 ) -> DFResult<Arc<dyn ExecutionPlan>> {
-    let table = catalog
+    let table = writer
         .load_table(ident)
         .await
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
     let target = iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
     let input = NullableAs::wrap(input, &target)?;
-    let plan = iceberg_datafusion_table(catalog.clone(), ident, ident.name())
+    let plan = iceberg_datafusion_table(writer, ident, ident.name())
         .await?
         .insert_into(state, input, InsertOp::Append)
         .await?;
@@ -81,7 +87,7 @@ pub async fn insert_plan(
         return Ok(plan);
     }
     let files = plan.children()[0].clone();
-    Ok(Arc::new(CommitExec::new(files, table, catalog, gate)))
+    Ok(Arc::new(CommitExec::new(files, table, committer, gate)))
 }
 
 /// Rows whose columns may not be NULL (a NOT NULL source column, a literal)
@@ -295,7 +301,18 @@ impl ExecutionPlan for CommitExec {
             let spec_id = metadata.default_partition_spec_id();
             let partition_type = metadata.default_partition_type().clone();
             let current_schema = metadata.current_schema().clone();
-            let batches: Vec<RecordBatch> = input.execute(0, context)?.try_collect().await?;
+            let batches: Vec<RecordBatch> = input
+                .execute(0, context)?
+                .try_collect()
+                .await
+                .map_err(|e| {
+                    let ident = table.identifier();
+                    let what = format!("writing {}.{}", ident.namespace().join("."), ident.name());
+                    DataFusionError::External(Box::new(crate::ConnectorError::Context {
+                        what,
+                        source: e,
+                    }))
+                })?;
             let mut files = Vec::new();
             for batch in &batches {
                 let Some(column) = batch
@@ -323,16 +340,7 @@ impl ExecutionPlan for CommitExec {
                 // One commit at a time per table in this process; the
                 // transaction still retries on conflicts with writers elsewhere.
                 let _turn = gate.lock().await;
-                let base = catalog.load_table(table.identifier()).await.map_err(ext)?;
-                let tx = iceberg::transaction::Transaction::new(&base);
-                use iceberg::transaction::ApplyTransactionAction;
-                tx.fast_append()
-                    .add_data_files(files)
-                    .apply(tx)
-                    .map_err(ext)?
-                    .commit(catalog.as_ref())
-                    .await
-                    .map_err(ext)?;
+                commit(catalog.as_ref(), table.identifier(), files).await?;
             }
             let count: ArrayRef = Arc::new(UInt64Array::from(vec![rows]));
             Ok(RecordBatch::try_new(schema, vec![count])?)
@@ -344,6 +352,71 @@ impl ExecutionPlan for CommitExec {
     }
 }
 
+/// The snapshot summary property that identifies a commit, so that after
+/// a failure the catalog can be asked whether it landed.
+const COMMIT_ID: &str = "weir.commit-id";
+
+/// Append `files` to `ident` in one snapshot. When the catalog fails with
+/// anything but a conflict (which iceberg-rust retries), the commit may
+/// still have landed: the table is read again and the snapshot looked up by
+/// its commit id. Files are never deleted here, whatever the outcome.
+async fn commit(
+    catalog: &dyn Catalog,
+    ident: &TableIdent,
+    files: Vec<iceberg::spec::DataFile>,
+) -> DFResult<()> {
+    use iceberg::transaction::{ApplyTransactionAction, Transaction};
+    let ext = |e: iceberg::Error| DataFusionError::External(Box::new(e));
+    let count = files.len();
+    let id = uuid::Uuid::new_v4().to_string();
+    let base = catalog.load_table(ident).await.map_err(ext)?;
+    let tx = Transaction::new(&base);
+    let outcome = tx
+        .fast_append()
+        .set_snapshot_properties(HashMap::from([(COMMIT_ID.to_owned(), id.clone())]))
+        .add_data_files(files)
+        .apply(tx)
+        .map_err(ext)?
+        .commit(catalog)
+        .await;
+    let error = match outcome {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => return Err(ext(e)),
+        Err(e) => e,
+    };
+    let qualified = format!("{}.{}", ident.namespace().join("."), ident.name());
+    match catalog.load_table(ident).await {
+        Ok(now) if landed(&now, &id) => {
+            tracing::warn!(table = %qualified, error = %error, "commit reported an error but landed");
+            Ok(())
+        }
+        Ok(_) => Err(DataFusionError::External(Box::new(
+            weir_catalog::CatalogError::iceberg(
+                format!("committing to {qualified} failed, and nothing was committed"),
+                error,
+            ),
+        ))),
+        Err(check) => Err(DataFusionError::External(Box::new(
+            weir_catalog::CatalogError::CommitUnknown {
+                table: qualified,
+                files: count,
+                message: format!("{error}; asking the catalog again failed too: {check}"),
+            },
+        ))),
+    }
+}
+
+/// Whether a snapshot of `table` carries commit id `id`.
+fn landed(table: &Table, id: &str) -> bool {
+    table.metadata().snapshots().any(|s| {
+        s.summary()
+            .additional_properties
+            .get(COMMIT_ID)
+            .map(String::as_str)
+            == Some(id)
+    })
+}
+
 /// One table of the lakehouse, as the Iceberg catalog iceberg-datafusion's
 /// providers are built on: it lists only that table (so building a writer
 /// or a metadata table does not load every table of the catalog), loads go
@@ -351,12 +424,27 @@ impl ExecutionPlan for CommitExec {
 /// metadata file read while the table is unchanged), and everything else,
 /// commits included, goes to the SQL catalog.
 pub fn table_catalog(lake: Arc<weir_catalog::Lakehouse>, ident: TableIdent) -> Arc<dyn Catalog> {
-    Arc::new(TableCatalog { lake, ident })
+    Arc::new(TableCatalog {
+        lake,
+        ident,
+        pinned: None,
+    })
+}
+
+/// [`table_catalog`], except that loading the table returns `table` as it
+/// is, not the newest metadata.
+pub fn pinned_catalog(lake: Arc<weir_catalog::Lakehouse>, table: Table) -> Arc<dyn Catalog> {
+    Arc::new(TableCatalog {
+        lake,
+        ident: table.identifier().clone(),
+        pinned: Some(table),
+    })
 }
 
 struct TableCatalog {
     lake: Arc<weir_catalog::Lakehouse>,
     ident: TableIdent,
+    pinned: Option<Table>,
 }
 
 impl std::fmt::Debug for TableCatalog {
@@ -403,6 +491,9 @@ impl Catalog for TableCatalog {
         self.lake.iceberg().create_table(ns, c).await
     }
     async fn load_table(&self, t: &TableIdent) -> iceberg::Result<Table> {
+        if let Some(table) = self.pinned.as_ref().filter(|p| p.identifier() == t) {
+            return Ok(table.clone());
+        }
         let schema = t.namespace().as_ref().join(".");
         match self.lake.load_table(&schema, t.name()).await {
             Ok(Some(table)) => Ok(table),

@@ -3,6 +3,7 @@
 //! clients connecting to it over TCP.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod lake;
 pub mod raw;
 
 use std::net::SocketAddr;
@@ -186,4 +187,19 @@ impl Drop for WeirProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The one `bigint` a query returns.
+pub async fn count(c: &Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+/// The first (text) column of every row a query returns.
+pub async fn texts(c: &Client, sql: &str) -> Vec<String> {
+    c.query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }
