@@ -90,7 +90,10 @@ def lakehouse_section(r):
         scan = s.get("scan") or {}
         lines.append(f"| {label} | {fmt_stat(s['ms'])} | {scan.get('files', '–')} / {scan.get('total_files', '–')} "
                      f"| {scan.get('bytes', '–')} / {scan.get('total_bytes', '–')} |")
-    lines += ["", f"Partitioned / unpartitioned time: {fmt_ratio(sel['partitioned_vs_unpartitioned_time'])}"]
+    lines += ["", f"Partitioned / unpartitioned time: {fmt_ratio(sel['partitioned_vs_unpartitioned_time'])}",
+              "",
+              "Bytes: for Iceberg, the sizes of the files planned (from manifests, before reading); "
+              "for Parquet, the bytes DataFusion read (EXPLAIN ANALYZE bytes_scanned)."]
     return lines
 
 

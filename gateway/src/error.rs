@@ -329,6 +329,7 @@ fn arrow_to_client(e: &ArrowError) -> ClientError {
             ClientError::new("22003", format!("value out of range: {m}"))
         }
         ArrowError::CastError(m) | ArrowError::ParseError(m) => cast_message_to_client(m),
+        ArrowError::JsonError(m) => ClientError::new("22P02", format!("invalid JSON input: {m}")),
         ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => {
             ClientError::new("22003", format!("value out of range: {m}"))
         }

@@ -96,6 +96,84 @@ async fn round_trip(lake: TestLake, dir: tempfile::TempDir) {
         .await
         .unwrap();
     assert_eq!(count(&c, "SELECT count(*) FROM raw.people_guess").await, 2);
+
+    // JSON lines with nested values: inferred (structs, lists), and a
+    // declared schema over the same file.
+    lake.put(
+        "raw/events/e.json",
+        br#"{"id": 1, "user": {"name": "ada"}, "tags": ["x", "y"], "amount": 12}
+{"id": 2, "user": {"name": "grace"}, "tags": [], "amount": "oops"}
+"#,
+    );
+    c.batch_execute(
+        "CREATE EXTERNAL TABLE raw.events STORED AS JSON LOCATION 'raw/events/';
+         CREATE EXTERNAL TABLE raw.amounts (id INT, amount INT) STORED AS JSON LOCATION 'raw/events/';",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        texts(
+            &c,
+            "SELECT \"user\"['name'] || ':' || array_length(tags)::text FROM raw.events WHERE id = 1"
+        )
+        .await,
+        vec!["ada:2"]
+    );
+    let e = c.query("SELECT * FROM raw.amounts", &[]).await.unwrap_err();
+    let m = message(&e);
+    assert!(
+        m.contains("raw.amounts") && m.contains("raw/events/e.json"),
+        "{m}"
+    );
+    assert_eq!(sqlstate(&e), "22P02", "{m}");
+    assert!(m.contains("line 2"), "{m}");
+    let e = c
+        .batch_execute(
+            "CREATE EXTERNAL TABLE raw.amounts_lenient (id INT, amount INT) STORED AS JSON
+               LOCATION 'raw/events/' OPTIONS ('bad_rows' 'null')",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "0A000", "{e}");
+
+    // An Iceberg table's data files are Parquet in hive-style folders:
+    // readable as raw files too, partition column included.
+    c.batch_execute(
+        "CREATE EXTERNAL TABLE raw.order_files STORED AS PARQUET
+           LOCATION 'sales/orders/data/' PARTITIONED BY (day)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM raw.order_files WHERE day = '2026-01-01'"
+        )
+        .await,
+        2
+    );
+
+    // SHOW TABLES lists Iceberg and external tables.
+    let shown: Vec<String> = c
+        .simple_query("SHOW TABLES")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some(format!("{}.{}", r.get(1)?, r.get(2)?))
+            }
+            _ => None,
+        })
+        .collect();
+    for t in [
+        "sales.orders",
+        "sales.big_orders",
+        "raw.people",
+        "raw.events",
+    ] {
+        assert!(shown.iter().any(|s| s == t), "{t} in {shown:?}");
+    }
     if let TestLake::S3(_) = lake {
         // Another bucket is not the lake.
         let e = c

@@ -45,9 +45,18 @@ def parquet_scan_figures(plan, lake):
     scale = {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
     scanned = sum(float(v) * scale[u] for v, u in re.findall(r"bytes_scanned=([\d.]+)(?: ([KMBT]))?", plan))
     pruned = re.search(r"files_ranges_pruned_statistics=([\d.]+(?: [KMBT])?) total → ([\d.]+(?: [KMBT])?) matched", plan)
-    matched = int(float(pruned.group(2).split()[0]) * scale[(pruned.group(2).split() + [""])[1]]) if pruned else files
-    return {"files": matched, "total_files": files, "bytes": f"{scanned / 2**20:.1f} MiB",
-            "total_bytes": f"{total / 2**20:.1f} MiB"}
+    def number(text):
+        value, *unit = text.split()
+        return int(float(value) * scale[unit[0] if unit else ""])
+    # DataFusion splits files into ranges (one per partition): it counts
+    # ranges kept by statistics, not files.
+    if pruned:
+        files_read = f"{number(pruned.group(2))} ranges"
+        files_total = f"{number(pruned.group(1))} ranges of {files} files"
+    else:
+        files_read, files_total = files, files
+    return {"files": files_read, "total_files": files_total,
+            "bytes": f"{scanned / 2**20:.1f} MiB", "total_bytes": f"{total / 2**20:.1f} MiB"}
 
 
 def run(ctx):

@@ -128,14 +128,44 @@ impl Locator {
             return e;
         }
         let what = match self.failing_file(context).await {
-            Some(f) => format!("reading {} from {f}", self.qualified),
+            Some((f, path)) => match self.json_line(&path).await {
+                Some(line) => format!("reading {} from {f}, line {line}", self.qualified),
+                None => format!("reading {} from {f}", self.qualified),
+            },
             None => format!("reading {}", self.qualified),
         };
         DataFusionError::External(Box::new(crate::ConnectorError::Context { what, source: e }))
     }
 
-    /// The file of the table that fails to read, if one does.
-    async fn failing_file(&self, context: Arc<TaskContext>) -> Option<String> {
+    /// The first line of a JSON-lines file that does not decode with the
+    /// table's schema (the JSON reader does not say; the CSV reader does).
+    /// Compressed files are not searched.
+    async fn json_line(&self, path: &object_store::path::Path) -> Option<usize> {
+        use datafusion::datasource::file_format::json::JsonFormat;
+        use object_store::ObjectStoreExt;
+        self.options.format.as_any().downcast_ref::<JsonFormat>()?;
+        let bytes = self.store.get(path).await.ok()?.bytes().await.ok()?;
+        let text = std::str::from_utf8(&bytes).ok()?;
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let mut reader = datafusion::arrow::json::ReaderBuilder::new(self.schema.clone())
+                .build(std::io::Cursor::new(line.as_bytes()))
+                .ok()?;
+            if let Some(Err(_)) = reader.next() {
+                return Some(i + 1);
+            }
+        }
+        None
+    }
+
+    /// The file of the table that fails to read, if one does: its URI and
+    /// its path in the store.
+    async fn failing_file(
+        &self,
+        context: Arc<TaskContext>,
+    ) -> Option<(String, object_store::path::Path)> {
         let mut config = datafusion::prelude::SessionConfig::new();
         config
             .options_mut()
@@ -180,7 +210,7 @@ impl Locator {
                 Err(e) => Err(e),
             };
             if read.is_err_and(|e| is_data_error(&e)) {
-                return Some(location);
+                return Some((location, file.location));
             }
         }
         None
