@@ -34,6 +34,15 @@ pub enum ConnectorError {
 }
 
 impl ConnectorError {
+    /// `source`, with `what` (naming the table, and the file when known)
+    /// in front of its message, as DataFusion carries it.
+    pub fn context(
+        what: String,
+        source: datafusion::error::DataFusionError,
+    ) -> datafusion::error::DataFusionError {
+        datafusion::error::DataFusionError::External(Box::new(Self::Context { what, source }))
+    }
+
     pub(crate) fn write(
         path: impl Into<PathBuf>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,

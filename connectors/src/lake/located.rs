@@ -134,7 +134,7 @@ impl Locator {
             },
             None => format!("reading {}", self.qualified),
         };
-        DataFusionError::External(Box::new(crate::ConnectorError::Context { what, source: e }))
+        crate::ConnectorError::context(what, e)
     }
 
     /// The first line of a JSON-lines file that does not decode with the

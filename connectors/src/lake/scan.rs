@@ -204,7 +204,7 @@ fn file_error(table: &str, file: &str, e: &iceberg::Error) -> DataFusionError {
 /// What the error chain says about the file: the storage's answer first
 /// (not found, or unreachable), else a Parquet decoding error means the
 /// bytes are not a valid file.
-pub(crate) fn file_problem(e: &(dyn std::error::Error + 'static)) -> FileProblem {
+fn file_problem(e: &(dyn std::error::Error + 'static)) -> FileProblem {
     let mut parquet = false;
     let mut cause = Some(e);
     while let Some(c) = cause {

@@ -306,12 +306,8 @@ impl ExecutionPlan for CommitExec {
                 .try_collect()
                 .await
                 .map_err(|e| {
-                    let ident = table.identifier();
-                    let what = format!("writing {}.{}", ident.namespace().join("."), ident.name());
-                    DataFusionError::External(Box::new(crate::ConnectorError::Context {
-                        what,
-                        source: e,
-                    }))
+                    let what = format!("writing {}", qualified(table.identifier()));
+                    crate::ConnectorError::context(what, e)
                 })?;
             let mut files = Vec::new();
             for batch in &batches {
@@ -384,7 +380,7 @@ async fn commit(
         Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => return Err(ext(e)),
         Err(e) => e,
     };
-    let qualified = format!("{}.{}", ident.namespace().join("."), ident.name());
+    let qualified = qualified(ident);
     match catalog.load_table(ident).await {
         Ok(now) if landed(&now, &id) => {
             tracing::warn!(table = %qualified, error = %error, "commit reported an error but landed");
@@ -404,6 +400,11 @@ async fn commit(
             },
         ))),
     }
+}
+
+/// `schema.table`.
+fn qualified(ident: &TableIdent) -> String {
+    format!("{}.{}", ident.namespace().join("."), ident.name())
 }
 
 /// Whether a snapshot of `table` carries commit id `id`.
