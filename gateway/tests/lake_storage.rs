@@ -127,14 +127,119 @@ async fn round_trip(lake: TestLake, dir: tempfile::TempDir) {
     );
     assert_eq!(sqlstate(&e), "22P02", "{m}");
     assert!(m.contains("line 2"), "{m}");
-    let e = c
-        .batch_execute(
-            "CREATE EXTERNAL TABLE raw.amounts_lenient (id INT, amount INT) STORED AS JSON
-               LOCATION 'raw/events/' OPTIONS ('bad_rows' 'null')",
+    // The lenient policy on JSON: the same file, the bad value as NULL;
+    // with the schema inferred, nested values still read.
+    c.batch_execute(
+        "CREATE EXTERNAL TABLE raw.amounts_lenient (id INT, amount INT) STORED AS JSON
+           LOCATION 'raw/events/' OPTIONS ('bad_rows' 'null');
+         CREATE EXTERNAL TABLE raw.events_lenient STORED AS JSON
+           LOCATION 'raw/events/' OPTIONS ('bad_rows' 'null');",
+    )
+    .await
+    .unwrap();
+    let rows = c
+        .query(
+            "SELECT id, amount FROM raw.amounts_lenient ORDER BY id",
+            &[],
         )
         .await
+        .unwrap();
+    let got: Vec<(i32, Option<i32>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(got, vec![(1, Some(12)), (2, None)], "{}", lake.name());
+    assert_eq!(
+        texts(
+            &c,
+            "SELECT \"user\"['name'] || ':' || array_length(tags)::text FROM raw.events_lenient ORDER BY id"
+        )
+        .await,
+        vec!["ada:2".to_owned(), "grace:0".to_owned()]
+    );
+    // Every kind of misfit, in hive partition folders: a string where a
+    // number belongs, a number or an object where text belongs (read as
+    // its JSON text), a bad timestamp, a string or an object where a list
+    // belongs, a line that is not JSON, one that is not an object, a
+    // missing key; blank lines are not rows.
+    lake.put(
+        "raw/clicks/dt=2026-01-01/a.json",
+        br#"{"id": 1, "amount": 12, "name": "ada", "at": "2026-01-01T10:00:00", "tags": ["x", "y"]}
+{"id": 2, "amount": "oops", "name": 7, "at": "yesterday", "tags": "x"}
+
+not json at all
+"#,
+    );
+    lake.put(
+        "raw/clicks/dt=2026-01-02/b.json",
+        r#"{"id": 4, "amount": 3.5, "name": {"first": "o'brien \"q\" é"}, "tags": {"a": 1}}
+[1, 2]
+{"amount": "5", "id": 6, "extra": true, "tags": null}
+"#
+        .as_bytes(),
+    );
+    // A file outside the partition folders is not part of the table (as
+    // in Hive and Spark).
+    lake.put("raw/clicks/stray.json", br#"{"id": 99}"#);
+    c.batch_execute(
+        "CREATE EXTERNAL TABLE raw.clicks
+           (id BIGINT, amount INT, name TEXT, at TIMESTAMP, tags TEXT[], dt DATE)
+           STORED AS JSON PARTITIONED BY (dt) LOCATION 'raw/clicks/'
+           OPTIONS ('bad_rows' 'null')",
+    )
+    .await
+    .unwrap();
+    let shown = "coalesce(id::text, '-') || '|' || coalesce(amount::text, '-') || '|' \
+                 || coalesce(name, '-') || '|' || coalesce(at::text, '-') || '|' \
+                 || coalesce(array_to_string(tags, ','), '-') || '|' || dt::text";
+    assert_eq!(
+        texts(
+            &c,
+            &format!("SELECT {shown} FROM raw.clicks ORDER BY dt, id NULLS LAST")
+        )
+        .await,
+        vec![
+            "1|12|ada|2026-01-01T10:00:00|x,y|2026-01-01",
+            "2|-|7|-|-|2026-01-01",
+            "-|-|-|-|-|2026-01-01",
+            r#"4|-|{"first": "o'brien \"q\" é"}|-|-|2026-01-02"#,
+            "6|5|-|-|-|2026-01-02",
+            "-|-|-|-|-|2026-01-02",
+        ],
+        "{}",
+        lake.name()
+    );
+    assert_eq!(count(&c, "SELECT count(*) FROM raw.clicks").await, 6);
+    assert_eq!(
+        texts(
+            &c,
+            "SELECT dt::text || ':' || count(*)::text FROM raw.clicks GROUP BY dt ORDER BY dt"
+        )
+        .await,
+        vec!["2026-01-01:3", "2026-01-02:3"]
+    );
+    // The default policy over the same files fails on the first bad line;
+    // a location inside a partition folder has no partition values, so no
+    // files.
+    c.batch_execute(
+        "CREATE EXTERNAL TABLE raw.click_ids (id BIGINT, dt DATE)
+           STORED AS JSON PARTITIONED BY (dt) LOCATION 'raw/clicks/';
+         CREATE EXTERNAL TABLE raw.day_two (id BIGINT, dt DATE)
+           STORED AS JSON PARTITIONED BY (dt) LOCATION 'raw/clicks/dt=2026-01-02/'",
+    )
+    .await
+    .unwrap();
+    let e = c
+        .query("SELECT * FROM raw.click_ids", &[])
+        .await
         .unwrap_err();
-    assert_eq!(sqlstate(&e), "0A000", "{e}");
+    assert_eq!(sqlstate(&e), "22P02", "{e}");
+    assert_eq!(count(&c, "SELECT count(*) FROM raw.day_two").await, 0);
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM raw.clicks WHERE dt = DATE '2026-01-02' AND amount IS NULL"
+        )
+        .await,
+        2
+    );
 
     // An Iceberg table's data files are Parquet in hive-style folders:
     // readable as raw files too, partition column included.

@@ -8,7 +8,8 @@
 //!   `null_value`, `compression` (`gzip`, `zstd`, `bzip2`, `xz`).
 //! - JSON: `compression`.
 //! - `bad_rows`: `fail` (default: the query fails, naming the problem) or
-//!   `null` (a field that does not fit its column reads as NULL; CSV only).
+//!   `null` (a field that does not fit its column reads as NULL; CSV and
+//!   JSON; Parquet files carry their own types).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -89,12 +90,16 @@ fn byte(def: &ExternalTable, key: &str) -> Result<Option<u8>> {
     }
 }
 
-fn listing_options(def: &ExternalTable) -> Result<ListingOptions> {
-    let compression = match def.options.get("compression") {
+fn compression(def: &ExternalTable) -> Result<FileCompressionType> {
+    match def.options.get("compression") {
         Some(c) => FileCompressionType::from_str(c)
-            .map_err(|_| plan_err(format!("unknown compression {c:?}")))?,
-        None => FileCompressionType::UNCOMPRESSED,
-    };
+            .map_err(|_| plan_err(format!("unknown compression {c:?}"))),
+        None => Ok(FileCompressionType::UNCOMPRESSED),
+    }
+}
+
+fn listing_options(def: &ExternalTable) -> Result<ListingOptions> {
+    let compression = compression(def)?;
     let format: Arc<dyn DfFileFormat> = match def.format {
         FileFormat::Parquet => Arc::new(ParquetFormat::default()),
         FileFormat::Csv => {
@@ -177,18 +182,22 @@ pub fn provider(lake: &Lakehouse, def: &ExternalTable) -> Result<Arc<dyn TablePr
     let url = table_url(def)?;
     let options = listing_options(def)?;
     let declared = file_schema(def)?;
+    let keep = in_partition_folders(&options);
     if null_bad_rows && def.format == FileFormat::Json {
-        // The JSON reader refuses a number or an object where it expects
-        // text, so the read-as-text-then-TRY_CAST approach does not apply.
-        return Err(DataFusionError::External(Box::new(
-            weir_catalog::CatalogError::Unsupported(format!(
-                "bad_rows = 'null' is not available for JSON tables yet ({}.{}): \
-                 use the default, bad_rows = 'fail', whose error names the file and line",
-                def.schema, def.name
-            )),
-        )));
+        // Each line split by serde_json, then TRY_CAST.
+        let options = super::lenient::JsonFieldsTable::line_options(options, compression(def)?);
+        let inner = Arc::new(super::lenient::JsonFieldsTable::try_new(
+            url, options, &declared,
+        )?);
+        return Ok(Arc::new(super::lenient::LenientTable::new(
+            inner,
+            declared,
+            def.partition_columns.len(),
+            qualified(lake, def),
+            keep.clone(),
+        )?));
     }
-    if null_bad_rows && def.format != FileFormat::Parquet {
+    if null_bad_rows && def.format == FileFormat::Csv {
         // Read every field as text, then convert with TRY_CAST semantics.
         let text = Arc::new(Schema::new(
             declared
@@ -206,6 +215,7 @@ pub fn provider(lake: &Lakehouse, def: &ExternalTable) -> Result<Arc<dyn TablePr
             declared,
             def.partition_columns.len(),
             qualified(lake, def),
+            keep.clone(),
         )?));
     }
     let config = ListingTableConfig::new(url.clone())
@@ -219,6 +229,24 @@ pub fn provider(lake: &Lakehouse, def: &ExternalTable) -> Result<Arc<dyn TablePr
         declared,
         qualified(lake, def),
     )))
+}
+
+/// The filters that keep a scan to files inside the partition folders
+/// (`dt=.../`): DataFusion 53 lists a file outside them with no partition
+/// values when a query has no partition filter, and then fails (or
+/// panics) merging statistics. Hive and Spark ignore such files; so does
+/// Weir. Empty for an unpartitioned table.
+pub fn in_partition_folders(options: &ListingOptions) -> Vec<datafusion::logical_expr::Expr> {
+    use datafusion::logical_expr::Expr;
+    options
+        .table_partition_cols
+        .first()
+        .map(|(name, _)| {
+            let column = || Expr::Column(datafusion::common::Column::from_name(name));
+            column().is_null().or(column().is_not_null())
+        })
+        .into_iter()
+        .collect()
 }
 
 /// Infer the columns of files for a definition that declares none.

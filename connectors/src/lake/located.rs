@@ -80,7 +80,9 @@ impl TableProvider for LocatedTable {
         });
         // Planning reads Parquet footers (statistics): a corrupt file can
         // fail here already.
-        let input = match self.inner.scan(state, projection, filters, limit).await {
+        let mut filters = filters.to_vec();
+        filters.extend(super::external::in_partition_folders(&self.options));
+        let input = match self.inner.scan(state, projection, &filters, limit).await {
             Ok(input) => input,
             Err(e) => return Err(locate.name_file(e, state.task_ctx()).await),
         };

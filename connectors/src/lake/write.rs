@@ -164,10 +164,17 @@ impl ExecutionPlan for NullableAs {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(Self {
-            input: super::only_child(children, "NullableAs")?,
-            properties: self.properties.clone(),
-        }))
+        // The new child's partitioning (the optimizer may have put a
+        // repartition under this node), this node's schema.
+        let input = super::only_child(children, "NullableAs")?;
+        let properties = Arc::new(
+            input
+                .properties()
+                .as_ref()
+                .clone()
+                .with_eq_properties(self.properties.eq_properties.clone()),
+        );
+        Ok(Arc::new(Self { input, properties }))
     }
 
     fn execute(

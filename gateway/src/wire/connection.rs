@@ -304,17 +304,31 @@ fn row_description(schema: &Schema, encoder: &RowEncoder) -> PgWireBackendMessag
     PgWireBackendMessage::RowDescription(RowDescription::new(fields))
 }
 
-/// Run `fut` unless the statement is canceled or times out first.
+/// Run `fut` unless the statement is canceled or times out first. A panic
+/// while planning or running the statement (a bug, ours or a library's)
+/// fails the statement with XX000; the session goes on.
 async fn guarded<T>(
     token: &CancellationToken,
     deadline: Option<Instant>,
     fut: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
+    use futures::FutureExt;
+    let fut = std::panic::AssertUnwindSafe(fut).catch_unwind();
     tokio::select! {
         biased;
         _ = token.cancelled() => Err(WeirError::Canceled),
         _ = sleep_until(deadline) => Err(WeirError::StatementTimeout),
-        r = fut => r,
+        r = fut => r.unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            tracing::error!(panic = %what, "statement panicked");
+            Err(WeirError::Internal(format!(
+                "internal error while running the statement: {what}"
+            )))
+        }),
     }
 }
 
