@@ -5,6 +5,8 @@
 //!   written with optimistic commits) and external tables over raw Parquet,
 //!   CSV and JSON files, all through the [`weir_catalog::Lakehouse`]
 //!   catalog; [`lake::tpch`] writes TPC-H data (demo and benchmarks).
+//! - [`remote`]: SQL sources (PostgreSQL, MySQL, Redshift): the dialect
+//!   rules for the SQL Weir sends them.
 //! - [`error`]: this crate's one error enum.
 //!
 //! Connectors never import gateway code; the gateway registers their catalog
@@ -12,5 +14,6 @@
 
 pub mod error;
 pub mod lake;
+pub mod remote;
 
 pub use error::ConnectorError;
