@@ -131,6 +131,18 @@ async fn drop_mariadb(scratch: &Scratch, conn: sqlx::MySqlConnection) {
         .unwrap();
 }
 
+/// Whether `literal`, sent for `value`, echoed it exactly and matched the
+/// row inserted for it plus the neighbours equal to it.
+fn verdict(literal: &str, value: &str, echo: &str, matched: i64) -> Result<(), String> {
+    let expected = 1 + NEIGHBOURS.iter().filter(|n| **n == value).count() as i64;
+    if echo != value || matched != expected {
+        return Err(format!(
+            "sent {literal}: echoed {echo:?}, matched {matched} rows (expected {expected})"
+        ));
+    }
+    Ok(())
+}
+
 /// The values every case's table holds besides the generated one.
 const NEIGHBOURS: &[&str] = &["", "x", "'", "\\", "\\'", "' OR 1=1 --", "a''b", "a'b"];
 
@@ -205,13 +217,7 @@ async fn check_postgres(
         .map_err(|e| format!("{literal}: {e}"))?
         .get(0);
     tx.rollback().await.map_err(|e| e.to_string())?;
-    let expected = 1 + NEIGHBOURS.iter().filter(|n| **n == value).count() as i64;
-    if echo != value || matched != expected {
-        return Err(format!(
-            "sent {literal}: echoed {echo:?}, matched {matched} rows (expected {expected})"
-        ));
-    }
-    Ok(())
+    verdict(&literal, value, &echo, matched)
 }
 
 #[test]
@@ -277,13 +283,7 @@ async fn check_mariadb(
         .map_err(|e| format!("{literal}: {e}"))?
         .get(0);
     tx.rollback().await.map_err(|e| e.to_string())?;
-    let expected = 1 + NEIGHBOURS.iter().filter(|n| **n == value).count() as i64;
-    if echo != value || matched != expected {
-        return Err(format!(
-            "sent {literal}: echoed {echo:?}, matched {matched} rows (expected {expected})"
-        ));
-    }
-    Ok(())
+    verdict(&literal, value, &echo, matched)
 }
 
 fn hostile_identifier() -> impl Strategy<Value = String> {

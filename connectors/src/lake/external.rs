@@ -182,40 +182,34 @@ pub fn provider(lake: &Lakehouse, def: &ExternalTable) -> Result<Arc<dyn TablePr
     let url = table_url(def)?;
     let options = listing_options(def)?;
     let declared = file_schema(def)?;
-    let keep = in_partition_folders(&options);
-    if null_bad_rows && def.format == FileFormat::Json {
-        // Each line split by serde_json, then TRY_CAST.
-        let options = super::lenient::JsonFieldsTable::line_options(options, compression(def)?);
-        let inner = Arc::new(super::lenient::JsonFieldsTable::try_new(
-            url, options, &declared,
-        )?);
-        return Ok(Arc::new(super::lenient::LenientTable::new(
-            inner,
-            declared,
-            def.partition_columns.len(),
-            qualified(lake, def),
-            keep.clone(),
-        )?));
-    }
-    if null_bad_rows && def.format == FileFormat::Csv {
+    if null_bad_rows && def.format != FileFormat::Parquet {
         // Read every field as text, then convert with TRY_CAST semantics.
-        let text = Arc::new(Schema::new(
-            declared
-                .fields()
-                .iter()
-                .map(|f| Field::new(f.name(), DataType::Utf8, true))
-                .collect::<Vec<_>>(),
-        ));
-        let config = ListingTableConfig::new(url)
-            .with_listing_options(options)
-            .with_schema(text);
-        let inner = Arc::new(ListingTable::try_new(config)?);
+        let keep = in_partition_folders(&options);
+        let inner: Arc<dyn TableProvider> = if def.format == FileFormat::Json {
+            // Each line split by serde_json.
+            let options = super::lenient::JsonFieldsTable::line_options(options, compression(def)?);
+            Arc::new(super::lenient::JsonFieldsTable::try_new(
+                url, options, &declared,
+            )?)
+        } else {
+            let text = Arc::new(Schema::new(
+                declared
+                    .fields()
+                    .iter()
+                    .map(|f| Field::new(f.name(), DataType::Utf8, true))
+                    .collect::<Vec<_>>(),
+            ));
+            let config = ListingTableConfig::new(url)
+                .with_listing_options(options)
+                .with_schema(text);
+            Arc::new(ListingTable::try_new(config)?)
+        };
         return Ok(Arc::new(super::lenient::LenientTable::new(
             inner,
             declared,
             def.partition_columns.len(),
             qualified(lake, def),
-            keep.clone(),
+            keep,
         )?));
     }
     let config = ListingTableConfig::new(url.clone())

@@ -266,16 +266,6 @@ impl TableProvider for JsonFieldsTable {
         ));
         Ok(JsonFieldsExec::new(input, Arc::new(outputs), schema))
     }
-
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![
-            TableProviderFilterPushDown::Unsupported;
-            filters.len()
-        ])
-    }
 }
 
 /// One output column of [`JsonFieldsExec`].
@@ -378,13 +368,11 @@ fn split_lines(batch: &RecordBatch, outputs: &[Output], schema: &SchemaRef) -> R
         .iter()
         .map(|&i| serde_json::from_str(lines.value(i)).ok())
         .collect();
+    let kept = UInt32Array::from_iter_values(keep.iter().map(|&k| k as u32));
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(outputs.len());
     for output in outputs {
         columns.push(match output {
-            Output::Pass(i) => {
-                let indices = UInt32Array::from_iter_values(keep.iter().map(|&k| k as u32));
-                datafusion::arrow::compute::take(batch.column(*i), &indices, None)?
-            }
+            Output::Pass(i) => datafusion::arrow::compute::take(batch.column(*i), &kept, None)?,
             Output::Field(field) => {
                 let values = objects.iter().map(|o| {
                     o.as_ref()
