@@ -28,6 +28,17 @@ pub enum ConnectorError {
         #[source]
         source: datafusion::error::DataFusionError,
     },
+    /// A remote source failed; `sqlstate` is what the client sees.
+    #[error("source {source_name}: {message}")]
+    Source {
+        /// The source's name (its catalog).
+        source_name: String,
+        /// PostgreSQL SQLSTATE: 08001 unreachable, 08006 connection lost,
+        /// 57014 cancelled, or the source's own code.
+        sqlstate: String,
+        /// What went wrong, with the source's message.
+        message: String,
+    },
     /// A DataFusion error while building a scan.
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
@@ -41,6 +52,19 @@ impl ConnectorError {
         source: datafusion::error::DataFusionError,
     ) -> datafusion::error::DataFusionError {
         datafusion::error::DataFusionError::External(Box::new(Self::Context { what, source }))
+    }
+
+    /// A source error, wrapped as DataFusion carries it.
+    pub(crate) fn source(
+        source_name: &str,
+        sqlstate: &str,
+        message: impl Into<String>,
+    ) -> datafusion::error::DataFusionError {
+        datafusion::error::DataFusionError::External(Box::new(Self::Source {
+            source_name: source_name.to_owned(),
+            sqlstate: sqlstate.to_owned(),
+            message: message.into(),
+        }))
     }
 
     pub(crate) fn write(

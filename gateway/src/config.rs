@@ -29,6 +29,9 @@ pub struct Config {
     pub demo: DemoConfig,
     /// The lakehouse: where files live and where the catalog is kept.
     pub lake: LakeSettings,
+    /// Remote databases (`[[source]]` blocks), each a catalog.
+    #[serde(rename = "source")]
+    pub sources: Vec<weir_connectors::remote::SourceConfig>,
 }
 
 /// `[lake]`
@@ -292,6 +295,27 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "server.max_connections must be at least 1".into(),
             ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for source in &self.sources {
+            if source.name == "lake" || weir_catalog::names::validate(&source.name).is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "[[source]] name {:?} must be a lower-case identifier other than \"lake\"",
+                    source.name
+                )));
+            }
+            if !names.insert(source.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "two [[source]] blocks are named {:?}",
+                    source.name
+                )));
+            }
+            if source.pool_size == 0 || source.parallelism == 0 || source.fetch_size == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "source {}: pool_size, parallelism and fetch_size must be at least 1",
+                    source.name
+                )));
+            }
         }
         if !(0.0..=1000.0).contains(&self.demo.tpch_scale_factor) {
             return Err(ConfigError::Invalid(

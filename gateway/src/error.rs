@@ -285,7 +285,34 @@ fn connector_to_client(e: &weir_connectors::ConnectorError) -> ClientError {
             c
         }
         C::Write { .. } => ClientError::new("58030", e.to_string()),
+        C::Source { sqlstate, .. } => ClientError::new(interned(sqlstate), e.to_string()),
     }
+}
+
+/// A SQLSTATE reported by a source, as the `'static` code clients get.
+/// Only well-formed codes are kept (five digits or capitals); there are a
+/// few hundred of them at most, each stored once.
+fn interned(code: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static CODES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    if code.len() != 5
+        || !code
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
+        return "XX000";
+    }
+    let mut codes = CODES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = codes.get(code) {
+        return c;
+    }
+    let leaked: &'static str = Box::leak(code.to_owned().into_boxed_str());
+    codes.insert(leaked);
+    leaked
 }
 
 fn catalog_to_client(cat: &weir_catalog::CatalogError) -> ClientError {

@@ -94,7 +94,7 @@ impl Server {
             config.demo.tpch_scale_factor,
         )
         .await?;
-        let engine = Engine::open(&config.query, &lake)
+        let engine = Engine::open_with_sources(&config.query, &lake, &config.sources)
             .await
             .map_err(|e| StartError::Engine(e.to_string()))?;
         engine

@@ -25,11 +25,14 @@ use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemoryCatalogPro
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::optimizer::Optimizer;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_federation::FederatedQueryPlanner;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use weir_catalog::{ExternalTable, FileFormat, LakeConfig, Lakehouse};
 use weir_connectors::lake::LakeCatalogProvider;
+use weir_connectors::remote::{FederateRemote, RemoteCatalogProvider, Source, SourceConfig};
 
 use crate::config::QueryConfig;
 use crate::error::{Result, WeirError};
@@ -56,17 +59,51 @@ pub const LAKE: &str = "lake";
 impl Engine {
     /// Open the lakehouse described by `lake` and build the engine over it.
     pub async fn open(config: &QueryConfig, lake: &LakeConfig) -> Result<Self> {
-        let lake = Arc::new(Lakehouse::open(lake).await?);
-        Self::new(config, lake)
+        Self::open_with_sources(config, lake, &[]).await
     }
 
-    /// Build the engine over an open lakehouse.
-    pub fn new(config: &QueryConfig, lake: Arc<Lakehouse>) -> Result<Self> {
+    /// As [`Engine::open`], with remote sources as further catalogs. Their
+    /// metadata is read now, each within its connect timeout; a source that
+    /// is down is logged and tried again when a query needs it.
+    pub async fn open_with_sources(
+        config: &QueryConfig,
+        lake: &LakeConfig,
+        sources: &[SourceConfig],
+    ) -> Result<Self> {
+        let lake = Arc::new(Lakehouse::open(lake).await?);
+        let mut opened = Vec::new();
+        for s in sources {
+            opened.push(Source::new(s.clone()).map_err(|e| WeirError::Internal(e.to_string()))?);
+        }
+        let loads = opened.iter().map(|s| async move {
+            let deadline = s.config().connect_timeout() + std::time::Duration::from_secs(5);
+            match tokio::time::timeout(deadline, s.refresh()).await {
+                Ok(Ok(())) => tracing::info!(source = %s.name(), "read the source's tables"),
+                Ok(Err(e)) => tracing::warn!(source = %s.name(), error = %e, "source not available yet"),
+                Err(_) => tracing::warn!(source = %s.name(), "source metadata took too long; reading it in the background"),
+            }
+        });
+        futures::future::join_all(loads).await;
+        Self::new(config, lake, opened)
+    }
+
+    /// Build the engine over an open lakehouse and the given sources.
+    pub fn new(
+        config: &QueryConfig,
+        lake: Arc<Lakehouse>,
+        sources: Vec<Arc<Source>>,
+    ) -> Result<Self> {
         let catalogs: Arc<dyn CatalogProviderList> = Arc::new(MemoryCatalogProviderList::new());
         catalogs.register_catalog(
             LAKE.to_owned(),
             Arc::new(LakeCatalogProvider::new(lake.clone())),
         );
+        for source in sources {
+            catalogs.register_catalog(
+                source.name().to_owned(),
+                Arc::new(RemoteCatalogProvider::new(source)),
+            );
+        }
 
         let mut session_config = SessionConfig::new()
             .with_information_schema(true)
@@ -85,11 +122,17 @@ impl Engine {
         let store_url = url::Url::parse(&lake.location().store_uri())
             .map_err(|e| WeirError::Internal(format!("lake store URL: {e}")))?;
         runtime.register_object_store(&store_url, lake.store().clone());
+        // DataFusion's optimizer rules, then federation: remote subplans are
+        // cut out after filters, projections and limits were pushed down.
+        let mut rules = Optimizer::new().rules;
+        rules.push(Arc::new(FederateRemote::default()));
         let template = SessionStateBuilder::new()
             .with_config(session_config)
             .with_runtime_env(runtime)
             .with_catalog_list(catalogs.clone())
             .with_default_features()
+            .with_optimizer_rules(rules)
+            .with_query_planner(Arc::new(FederatedQueryPlanner::new()))
             .build();
 
         // pg_catalog in every catalog, so `pg_catalog.pg_class` resolves

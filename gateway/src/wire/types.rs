@@ -30,7 +30,7 @@ use crate::error::{Result, WeirError};
 
 /// Field metadata key a source may set to say which PostgreSQL type a column
 /// has when Arrow cannot tell (`varchar(25)`, `bpchar(1)`, `json`, `jsonb`, `uuid`).
-pub const PG_TYPE_METADATA: &str = "weir.pg_type";
+pub const PG_TYPE_METADATA: &str = weir_connectors::remote::types::PG_TYPE_METADATA;
 const ARROW_EXTENSION: &str = "ARROW:extension:name";
 
 /// PostgreSQL type OIDs Weir uses.

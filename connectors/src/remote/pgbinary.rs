@@ -1,0 +1,687 @@
+//! PostgreSQL's binary value formats → Arrow, and the binary COPY stream.
+//!
+//! [`Columns`] collects one batch: each column decodes its source type's
+//! binary form into its natural Arrow array, which is then cast to the type
+//! DataFusion planned (numeric goes straight to the planned decimal).
+
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use datafusion::arrow::array::{
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder,
+    Float64Builder, Int16Builder, Int32Builder, Int64Builder, IntervalMonthDayNanoBuilder,
+    RecordBatch, RecordBatchOptions, StringBuilder, Time64MicrosecondBuilder,
+    TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, SchemaRef};
+use datafusion::common::ScalarValue;
+use datafusion::error::{DataFusionError, Result};
+
+/// PostgreSQL type OIDs Weir decodes in binary.
+pub mod oid {
+    #![allow(missing_docs)]
+    pub const BOOL: u32 = 16;
+    pub const BYTEA: u32 = 17;
+    pub const CHAR: u32 = 18;
+    pub const NAME: u32 = 19;
+    pub const INT8: u32 = 20;
+    pub const INT2: u32 = 21;
+    pub const INT4: u32 = 23;
+    pub const TEXT: u32 = 25;
+    pub const OID: u32 = 26;
+    pub const FLOAT4: u32 = 700;
+    pub const FLOAT8: u32 = 701;
+    pub const BPCHAR: u32 = 1042;
+    pub const VARCHAR: u32 = 1043;
+    pub const DATE: u32 = 1082;
+    pub const TIME: u32 = 1083;
+    pub const TIMESTAMP: u32 = 1114;
+    pub const TIMESTAMPTZ: u32 = 1184;
+    pub const INTERVAL: u32 = 1186;
+    pub const NUMERIC: u32 = 1700;
+    pub const UNKNOWN: u32 = 705;
+}
+
+/// Array OIDs and their element OIDs.
+const ARRAYS: &[(u32, u32)] = &[
+    (1000, oid::BOOL),
+    (1005, oid::INT2),
+    (1007, oid::INT4),
+    (1016, oid::INT8),
+    (1009, oid::TEXT),
+    (1015, oid::VARCHAR),
+    (1014, oid::BPCHAR),
+    (1021, oid::FLOAT4),
+    (1022, oid::FLOAT8),
+    (1182, oid::DATE),
+    (1115, oid::TIMESTAMP),
+    (1185, oid::TIMESTAMPTZ),
+    (1231, oid::NUMERIC),
+];
+
+/// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_DAYS: i32 = 10_957;
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// Whether Weir decodes `oid` in binary (else the SQL asks for text).
+pub fn decodable(oid: u32) -> bool {
+    scalar_decodable(oid) || ARRAYS.iter().any(|(a, _)| *a == oid)
+}
+
+fn scalar_decodable(oid: u32) -> bool {
+    use oid::*;
+    matches!(
+        oid,
+        BOOL | BYTEA
+            | CHAR
+            | NAME
+            | INT8
+            | INT2
+            | INT4
+            | TEXT
+            | OID
+            | FLOAT4
+            | FLOAT8
+            | BPCHAR
+            | VARCHAR
+            | DATE
+            | TIME
+            | TIMESTAMP
+            | TIMESTAMPTZ
+            | INTERVAL
+            | NUMERIC
+            | UNKNOWN
+    )
+}
+
+fn bad(what: &str) -> DataFusionError {
+    DataFusionError::Execution(format!("malformed {what} from the source"))
+}
+
+enum Builder {
+    Bool(BooleanBuilder),
+    I16(Int16Builder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    F32(Float32Builder),
+    F64(Float64Builder),
+    Text(StringBuilder),
+    Bytes(BinaryBuilder),
+    Date(Date32Builder),
+    Time(Time64MicrosecondBuilder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Interval(IntervalMonthDayNanoBuilder),
+    /// numeric straight into the planned decimal.
+    Decimal(Decimal128Builder, i8),
+    /// numeric as text, then cast (floats, integers, wide decimals).
+    NumericText(StringBuilder),
+    /// arrays: one list value per row.
+    List(u32, Vec<ScalarValue>),
+}
+
+/// One output column being decoded.
+struct Column {
+    oid: u32,
+    target: DataType,
+    builder: Builder,
+}
+
+impl Column {
+    fn new(oid: u32, target: DataType) -> Self {
+        let builder = match oid {
+            oid::BOOL => Builder::Bool(BooleanBuilder::new()),
+            oid::INT2 => Builder::I16(Int16Builder::new()),
+            oid::INT4 => Builder::I32(Int32Builder::new()),
+            oid::INT8 | oid::OID => Builder::I64(Int64Builder::new()),
+            oid::FLOAT4 => Builder::F32(Float32Builder::new()),
+            oid::FLOAT8 => Builder::F64(Float64Builder::new()),
+            oid::BYTEA => Builder::Bytes(BinaryBuilder::new()),
+            oid::DATE => Builder::Date(Date32Builder::new()),
+            oid::TIME => Builder::Time(Time64MicrosecondBuilder::new()),
+            oid::TIMESTAMP => Builder::Timestamp(TimestampMicrosecondBuilder::new()),
+            oid::TIMESTAMPTZ => {
+                Builder::Timestamp(TimestampMicrosecondBuilder::new().with_timezone("UTC"))
+            }
+            oid::INTERVAL => Builder::Interval(IntervalMonthDayNanoBuilder::new()),
+            oid::NUMERIC => match target {
+                DataType::Decimal128(p, s) => {
+                    let b = Decimal128Builder::new().with_precision_and_scale(p, s);
+                    match b {
+                        Ok(b) => Builder::Decimal(b, s),
+                        Err(_) => Builder::NumericText(StringBuilder::new()),
+                    }
+                }
+                _ => Builder::NumericText(StringBuilder::new()),
+            },
+            o if ARRAYS.iter().any(|(a, _)| *a == o) => Builder::List(o, Vec::new()),
+            _ => Builder::Text(StringBuilder::new()),
+        };
+        Self {
+            oid,
+            target,
+            builder,
+        }
+    }
+
+    fn push(&mut self, value: Option<&[u8]>) -> Result<()> {
+        let Some(v) = value else {
+            match &mut self.builder {
+                Builder::Bool(b) => b.append_null(),
+                Builder::I16(b) => b.append_null(),
+                Builder::I32(b) => b.append_null(),
+                Builder::I64(b) => b.append_null(),
+                Builder::F32(b) => b.append_null(),
+                Builder::F64(b) => b.append_null(),
+                Builder::Text(b) | Builder::NumericText(b) => b.append_null(),
+                Builder::Bytes(b) => b.append_null(),
+                Builder::Date(b) => b.append_null(),
+                Builder::Time(b) => b.append_null(),
+                Builder::Timestamp(b) => b.append_null(),
+                Builder::Interval(b) => b.append_null(),
+                Builder::Decimal(b, _) => b.append_null(),
+                Builder::List(_, values) => values.push(ScalarValue::Null),
+            }
+            return Ok(());
+        };
+        match &mut self.builder {
+            Builder::Bool(b) => b.append_value(fixed::<1>(v, "bool")?[0] != 0),
+            Builder::I16(b) => b.append_value(i16::from_be_bytes(fixed(v, "int2")?)),
+            Builder::I32(b) => b.append_value(i32::from_be_bytes(fixed(v, "int4")?)),
+            Builder::I64(b) => b.append_value(if v.len() == 4 {
+                u32::from_be_bytes(fixed(v, "oid")?) as i64
+            } else {
+                i64::from_be_bytes(fixed(v, "int8")?)
+            }),
+            Builder::F32(b) => b.append_value(f32::from_be_bytes(fixed(v, "float4")?)),
+            Builder::F64(b) => b.append_value(f64::from_be_bytes(fixed(v, "float8")?)),
+            Builder::Text(b) => b.append_value(std::str::from_utf8(v).map_err(|_| bad("text"))?),
+            Builder::Bytes(b) => b.append_value(v),
+            Builder::Date(b) => {
+                let days = i32::from_be_bytes(fixed(v, "date")?);
+                // ±infinity have no Arrow value.
+                if days == i32::MAX || days == i32::MIN {
+                    b.append_null()
+                } else {
+                    b.append_value(days.saturating_add(PG_EPOCH_DAYS))
+                }
+            }
+            Builder::Time(b) => b.append_value(i64::from_be_bytes(fixed(v, "time")?)),
+            Builder::Timestamp(b) => {
+                let us = i64::from_be_bytes(fixed(v, "timestamp")?);
+                if us == i64::MAX || us == i64::MIN {
+                    b.append_null()
+                } else {
+                    b.append_value(us.saturating_add(PG_EPOCH_MICROS))
+                }
+            }
+            Builder::Interval(b) => {
+                let v: [u8; 16] = fixed(v, "interval")?;
+                let us = i64::from_be_bytes(v[0..8].try_into().map_err(|_| bad("interval"))?);
+                let days = i32::from_be_bytes(v[8..12].try_into().map_err(|_| bad("interval"))?);
+                let months = i32::from_be_bytes(v[12..16].try_into().map_err(|_| bad("interval"))?);
+                b.append_value(IntervalMonthDayNano::new(
+                    months,
+                    days,
+                    us.saturating_mul(1000),
+                ))
+            }
+            Builder::Decimal(b, scale) => match numeric_to_i128(v, *scale)? {
+                Some(n) => b.append_value(n),
+                None => {
+                    return Err(DataFusionError::Execution(format!(
+                        "numeric value {} does not fit {}",
+                        numeric_to_string(v)?,
+                        self.target
+                    )))
+                }
+            },
+            Builder::NumericText(b) => b.append_value(numeric_to_string(v)?),
+            Builder::List(array_oid, values) => {
+                let elem = ARRAYS
+                    .iter()
+                    .find(|(a, _)| a == array_oid)
+                    .map(|(_, e)| *e)
+                    .unwrap_or(oid::TEXT);
+                values.push(decode_array(v, elem, &self.target)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef> {
+        let array: ArrayRef = match &mut self.builder {
+            Builder::Bool(b) => Arc::new(b.finish()),
+            Builder::I16(b) => Arc::new(b.finish()),
+            Builder::I32(b) => Arc::new(b.finish()),
+            Builder::I64(b) => Arc::new(b.finish()),
+            Builder::F32(b) => Arc::new(b.finish()),
+            Builder::F64(b) => Arc::new(b.finish()),
+            Builder::Text(b) | Builder::NumericText(b) => Arc::new(b.finish()),
+            Builder::Bytes(b) => Arc::new(b.finish()),
+            Builder::Date(b) => Arc::new(b.finish()),
+            Builder::Time(b) => Arc::new(b.finish()),
+            Builder::Timestamp(b) => Arc::new(b.finish()),
+            Builder::Interval(b) => Arc::new(b.finish()),
+            Builder::Decimal(b, _) => Arc::new(b.finish()),
+            Builder::List(_, values) => {
+                let values = std::mem::take(values);
+                let values: Vec<ScalarValue> = values
+                    .into_iter()
+                    .map(|v| {
+                        if v.is_null() {
+                            ScalarValue::try_from(&self.target)
+                        } else {
+                            Ok(v)
+                        }
+                    })
+                    .collect::<Result<_>>()?;
+                if values.is_empty() {
+                    datafusion::arrow::array::new_empty_array(&self.target)
+                } else {
+                    ScalarValue::iter_to_array(values)?
+                }
+            }
+        };
+        if array.data_type() == &self.target {
+            return Ok(array);
+        }
+        cast(&array, &self.target).map_err(|e| {
+            DataFusionError::Execution(format!(
+                "cannot read source type (OID {}) as {}: {e}",
+                self.oid, self.target
+            ))
+        })
+    }
+}
+
+fn fixed<const N: usize>(v: &[u8], what: &str) -> Result<[u8; N]> {
+    v.try_into().map_err(|_| bad(what))
+}
+
+fn decode_array(v: &[u8], elem: u32, target: &DataType) -> Result<ScalarValue> {
+    let item = match target {
+        DataType::List(f) => f.data_type().clone(),
+        _ => return Err(bad("array (not planned as a list)")),
+    };
+    let mut buf = v;
+    if buf.remaining() < 12 {
+        return Err(bad("array"));
+    }
+    let ndim = buf.get_i32();
+    let _has_nulls = buf.get_i32();
+    let _elem_oid = buf.get_u32();
+    if ndim > 1 {
+        return Err(DataFusionError::NotImplemented(
+            "multi-dimensional arrays".into(),
+        ));
+    }
+    let mut count = 0;
+    if ndim == 1 {
+        if buf.remaining() < 8 {
+            return Err(bad("array"));
+        }
+        count = buf.get_i32().max(0) as usize;
+        let _lower = buf.get_i32();
+    }
+    let mut column = Column::new(elem, item.clone());
+    for _ in 0..count {
+        if buf.remaining() < 4 {
+            return Err(bad("array"));
+        }
+        let len = buf.get_i32();
+        if len < 0 {
+            column.push(None)?;
+        } else {
+            let len = len as usize;
+            if buf.remaining() < len {
+                return Err(bad("array"));
+            }
+            column.push(Some(&buf[..len]))?;
+            buf.advance(len);
+        }
+    }
+    let values = column.finish()?;
+    Ok(ScalarValue::List(Arc::new(
+        datafusion::arrow::array::ListArray::new(
+            Arc::new(datafusion::arrow::datatypes::Field::new("item", item, true)),
+            datafusion::arrow::buffer::OffsetBuffer::from_lengths([values.len()]),
+            values,
+            None,
+        ),
+    )))
+}
+
+struct Numeric<'a> {
+    weight: i16,
+    negative: bool,
+    special: Option<&'static str>,
+    dscale: u16,
+    digits: &'a [u8],
+}
+
+fn numeric_parts(v: &[u8]) -> Result<Numeric<'_>> {
+    if v.len() < 8 {
+        return Err(bad("numeric"));
+    }
+    let ndigits = u16::from_be_bytes([v[0], v[1]]) as usize;
+    let weight = i16::from_be_bytes([v[2], v[3]]);
+    let sign = u16::from_be_bytes([v[4], v[5]]);
+    let dscale = u16::from_be_bytes([v[6], v[7]]);
+    let digits = &v[8..];
+    if digits.len() != ndigits * 2 {
+        return Err(bad("numeric"));
+    }
+    let special = match sign {
+        0x0000 | 0x4000 => None,
+        0xC000 => Some("NaN"),
+        0xD000 => Some("Infinity"),
+        0xF000 => Some("-Infinity"),
+        _ => return Err(bad("numeric")),
+    };
+    Ok(Numeric {
+        weight,
+        negative: sign == 0x4000,
+        special,
+        dscale,
+        digits,
+    })
+}
+
+fn digit(d: &[u8], i: usize) -> i128 {
+    i16::from_be_bytes([d[2 * i], d[2 * i + 1]]) as i128
+}
+
+/// The numeric as an unscaled integer at `scale`, rounded half away from
+/// zero; `None` when it does not fit (or is NaN/infinite).
+pub fn numeric_to_i128(v: &[u8], scale: i8) -> Result<Option<i128>> {
+    let n = numeric_parts(v)?;
+    if n.special.is_some() {
+        return Ok(None);
+    }
+    let count = n.digits.len() / 2;
+    let mut acc: i128 = 0;
+    // value = Σ d_i · 10000^(weight − i); unscaled = value · 10^scale.
+    let mut round_up = false;
+    for i in 0..count {
+        let exp = 4 * (n.weight as i32 - i as i32) + scale as i32;
+        let d = digit(n.digits, i);
+        if exp >= 0 {
+            let Some(term) = 10i128
+                .checked_pow(exp as u32)
+                .and_then(|p| p.checked_mul(d))
+            else {
+                return Ok(None);
+            };
+            let Some(sum) = acc.checked_add(term) else {
+                return Ok(None);
+            };
+            acc = sum;
+        } else if exp > -4 {
+            let div = 10i128.pow((-exp) as u32);
+            let Some(sum) = acc.checked_add(d / div) else {
+                return Ok(None);
+            };
+            acc = sum;
+            let rest = d % div;
+            round_up = rest * 2 >= div;
+            break;
+        } else {
+            round_up = d * 2 >= 10_000 && exp == -4;
+            break;
+        }
+    }
+    if round_up {
+        acc = match acc.checked_add(1) {
+            Some(a) => a,
+            None => return Ok(None),
+        };
+    }
+    Ok(Some(if n.negative { -acc } else { acc }))
+}
+
+/// The numeric as PostgreSQL prints it.
+pub fn numeric_to_string(v: &[u8]) -> Result<String> {
+    let n = numeric_parts(v)?;
+    if let Some(s) = n.special {
+        return Ok(s.to_owned());
+    }
+    let count = n.digits.len() / 2;
+    let mut int = String::new();
+    let mut frac = String::new();
+    for i in 0..=(n.weight.max(-1) as i32) {
+        let d = if (i as usize) < count {
+            digit(n.digits, i as usize)
+        } else {
+            0
+        };
+        if int.is_empty() {
+            if d != 0 {
+                int = d.to_string();
+            }
+        } else {
+            int.push_str(&format!("{d:04}"));
+        }
+    }
+    if int.is_empty() {
+        int.push('0');
+    }
+    let mut i = n.weight as i32 + 1;
+    while frac.len() < n.dscale as usize {
+        let d = if i >= 0 && (i as usize) < count {
+            digit(n.digits, i as usize)
+        } else {
+            0
+        };
+        frac.push_str(&format!("{d:04}"));
+        i += 1;
+    }
+    frac.truncate(n.dscale as usize);
+    let sign = if n.negative { "-" } else { "" };
+    Ok(if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    })
+}
+
+/// A batch being decoded.
+pub struct Columns {
+    schema: SchemaRef,
+    columns: Vec<Column>,
+    /// A column added only because the query returns none.
+    placeholder: bool,
+    rows: usize,
+}
+
+impl Columns {
+    /// Columns of the given source OIDs, to be read as `schema`.
+    pub fn new(schema: SchemaRef, oids: &[u32], placeholder: bool) -> Self {
+        let columns = schema
+            .fields()
+            .iter()
+            .zip(oids)
+            .map(|(f, oid)| Column::new(*oid, f.data_type().clone()))
+            .collect();
+        Self {
+            schema,
+            columns,
+            placeholder,
+            rows: 0,
+        }
+    }
+
+    /// Rows collected so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Add one row's values (`None` for NULL).
+    pub fn push_row<'v>(
+        &mut self,
+        values: impl IntoIterator<Item = Option<&'v [u8]>>,
+    ) -> Result<()> {
+        let mut n = 0;
+        for (i, v) in values.into_iter().enumerate() {
+            if let Some(c) = self.columns.get_mut(i) {
+                c.push(v).map_err(|e| name_column(e, &self.schema, i))?;
+            }
+            n += 1;
+        }
+        let expected = self.columns.len() + usize::from(self.placeholder);
+        if n != expected {
+            return Err(DataFusionError::Execution(format!(
+                "the source sent {n} columns, expected {expected}"
+            )));
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The rows so far as a batch.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let arrays = self
+            .columns
+            .iter_mut()
+            .enumerate()
+            .map(|(i, c)| c.finish().map_err(|e| name_column(e, &self.schema, i)))
+            .collect::<Result<Vec<_>>>()?;
+        let rows = std::mem::take(&mut self.rows);
+        Ok(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            arrays,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )?)
+    }
+}
+
+fn name_column(e: DataFusionError, schema: &SchemaRef, i: usize) -> DataFusionError {
+    let name = schema
+        .fields()
+        .get(i)
+        .map(|f| f.name().as_str())
+        .unwrap_or("?");
+    DataFusionError::Execution(format!("column {name}: {e}"))
+}
+
+/// Splits the binary COPY stream (arriving in arbitrary chunks) into rows.
+#[derive(Default)]
+pub struct CopyReader {
+    buf: BytesMut,
+    header_done: bool,
+    ended: bool,
+}
+
+impl CopyReader {
+    /// Add a chunk.
+    pub fn extend(&mut self, chunk: Bytes) {
+        self.buf.extend_from_slice(&chunk);
+    }
+
+    /// Whether the trailer was seen.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Decode every complete row buffered into `columns`, stopping early
+    /// once it holds `max_rows`.
+    pub fn rows_into(&mut self, columns: &mut Columns, max_rows: usize) -> Result<()> {
+        const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+        if !self.header_done {
+            if self.buf.len() < SIGNATURE.len() + 8 {
+                return Ok(());
+            }
+            if &self.buf[..SIGNATURE.len()] != SIGNATURE {
+                return Err(bad("COPY header"));
+            }
+            let ext = u32::from_be_bytes(
+                self.buf[SIGNATURE.len() + 4..SIGNATURE.len() + 8]
+                    .try_into()
+                    .map_err(|_| bad("COPY header"))?,
+            ) as usize;
+            if self.buf.len() < SIGNATURE.len() + 8 + ext {
+                return Ok(());
+            }
+            self.buf.advance(SIGNATURE.len() + 8 + ext);
+            self.header_done = true;
+        }
+        while columns.rows() < max_rows && !self.ended {
+            // One tuple: i16 field count, then (i32 length, bytes) per field.
+            let data = &self.buf[..];
+            if data.len() < 2 {
+                return Ok(());
+            }
+            let fields = i16::from_be_bytes([data[0], data[1]]);
+            if fields == -1 {
+                self.ended = true;
+                self.buf.advance(2);
+                return Ok(());
+            }
+            let mut at = 2;
+            let mut spans = Vec::with_capacity(fields.max(0) as usize);
+            for _ in 0..fields {
+                if data.len() < at + 4 {
+                    return Ok(());
+                }
+                let len = i32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
+                at += 4;
+                if len < 0 {
+                    spans.push(None);
+                } else {
+                    let len = len as usize;
+                    if data.len() < at + len {
+                        return Ok(());
+                    }
+                    spans.push(Some((at, len)));
+                    at += len;
+                }
+            }
+            columns.push_row(spans.iter().map(|s| s.map(|(a, l)| &data[a..a + l])))?;
+            self.buf.advance(at);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numeric(weight: i16, negative: bool, dscale: u16, digits: &[i16]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend((digits.len() as u16).to_be_bytes());
+        v.extend(weight.to_be_bytes());
+        v.extend((if negative { 0x4000u16 } else { 0 }).to_be_bytes());
+        v.extend(dscale.to_be_bytes());
+        for d in digits {
+            v.extend(d.to_be_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn numerics_decode_exactly_and_round_half_away_from_zero() {
+        // 12345.6789
+        let v = numeric(1, false, 4, &[1, 2345, 6789]);
+        assert_eq!(numeric_to_string(&v).unwrap(), "12345.6789");
+        assert_eq!(numeric_to_i128(&v, 4).unwrap(), Some(123_456_789));
+        assert_eq!(numeric_to_i128(&v, 2).unwrap(), Some(1_234_568));
+        assert_eq!(numeric_to_i128(&v, 0).unwrap(), Some(12_346));
+        // -0.0005
+        let v = numeric(-1, true, 4, &[5]);
+        assert_eq!(numeric_to_string(&v).unwrap(), "-0.0005");
+        assert_eq!(numeric_to_i128(&v, 3).unwrap(), Some(-1));
+        assert_eq!(numeric_to_i128(&v, 6).unwrap(), Some(-500));
+        // 100000000 (trailing zero groups dropped by PostgreSQL)
+        let v = numeric(2, false, 0, &[1]);
+        assert_eq!(numeric_to_string(&v).unwrap(), "100000000");
+        assert_eq!(numeric_to_i128(&v, 2).unwrap(), Some(10_000_000_000));
+        // 0
+        let v = numeric(0, false, 2, &[]);
+        assert_eq!(numeric_to_string(&v).unwrap(), "0.00");
+        assert_eq!(numeric_to_i128(&v, 2).unwrap(), Some(0));
+        // too big for 38 digits
+        let v = numeric(10, false, 0, &[1]);
+        assert_eq!(numeric_to_i128(&v, 0).unwrap(), None);
+    }
+}

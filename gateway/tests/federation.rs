@@ -1,0 +1,435 @@
+//! Remote sources through the wire: the machine's PostgreSQL (as itself
+//! and standing in for Redshift) and MariaDB, each test in databases of its
+//! own, created and dropped here. Checks what is pushed down (the SQL in
+//! EXPLAIN) as well as results, hostile values and names, type mapping,
+//! joins across the lake and both sources, and a source that is down.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{message, sqlstate, texts, TestServer};
+use sqlx::{Connection, Executor};
+use tokio_postgres::Client;
+use weir_connectors::remote::SourceConfig;
+
+const PG: &str = "postgres://postgres@127.0.0.1:5432";
+const MYSQL: &str = "mysql://root@127.0.0.1:3306";
+
+/// A database on both servers, dropped when the test ends.
+struct Databases {
+    name: String,
+}
+
+impl Databases {
+    async fn create() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!("weir_fed_{}_{nanos}", std::process::id());
+        let mut pg = sqlx::PgConnection::connect(&format!("{PG}/postgres"))
+            .await
+            .expect("PostgreSQL on 127.0.0.1:5432 (see README: Testing)");
+        pg.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        let mut my = sqlx::MySqlConnection::connect(MYSQL)
+            .await
+            .expect("MariaDB on 127.0.0.1:3306 (see README: Testing)");
+        my.execute(format!("CREATE DATABASE {name} CHARACTER SET utf8mb4").as_str())
+            .await
+            .unwrap();
+        Self { name }
+    }
+
+    async fn pg(&self) -> sqlx::PgConnection {
+        sqlx::PgConnection::connect(&format!("{PG}/{}", self.name))
+            .await
+            .unwrap()
+    }
+
+    async fn mysql(&self) -> sqlx::MySqlConnection {
+        sqlx::MySqlConnection::connect(&format!("{MYSQL}/{}", self.name))
+            .await
+            .unwrap()
+    }
+
+    fn sources(&self) -> Vec<SourceConfig> {
+        let block = |name: &str, kind: &str, url: String| -> SourceConfig {
+            toml::from_str(&format!(
+                "name = \"{name}\"\nkind = \"{kind}\"\nurl = \"{url}\"\nmetadata_ttl_secs = 1"
+            ))
+            .unwrap()
+        };
+        vec![
+            block("rds", "postgres", format!("{PG}/{}", self.name)),
+            block("shop_mysql", "mysql", format!("{MYSQL}/{}", self.name)),
+            // Redshift reads backslash escapes in every string literal; so
+            // does the stand-in PostgreSQL with standard_conforming_strings off.
+            block(
+                "warehouse",
+                "redshift",
+                format!(
+                    "{PG}/{}?options=-c%20standard_conforming_strings%3Doff",
+                    self.name
+                ),
+            ),
+        ]
+    }
+
+    async fn drop(self) {
+        let mut pg = sqlx::PgConnection::connect(&format!("{PG}/postgres"))
+            .await
+            .unwrap();
+        let _ = pg
+            .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
+            .await;
+        let mut my = sqlx::MySqlConnection::connect(MYSQL).await.unwrap();
+        let _ = my
+            .execute(format!("DROP DATABASE IF EXISTS {}", self.name).as_str())
+            .await;
+    }
+}
+
+const HOSTILE: &str = "\\' OR 1=1 --";
+
+async fn fill_postgres(db: &Databases) {
+    let mut pg = db.pg().await;
+    pg.execute(
+        r#"
+        CREATE SCHEMA shop;
+        CREATE TABLE shop.customers (
+            id int PRIMARY KEY, name text, tier char(6), nation int,
+            balance numeric(12,2), joined date, seen timestamptz, tags text[],
+            meta jsonb, uid uuid, spot point
+        );
+        INSERT INTO shop.customers VALUES
+          (1, 'Ann', 'gold', 1, 120.50, '2024-01-02', '2024-01-02 10:00:00+00', '{a,b}', '{"k": 1}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '(1,2)'),
+          (2, 'bob', 'silver', 2, -3.25, '2023-12-31', NULL, '{}', NULL, NULL, NULL),
+          (3, 'Émile', 'gold', 1, 0.00, NULL, NULL, NULL, '[1, 2]', NULL, NULL),
+          (4, E'\\'' OR 1=1 --', 'bronze', 3, 99999.99, '2020-02-29', NULL, '{"x''y"}', NULL, NULL, NULL),
+          (5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+        CREATE TABLE shop.orders (id bigint, customer int, amount numeric(10,2), note text);
+        INSERT INTO shop.orders SELECT g, 1 + g % 4, g * 1.5, 'order ' || g FROM generate_series(1, 40) g;
+        CREATE TABLE shop."we""ird\'; --" ("co""l\" int, "v'a" text);
+        INSERT INTO shop."we""ird\'; --" VALUES (7, 'it''s');
+        ANALYZE;
+        "#,
+    )
+    .await
+    .unwrap();
+}
+
+async fn fill_mysql(db: &Databases) {
+    let mut my = db.mysql().await;
+    my.execute("SET SESSION sql_mode = ''").await.unwrap();
+    my.execute(
+        r#"
+        CREATE TABLE products (
+            id int unsigned PRIMARY KEY, sku varchar(20), price decimal(65,30),
+            small decimal(10,2), weight double, active bit(1), made datetime,
+            due date, lasts time, big bigint unsigned
+        );
+        INSERT INTO products VALUES
+          (1, 'A-1', 1.5, 1.50, 0.25, b'1', '2024-01-02 03:04:05', '2024-05-06', '838:59:59', 18446744073709551615),
+          (2, 'a-1', 2, 2.00, NULL, b'0', '0000-00-00 00:00:00', '0000-00-00', '-01:00:00', 0),
+          (3, '\\'' OR 1=1 --', NULL, NULL, 1e300, NULL, NULL, NULL, NULL, NULL);
+        CREATE TABLE stock (customer int, qty int);
+        INSERT INTO stock VALUES (1, 10), (1, 5), (2, 7), (3, 1);
+        "#,
+    )
+    .await
+    .unwrap();
+}
+
+async fn setup() -> (Databases, TestServer, Client) {
+    let db = Databases::create().await;
+    fill_postgres(&db).await;
+    fill_mysql(&db).await;
+    let sources = db.sources();
+    let server = TestServer::start_with(move |c| c.sources = sources).await;
+    let client = server.client().await;
+    (db, server, client)
+}
+
+async fn explain(client: &Client, sql: &str) -> String {
+    texts(client, &format!("EXPLAIN {sql}")).await.join("\n")
+}
+
+/// The remote SQL lines of a plan.
+fn remote_sql(plan: &str) -> Vec<String> {
+    plan.lines()
+        .filter_map(|l| l.split_once("RemoteExec: ").map(|(_, r)| r.to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn catalogs_types_and_pushdown_on_postgres() {
+    let (db, _server, c) = setup().await;
+
+    // The source's tables are in information_schema and pg_class (\dt).
+    let tables = texts(
+        &c,
+        "SELECT table_name FROM information_schema.tables \
+         WHERE table_catalog = 'rds' AND table_schema = 'shop' ORDER BY 1",
+    )
+    .await;
+    assert_eq!(tables, ["customers", "orders", "we\"ird\\'; --"]);
+
+    // Types: decimals, char(n) as PostgreSQL compares it, arrays, jsonb, uuid.
+    let row = c
+        .query_one(
+            "SELECT name, tier, balance, joined, tags, meta, CAST(uid AS text) \
+             FROM rds.shop.customers WHERE id = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "Ann");
+    assert_eq!(row.get::<_, String>(1), "gold");
+    assert_eq!(row.get::<_, rust_decimal::Decimal>(2).to_string(), "120.50");
+    assert_eq!(
+        row.get::<_, chrono::NaiveDate>(3),
+        chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap()
+    );
+    assert_eq!(row.get::<_, Vec<String>>(4), ["a", "b"]);
+    assert_eq!(
+        row.get::<_, serde_json::Value>(5),
+        serde_json::json!({"k": 1})
+    );
+    assert_eq!(
+        row.get::<_, String>(6),
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+    );
+
+    // A column Weir cannot map: a clear error naming it; the rest works.
+    let e = c
+        .query("SELECT spot FROM rds.shop.customers", &[])
+        .await
+        .unwrap_err();
+    let m = message(&e);
+    assert!(
+        m.contains("rds.shop.customers.spot") && m.contains("point"),
+        "{m}"
+    );
+    assert_eq!(sqlstate(&e), "0A000");
+    assert_eq!(
+        texts(&c, "SELECT CAST(count(*) AS text) FROM rds.shop.customers").await,
+        ["5"]
+    );
+
+    // Filters, ORDER BY + LIMIT in one statement; text ordered by bytes.
+    let sql = "SELECT name FROM rds.shop.customers WHERE balance > -10 AND name LIKE '%b%' \
+               OR name IN ('Ann', 'Émile') ORDER BY name DESC LIMIT 2";
+    let plan = explain(&c, sql).await;
+    let remote = remote_sql(&plan);
+    assert_eq!(remote.len(), 1, "{plan}");
+    assert!(remote[0].starts_with("source=rds (postgres)"), "{plan}");
+    for part in [
+        "WHERE",
+        "LIKE '%b%'",
+        "= 'Ann'",
+        "ORDER BY",
+        "COLLATE \"C\"",
+        "LIMIT 2",
+    ] {
+        assert!(remote[0].contains(part), "{part} not in {}", remote[0]);
+    }
+    assert_eq!(texts(&c, sql).await, ["Émile", "bob"]);
+
+    // Aggregates, joins of the same source and ORDER BY run remotely.
+    let sql = "SELECT c.tier, count(*) AS n, sum(o.amount) AS total, avg(o.amount) AS mean \
+               FROM rds.shop.orders o JOIN rds.shop.customers c ON c.id = o.customer \
+               WHERE o.amount > 3 GROUP BY c.tier ORDER BY c.tier";
+    let plan = explain(&c, sql).await;
+    let remote = remote_sql(&plan);
+    assert_eq!(remote.len(), 1, "{plan}");
+    for part in [
+        "INNER JOIN",
+        "GROUP BY",
+        "COUNT(*)",
+        "SUM(",
+        "div(SUM(",
+        "ORDER BY",
+    ] {
+        assert!(remote[0].contains(part), "{part} not in {}", remote[0]);
+    }
+    assert!(!plan.contains("AggregateExec"), "{plan}");
+    let rows = c.query(sql, &[]).await.unwrap();
+    let got: Vec<(String, i64, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                r.get(1),
+                r.get::<_, rust_decimal::Decimal>(2).to_string(),
+                r.get::<_, rust_decimal::Decimal>(3).to_string(),
+            )
+        })
+        .collect();
+    // Checked against PostgreSQL itself (avg truncated at scale 6, as Weir).
+    let mut pg = db.pg().await;
+    let want: Vec<(String, i64, String, String)> = sqlx::query_as(
+        "SELECT rtrim(c.tier), count(*), sum(o.amount)::text, trunc(avg(o.amount), 6)::text \
+         FROM shop.orders o JOIN shop.customers c ON c.id = o.customer \
+         WHERE o.amount > 3 GROUP BY c.tier ORDER BY rtrim(c.tier) COLLATE \"C\"",
+    )
+    .fetch_all(&mut pg)
+    .await
+    .unwrap();
+    assert_eq!(got, want);
+
+    // Names full of quotes and backslashes.
+    let rows = c
+        .query(
+            r#"SELECT "co""l\", "v'a" FROM rds.shop."we""ird\'; --""#,
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, i32>(0), 7);
+    assert_eq!(rows[0].get::<_, String>(1), "it's");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn hostile_values_never_change_the_remote_statement() {
+    let (db, _server, c) = setup().await;
+    for table in [
+        "rds.shop.customers",
+        "warehouse.shop.customers",
+        "shop_mysql.PLACEHOLDER.products",
+    ] {
+        let (table, column) = if table.starts_with("shop_mysql") {
+            (table.replace("PLACEHOLDER", &db.name), "sku")
+        } else {
+            (table.to_owned(), "name")
+        };
+        // Inlined by Weir (simple protocol) and bound (extended protocol).
+        let sql = format!("SELECT count(*) FROM {table} WHERE {column} = '\\'' OR 1=1 --'");
+        let n: i64 = c.query_one(&sql, &[]).await.unwrap().get(0);
+        assert_eq!(n, 1, "{sql}");
+        let plan = explain(&c, &sql).await;
+        assert!(!remote_sql(&plan).is_empty(), "{plan}");
+        let sql = format!("SELECT count(*) FROM {table} WHERE {column} = $1");
+        for (value, want) in [(HOSTILE, 1i64), ("x' OR 'a'='a", 0), ("\\", 0), ("';--", 0)] {
+            let n: i64 = c.query_one(&sql, &[&value]).await.unwrap().get(0);
+            assert_eq!(n, want, "{table} {value:?}");
+        }
+    }
+    // MySQL compares text as bytes: 'A-1' and 'a-1' are different values.
+    let sql = format!(
+        "SELECT sku FROM shop_mysql.{}.products WHERE sku = 'a-1' OR sku > 'Z' ORDER BY sku",
+        db.name
+    );
+    assert_eq!(texts(&c, &sql).await, ["\\' OR 1=1 --", "a-1"]);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn mysql_types_redshift_cursor_and_cross_source_joins() {
+    let (db, _server, c) = setup().await;
+    let products = format!("shop_mysql.{}.products", db.name);
+    let rows = c
+        .query(
+            &format!(
+                "SELECT id, CAST(price AS text), small, weight, active, made, due, \
+                 CAST(lasts AS text), CAST(big AS text) FROM {products} ORDER BY id"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0].get::<_, i64>(0), 1);
+    assert!(
+        rows[0].get::<_, String>(1).starts_with("1.5"),
+        "{:?}",
+        rows[0].get::<_, String>(1)
+    );
+    assert_eq!(
+        rows[0].get::<_, rust_decimal::Decimal>(2).to_string(),
+        "1.50"
+    );
+    assert_eq!(rows[0].get::<_, f64>(3), 0.25);
+    assert!(rows[0].get::<_, bool>(4));
+    assert_eq!(
+        rows[0].get::<_, chrono::NaiveDateTime>(5).to_string(),
+        "2024-01-02 03:04:05"
+    );
+    // Zero dates are NULL.
+    assert_eq!(rows[1].get::<_, Option<chrono::NaiveDateTime>>(5), None);
+    assert_eq!(rows[1].get::<_, Option<chrono::NaiveDate>>(6), None);
+    assert!(
+        rows[0].get::<_, String>(7).contains("838"),
+        "{}",
+        rows[0].get::<_, String>(7)
+    );
+    assert_eq!(rows[0].get::<_, String>(8), "18446744073709551615");
+    assert_eq!(rows[2].get::<_, f64>(3), 1e300);
+
+    // The Redshift connector (a cursor) against the PostgreSQL stand-in.
+    let plan = explain(&c, "SELECT name FROM warehouse.shop.customers WHERE id < 3").await;
+    assert!(plan.contains("source=warehouse (redshift)"), "{plan}");
+    assert_eq!(
+        texts(
+            &c,
+            "SELECT name FROM warehouse.shop.customers WHERE id < 3 ORDER BY id"
+        )
+        .await,
+        ["Ann", "bob"]
+    );
+
+    // Lake ⋈ PostgreSQL ⋈ MySQL in one statement.
+    let sql = format!(
+        "SELECT n.n_name, c.name, sum(s.qty) AS qty \
+         FROM rds.shop.customers c \
+         JOIN lake.tpch.nation n ON n.n_nationkey = c.nation \
+         JOIN shop_mysql.{}.stock s ON s.customer = c.id \
+         GROUP BY n.n_name, c.name ORDER BY c.name",
+        db.name
+    );
+    let plan = explain(&c, &sql).await;
+    assert!(
+        plan.contains("source=rds") && plan.contains("source=shop_mysql"),
+        "{plan}"
+    );
+    let rows = c.query(&sql, &[]).await.unwrap();
+    let got: Vec<(String, String, i64)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("ARGENTINA".to_owned(), "Ann".to_owned(), 15),
+            ("BRAZIL".to_owned(), "bob".to_owned(), 7),
+            ("ARGENTINA".to_owned(), "Émile".to_owned(), 1),
+        ]
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_source_that_is_down_fails_fast_and_alone() {
+    let down: SourceConfig = toml::from_str(
+        "name = \"gone\"\nkind = \"postgres\"\nurl = \"postgres://app:secret@127.0.0.1:9/db\"\nconnect_timeout_secs = 2",
+    )
+    .unwrap();
+    let server = TestServer::start_with(move |c| c.sources = vec![down]).await;
+    let c = server.client().await;
+    let started = std::time::Instant::now();
+    let e = c
+        .query("SELECT * FROM gone.public.t", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "08001", "{}", message(&e));
+    assert!(message(&e).contains("gone"), "{}", message(&e));
+    assert!(!message(&e).contains("secret"), "{}", message(&e));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // Everything else keeps working.
+    assert_eq!(
+        texts(&c, "SELECT CAST(count(*) AS text) FROM lake.tpch.nation").await,
+        ["25"]
+    );
+}
