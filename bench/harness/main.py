@@ -19,9 +19,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from common import BenchError, Processes, command_version, log, machine  # noqa: E402
 import peers  # noqa: E402
 import report  # noqa: E402
-from suites import concurrency, lakehouse, tpch, wire  # noqa: E402
+from suites import concurrency, federation, lakehouse, tpch, wire  # noqa: E402
 
-SUITES = {"tpch": tpch, "wire": wire, "concurrency": concurrency, "lakehouse": lakehouse}
+SUITES = {"tpch": tpch, "wire": wire, "concurrency": concurrency, "lakehouse": lakehouse,
+          "federation": federation}
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -85,8 +86,8 @@ class Context:
             self.commands["postgres"] = self._postgres.command
         return self._postgres
 
-    def start_weir(self):
-        weir = peers.Weir(self.build, self.weir_dir, self.procs)
+    def start_weir(self, extra_config="", database="lake"):
+        weir = peers.Weir(self.build, self.weir_dir, self.procs, extra_config, database)
         self.commands["weir"] = weir.command
         return weir
 

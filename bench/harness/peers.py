@@ -60,12 +60,12 @@ def tpch_lake(build, data_root, sf):
 class Weir:
     """A Weir server on a free loopback port over an existing data directory."""
 
-    def __init__(self, build, data_dir, procs):
+    def __init__(self, build, data_dir, procs, extra_config="", database="lake"):
         self.build = build
         self.data_dir = data_dir
         self.procs = procs
         self.port = free_port()
-        self.user, self.database = WEIR_USER, "lake"
+        self.user, self.database = WEIR_USER, database
         self.config = data_dir / "bench-weir.toml"
         self.config.write_text(
             "\n".join(
@@ -80,6 +80,7 @@ class Weir:
                     'password = "${WEIR_BENCH_PASSWORD}"',
                     "[demo]",
                     "tpch_scale_factor = 0",
+                    extra_config,
                     "",
                 ]
             )

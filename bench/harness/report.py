@@ -168,5 +168,28 @@ def concurrency_section(r):
     return lines
 
 
+def federation_section(r):
+    lines = [
+        f"## Full scan of lineitem in a PostgreSQL source ({fmt_num(r.get('lineitem_rows'))} rows), rows/s",
+        "",
+        "| Reader | Rows/s |",
+        "|---|---:|",
+        f"| Weir: `SELECT * FROM pg.tpch.lineitem` over the wire, every row read | {fmt_stat(r['scan_rows_per_s']['weir'])} |",
+        f"| ConnectorX: the table into Arrow | {fmt_stat(r['scan_rows_per_s']['connectorx'])} |",
+        f"| **Weir / ConnectorX** | **{fmt_ratio(r['scan_ratio_weir_vs_connectorx'])}** |",
+        "",
+        "## TPC-H Q1 and Q6, ms",
+        "",
+        "| Query | Weir (pushed down) | PostgreSQL directly | Weir / PostgreSQL |",
+        "|---|---:|---:|---:|",
+    ]
+    for n in (1, 6):
+        t = r[f"q{n}_ms"]
+        lines.append(f"| Q{n} | {fmt_stat(t['weir'])} | {fmt_stat(t['postgres'])} | {fmt_ratio(r[f'q{n}_ratio_weir_vs_postgres'])} |")
+    for n in (1, 6):
+        lines += ["", f"Q{n} as sent to PostgreSQL (from EXPLAIN):", "", "```"] + r[f"q{n}_remote_sql"] + ["```"]
+    return lines
+
+
 SECTIONS = {"tpch": tpch_section, "wire": wire_section, "concurrency": concurrency_section,
-            "lakehouse": lakehouse_section}
+            "lakehouse": lakehouse_section, "federation": federation_section}

@@ -433,3 +433,111 @@ async fn a_source_that_is_down_fails_fast_and_alone() {
         ["25"]
     );
 }
+
+/// Statements of this test's database still running at the source.
+async fn running_on_postgres(db: &Databases, like: &str) -> i64 {
+    let mut pg = db.pg().await;
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = $1 AND state = 'active' AND query LIKE $2",
+    )
+    .bind(&db.name)
+    .bind(like)
+    .fetch_one(&mut pg)
+    .await
+    .unwrap()
+}
+
+async fn running_on_mysql(db: &Databases, like: &str) -> i64 {
+    let mut my = db.mysql().await;
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+         WHERE DB = ? AND COMMAND = 'Query' AND INFO LIKE ?",
+    )
+    .bind(&db.name)
+    .bind(like)
+    .fetch_one(&mut my)
+    .await
+    .unwrap()
+}
+
+/// Wait up to five seconds for `check` to return 0.
+async fn gone(mut check: impl AsyncFnMut() -> i64) -> bool {
+    for _ in 0..50 {
+        if check().await == 0 {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn cancelling_a_query_cancels_it_at_the_source_and_source_errors_reach_the_client() {
+    let (db, _server, c) = setup().await;
+    db.pg()
+        .await
+        .execute("CREATE VIEW shop.slow AS SELECT g, pg_sleep(0.05)::text AS z FROM generate_series(1, 100000) g")
+        .await
+        .unwrap();
+    db.mysql()
+        .await
+        .execute("CREATE VIEW slow AS SELECT SLEEP(60) AS z")
+        .await
+        .unwrap();
+
+    // statement_timeout: the COPY at PostgreSQL is cancelled too.
+    c.batch_execute("SET statement_timeout = 1000")
+        .await
+        .unwrap();
+    let e = c
+        .query("SELECT count(g) FROM rds.shop.slow", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "57014", "{}", message(&e));
+    assert!(
+        gone(async || running_on_postgres(&db, "%pg_sleep%").await).await,
+        "the remote statement kept running"
+    );
+
+    // A CancelRequest: the MySQL statement is killed.
+    c.batch_execute("SET statement_timeout = 0").await.unwrap();
+    let token = c.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    });
+    let sql = format!("SELECT z FROM shop_mysql.{}.slow", db.name);
+    let e = c.query(&sql, &[]).await.unwrap_err();
+    canceller.await.unwrap();
+    assert_eq!(sqlstate(&e), "57014", "{}", message(&e));
+    assert!(
+        gone(async || running_on_mysql(&db, "%SLEEP%").await).await,
+        "the remote statement kept running"
+    );
+
+    // The session and the sources keep working.
+    assert_eq!(
+        texts(&c, "SELECT name FROM rds.shop.customers WHERE id = 2").await,
+        ["bob"]
+    );
+
+    // A table dropped at the source after Weir read its columns: the
+    // source's own message and SQLSTATE.
+    db.pg()
+        .await
+        .execute("DROP TABLE shop.orders")
+        .await
+        .unwrap();
+    let e = c
+        .query("SELECT count(*) FROM rds.shop.orders", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42P01", "{}", message(&e));
+    assert!(
+        message(&e).contains("rds") && message(&e).contains("orders"),
+        "{}",
+        message(&e)
+    );
+    db.drop().await;
+}

@@ -223,8 +223,8 @@ impl Source {
     }
 
     /// One table's metadata; a table missing from the cache makes Weir read
-    /// the source's metadata again (at most once a second) before saying
-    /// it does not exist.
+    /// the source's metadata again before saying it does not exist (so a
+    /// table created at the source is queryable at once).
     pub async fn table(
         self: &Arc<Self>,
         schema: &str,
@@ -242,7 +242,6 @@ impl Source {
                 self.cached();
                 Ok(Some(t))
             }
-            (None, Some(age)) if age < Duration::from_secs(1) => Ok(None),
             (None, _) => {
                 self.refresh().await?;
                 let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
