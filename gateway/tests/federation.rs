@@ -541,3 +541,133 @@ async fn cancelling_a_query_cancels_it_at_the_source_and_source_errors_reach_the
     );
     db.drop().await;
 }
+
+#[tokio::test]
+async fn a_small_join_side_narrows_what_the_source_sends() {
+    let (db, _server, c) = setup().await;
+    // MySQL's stock (4 rows) is the build side; PostgreSQL's orders (40)
+    // gets the customers the build side holds (1 and 2).
+    let sql = format!(
+        "SELECT count(*) FROM shop_mysql.{}.stock s JOIN rds.shop.orders o \
+         ON o.customer = s.customer WHERE s.qty > 6",
+        db.name
+    );
+    assert_eq!(c.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0), 20);
+    let plan = texts(&c, &format!("EXPLAIN ANALYZE {sql}"))
+        .await
+        .join("\n");
+    let remote: Vec<String> = remote_sql(&plan)
+        .into_iter()
+        .filter(|r| r.starts_with("source=rds"))
+        .collect();
+    assert_eq!(remote.len(), 1, "{plan}");
+    assert!(
+        remote[0].contains("AS w WHERE")
+            && remote[0].contains(">= 1")
+            && remote[0].contains("<= 2"),
+        "{plan}"
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn big_postgres_scans_are_read_in_parallel_page_ranges() {
+    let db = Databases::create().await;
+    fill_postgres(&db).await;
+    db.pg()
+        .await
+        .execute(
+            "CREATE TABLE shop.big AS SELECT g AS x, repeat('y', 50) AS pad \
+             FROM generate_series(1, 20000) g; ANALYZE shop.big",
+        )
+        .await
+        .unwrap();
+    let split: SourceConfig = toml::from_str(&format!(
+        "name = \"rds\"\nkind = \"postgres\"\nurl = \"{PG}/{}\"\nsplit_min_rows = 1000\nparallelism = 4",
+        db.name
+    ))
+    .unwrap();
+    let server = TestServer::start_with(move |c| c.sources = vec![split]).await;
+    let c = server.client().await;
+    let sql = "SELECT x FROM rds.shop.big WHERE x > 10";
+    let plan = explain(&c, sql).await;
+    let remote = remote_sql(&plan);
+    // target_partitions is 2 in tests: two ranges, the last one open.
+    assert!(remote[0].contains("partitions=2"), "{plan}");
+    assert_eq!(remote[0].matches("ctid >=").count(), 2, "{plan}");
+    assert_eq!(remote[0].matches("ctid <").count(), 1, "{plan}");
+    let rows = c.query(sql, &[]).await.unwrap();
+    let xs: std::collections::BTreeSet<i32> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(xs.len(), 19_990);
+    assert_eq!(
+        xs.iter().map(|x| *x as i64).sum::<i64>(),
+        (11..=20_000i64).sum::<i64>()
+    );
+    db.drop().await;
+}
+
+/// psql's `\dt` on a source's database, and a query of each kind.
+#[tokio::test]
+async fn psql_lists_and_queries_all_three_kinds() {
+    let (db, server, _c) = setup().await;
+    let run = |dbname: String, args: Vec<String>| {
+        let mut cmd = std::process::Command::new("psql");
+        cmd.arg("-X")
+            .arg("-A")
+            .arg("-t")
+            .arg("-v")
+            .arg("ON_ERROR_STOP=1")
+            .arg(format!(
+                "dbname={dbname} host={} port={} user=weir",
+                server.addr.ip(),
+                server.addr.port()
+            ))
+            .args(args)
+            .env("PGPASSWORD", "weir")
+            .env("PGCONNECT_TIMEOUT", "10");
+        async move {
+            let out = tokio::task::spawn_blocking(move || {
+                cmd.output()
+                    .expect("psql is installed (scripts/install-test-deps)")
+            })
+            .await
+            .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    let listed = run("rds".into(), vec!["-c".into(), "\\dt shop.*".into()]).await;
+    assert!(listed.contains("shop|customers|table"), "{listed}");
+    assert!(listed.contains("shop|orders|table"), "{listed}");
+    let listed = run(
+        "shop_mysql".into(),
+        vec!["-c".into(), format!("\\dt {}.*", db.name)],
+    )
+    .await;
+    assert!(listed.contains("|products|table"), "{listed}");
+    for (dbname, sql) in [
+        (
+            "rds",
+            "SELECT name FROM shop.customers WHERE id = 1".to_owned(),
+        ),
+        (
+            "warehouse",
+            "SELECT name FROM shop.customers WHERE id = 1".to_owned(),
+        ),
+        (
+            "shop_mysql",
+            format!("SELECT sku FROM {}.products WHERE id = 1", db.name),
+        ),
+    ] {
+        let out = run(dbname.into(), vec!["-c".into(), sql]).await;
+        assert!(
+            out.trim() == "Ann" || out.trim() == "A-1",
+            "{dbname}: {out}"
+        );
+    }
+    db.drop().await;
+}

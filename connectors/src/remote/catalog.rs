@@ -227,7 +227,7 @@ impl TableProvider for RemoteTable {
                 .limit(0, limit)?
                 .build()?;
         let lookup = OneTable(self.meta.clone());
-        plan_remote(&self.source, &lookup, &plan, state.config().batch_size()).await
+        plan_remote(&self.source, &lookup, &plan, state.config()).await
     }
 }
 
@@ -235,7 +235,7 @@ async fn plan_remote(
     source: &Arc<Source>,
     lookup: &dyn ScanLookup,
     plan: &LogicalPlan,
-    batch_size: usize,
+    config: &datafusion::prelude::SessionConfig,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let rendered = match Renderer::new(source.kind().dialect(), source.name(), lookup).query(plan) {
         Ok(r) => r,
@@ -249,7 +249,14 @@ async fn plan_remote(
     };
     let schema = Arc::new(plan.schema().as_arrow().clone());
     Ok(Arc::new(
-        RemoteExec::try_new(source.clone(), rendered, schema, batch_size).await?,
+        RemoteExec::try_new(
+            source.clone(),
+            rendered,
+            schema,
+            config.batch_size(),
+            config.target_partitions(),
+        )
+        .await?,
     ))
 }
 
@@ -401,13 +408,7 @@ impl FederationPlanner for RemotePlanner {
         state: &SessionState,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let lookup = SourceLookup(&self.source);
-        plan_remote(
-            &self.source,
-            &lookup,
-            node.plan(),
-            state.config().batch_size(),
-        )
-        .await
+        plan_remote(&self.source, &lookup, node.plan(), state.config()).await
     }
 }
 

@@ -20,11 +20,20 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::{cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, SchemaRef};
+use datafusion::config::ConfigOptions;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::Operator;
+use datafusion::physical_expr::expressions::{
+    BinaryExpr, CastExpr, Column, DynamicFilterPhysicalExpr, InListExpr, Literal,
+};
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::PhysicalExpr;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
@@ -38,21 +47,33 @@ use super::source::{Pool, Source};
 use super::SourceKind;
 
 /// One statement run by a source.
+#[derive(Clone)]
 pub struct RemoteExec {
     source: Arc<Source>,
-    sql: String,
+    /// The rendered statement, its columns aliased `c0`, `c1`...; one per
+    /// partition when a big table is read in ranges.
+    base_sql: Vec<String>,
+    /// Columns read as text because Weir has no binary decoder for them.
+    as_text: Vec<bool>,
     schema: SchemaRef,
     oids: Vec<u32>,
     placeholder: bool,
     batch_size: usize,
     props: Arc<PlanProperties>,
+    /// Filters a hash join derives from its build side, added to the
+    /// statement when the read starts (by then the build side is known).
+    dynamic: Vec<Arc<dyn PhysicalExpr>>,
+    /// The statements actually sent, for EXPLAIN ANALYZE.
+    sent: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The source's row estimate (joins put the smaller side first).
+    estimated_rows: Option<u64>,
 }
 
 impl fmt::Debug for RemoteExec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteExec")
             .field("source", &self.source.name())
-            .field("sql", &self.sql)
+            .field("sql", &self.base_sql)
             .finish()
     }
 }
@@ -65,61 +86,89 @@ impl RemoteExec {
         rendered: Rendered,
         schema: SchemaRef,
         batch_size: usize,
+        target_partitions: usize,
     ) -> Result<Self> {
-        let mut sql = rendered.sql;
+        let sql = rendered.sql.clone();
         let mut oids = Vec::new();
+        let mut as_text = Vec::new();
+        let mut base_sql = vec![sql.clone()];
         if let Pool::Postgres(pool) = source.pool() {
             let mut conn = pool.acquire().await.map_err(|e| source.error(e))?;
+            if source.kind() == SourceKind::Postgres {
+                base_sql = ctid_ranges(&source, &rendered, target_partitions, &mut conn).await?;
+            }
             let described = conn
                 .describe(sql.as_str())
                 .await
                 .map_err(|e| source.error(e))?;
-            oids = described
-                .columns()
-                .iter()
-                .map(|c| c.type_info().oid().map(|o| o.0).unwrap_or(0))
-                .collect();
-            if !oids.iter().all(|o| pgbinary::decodable(*o)) {
+            for c in described.columns() {
+                let oid = c.type_info().oid().map(|o| o.0).unwrap_or(0);
+                let decodable = pgbinary::decodable(oid);
                 // Read what Weir has no binary decoder for as text.
-                let items: Vec<String> = oids
-                    .iter()
-                    .enumerate()
-                    .map(|(i, o)| {
-                        if pgbinary::decodable(*o) {
-                            format!("q.c{i}")
-                        } else {
-                            format!("CAST(q.c{i} AS text)")
-                        }
-                    })
-                    .collect();
-                sql = format!("SELECT {} FROM ({sql}) AS q", items.join(", "));
-                for o in oids.iter_mut() {
-                    if !pgbinary::decodable(*o) {
-                        *o = pgbinary::oid::TEXT;
-                    }
-                }
+                as_text.push(!decodable);
+                oids.push(if decodable { oid } else { pgbinary::oid::TEXT });
             }
         }
         let props = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
-            Partitioning::UnknownPartitioning(1),
+            Partitioning::UnknownPartitioning(base_sql.len()),
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
         Ok(Self {
             source,
-            sql,
+            base_sql,
+            as_text,
             schema,
             oids,
             placeholder: rendered.placeholder_column,
             batch_size: batch_size.max(1),
             props,
+            dynamic: Vec::new(),
+            sent: Default::default(),
+            estimated_rows: rendered.estimated_rows,
         })
     }
 
-    /// The statement the source runs.
-    pub fn sql(&self) -> &str {
-        &self.sql
+    /// The statement partition `partition` runs, with the dynamic filters
+    /// as they are now.
+    pub fn sql(&self, partition: usize) -> String {
+        let base = self
+            .base_sql
+            .get(partition)
+            .or(self.base_sql.first())
+            .cloned()
+            .unwrap_or_default();
+        let dialect = self.source.kind().dialect();
+        let conditions: Vec<String> = self
+            .dynamic
+            .iter()
+            .flat_map(|f| dynamic_conditions(f, dialect, &self.schema))
+            .collect();
+        let mut sql = if conditions.is_empty() {
+            base
+        } else {
+            format!(
+                "SELECT * FROM ({base}) AS w WHERE {}",
+                conditions.join(" AND ")
+            )
+        };
+        if self.as_text.iter().any(|t| *t) {
+            let items: Vec<String> = self
+                .as_text
+                .iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    if *text {
+                        format!("CAST(q.c{i} AS text)")
+                    } else {
+                        format!("q.c{i}")
+                    }
+                })
+                .collect();
+            sql = format!("SELECT {} FROM ({sql}) AS q", items.join(", "));
+        }
+        sql
     }
 
     /// The source's name.
@@ -130,13 +179,30 @@ impl RemoteExec {
 
 impl DisplayAs for RemoteExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let sent = self.sent.lock().map(|s| s.clone()).unwrap_or_default();
+        let sql = match sent.as_slice() {
+            [] => (0..self.base_sql.len())
+                .map(|p| self.sql(p))
+                .collect::<Vec<_>>()
+                .join(" ; "),
+            [one] => one.clone(),
+            many => many.join(" ; "),
+        };
         write!(
             f,
-            "RemoteExec: source={} ({}), sql={}",
+            "RemoteExec: source={} ({}), ",
             self.source.name(),
             self.source.kind().name(),
-            self.sql
-        )
+        )?;
+        if self.base_sql.len() > 1 {
+            write!(f, "partitions={}, ", self.base_sql.len())?;
+        }
+        write!(f, "sql={sql}")?;
+        if !self.dynamic.is_empty() && sent.is_empty() {
+            let shown: Vec<String> = self.dynamic.iter().map(|d| d.to_string()).collect();
+            write!(f, ", dynamic_filters=[{}]", shown.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -175,44 +241,240 @@ impl ExecutionPlan for RemoteExec {
         partition: usize,
         _ctx: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        if partition != 0 {
+        if partition >= self.base_sql.len() {
             return Err(DataFusionError::Internal(format!(
-                "RemoteExec has one partition, not {partition}"
+                "RemoteExec has {} partitions, not {partition}",
+                self.base_sql.len()
             )));
         }
-        let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(2);
-        let read = Read {
-            source: self.source.clone(),
-            sql: self.sql.clone(),
-            schema: self.schema.clone(),
-            oids: self.oids.clone(),
-            placeholder: self.placeholder,
-            batch_size: self.batch_size,
-        };
-        let errors = tx.clone();
-        let task = tokio::spawn(async move {
-            let source = read.source.clone();
-            let result = match (source.kind(), source.pool()) {
-                (SourceKind::Postgres, Pool::Postgres(pool)) => read.postgres(pool, &tx).await,
-                (SourceKind::Redshift, Pool::Postgres(pool)) => read.redshift(pool, &tx).await,
-                (_, Pool::MySql(pool)) => read.mysql(pool, &tx).await,
-                _ => Err(DataFusionError::Internal(
-                    "source kind and pool differ".into(),
-                )),
-            };
-            if let Err(e) = result {
-                let _ = errors.send(Err(e)).await;
+        let me = self.clone();
+        // Started at the first poll: a hash join polls its probe side once
+        // its build side is in, so the dynamic filters are known by then.
+        let start = async move {
+            let sql = me.sql(partition);
+            if let Ok(mut sent) = me.sent.lock() {
+                sent.push(sql.clone());
             }
-        });
-        let abort = AbortOnDrop(task);
-        let stream = futures::stream::unfold((rx, abort), |(mut rx, abort)| async move {
-            rx.recv().await.map(|item| (item, (rx, abort)))
-        });
+            let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(2);
+            let read = Read {
+                source: me.source.clone(),
+                sql,
+                schema: me.schema.clone(),
+                oids: me.oids.clone(),
+                placeholder: me.placeholder,
+                batch_size: me.batch_size,
+            };
+            let errors = tx.clone();
+            let task = tokio::spawn(async move {
+                let source = read.source.clone();
+                let result = match (source.kind(), source.pool()) {
+                    (SourceKind::Postgres, Pool::Postgres(pool)) => read.postgres(pool, &tx).await,
+                    (SourceKind::Redshift, Pool::Postgres(pool)) => read.redshift(pool, &tx).await,
+                    (_, Pool::MySql(pool)) => read.mysql(pool, &tx).await,
+                    _ => Err(DataFusionError::Internal(
+                        "source kind and pool differ".into(),
+                    )),
+                };
+                if let Err(e) = result {
+                    let _ = errors.send(Err(e)).await;
+                }
+            });
+            let abort = AbortOnDrop(task);
+            futures::stream::unfold((rx, abort), |(mut rx, abort)| async move {
+                rx.recv().await.map(|item| (item, (rx, abort)))
+            })
+        };
+        let stream = futures::stream::once(start).flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             stream,
         )))
     }
+
+    fn partition_statistics(
+        &self,
+        _partition: Option<usize>,
+    ) -> Result<datafusion::common::Statistics> {
+        let mut stats = datafusion::common::Statistics::new_unknown(&self.schema);
+        if let Some(n) = self.estimated_rows {
+            stats.num_rows = datafusion::common::stats::Precision::Inexact(n as usize);
+        }
+        Ok(stats)
+    }
+
+    fn handle_child_pushdown_result(
+        &self,
+        phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        _config: &ConfigOptions,
+    ) -> Result<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        // Every filter stays with the parent (PushedDown::No): Weir only
+        // narrows what the source sends with the dynamic ones.
+        let filters: Vec<Arc<dyn PhysicalExpr>> = child_pushdown_result
+            .parent_filters
+            .iter()
+            .map(|f| f.filter.clone())
+            .collect();
+        let verdicts = vec![PushedDown::No; filters.len()];
+        let dynamic: Vec<_> = filters
+            .into_iter()
+            .filter(|f| {
+                f.as_any()
+                    .downcast_ref::<DynamicFilterPhysicalExpr>()
+                    .is_some()
+            })
+            .collect();
+        if phase != FilterPushdownPhase::Post || dynamic.is_empty() {
+            return Ok(FilterPushdownPropagation {
+                filters: verdicts,
+                updated_node: None,
+            });
+        }
+        let mut node = self.clone();
+        node.dynamic.extend(dynamic);
+        node.sent = Default::default();
+        Ok(FilterPushdownPropagation {
+            filters: verdicts,
+            updated_node: Some(Arc::new(node)),
+        })
+    }
+}
+
+/// The parts of a dynamic filter (as it is now) the source can evaluate,
+/// over the statement's output columns `w.c0`, `w.c1`...; parts it cannot
+/// (hash lookups) are left out: the join still applies the whole filter.
+fn dynamic_conditions(
+    filter: &Arc<dyn PhysicalExpr>,
+    dialect: super::Dialect,
+    schema: &datafusion::arrow::datatypes::Schema,
+) -> Vec<String> {
+    let expr = match filter.as_any().downcast_ref::<DynamicFilterPhysicalExpr>() {
+        Some(d) => match d.current() {
+            Ok(e) => e,
+            Err(_) => return Vec::new(),
+        },
+        None => filter.clone(),
+    };
+    if let Some(b) = expr.as_any().downcast_ref::<BinaryExpr>() {
+        if *b.op() == Operator::And {
+            let mut out = dynamic_conditions(b.left(), dialect, schema);
+            out.extend(dynamic_conditions(b.right(), dialect, schema));
+            return out;
+        }
+    }
+    physical_sql(&expr, dialect, schema).into_iter().collect()
+}
+
+fn physical_sql(
+    e: &Arc<dyn PhysicalExpr>,
+    dialect: super::Dialect,
+    schema: &datafusion::arrow::datatypes::Schema,
+) -> Option<String> {
+    use super::render::{literal_sql, ordered_sql};
+    let any = e.as_any();
+    if let Some(d) = any.downcast_ref::<DynamicFilterPhysicalExpr>() {
+        return physical_sql(&d.current().ok()?, dialect, schema);
+    }
+    if let Some(c) = any.downcast_ref::<Column>() {
+        schema.fields().get(c.index())?;
+        return Some(format!("w.c{}", c.index()));
+    }
+    if let Some(l) = any.downcast_ref::<Literal>() {
+        return literal_sql(dialect, l.value());
+    }
+    if let Some(cast) = any.downcast_ref::<CastExpr>() {
+        // Integer widening (join keys of different widths) compares alike.
+        let from = cast.expr().data_type(schema).ok()?;
+        if from.is_integer() && cast.cast_type().is_integer() {
+            return physical_sql(cast.expr(), dialect, schema);
+        }
+        return None;
+    }
+    if let Some(list) = any.downcast_ref::<InListExpr>() {
+        let x = physical_sql(list.expr(), dialect, schema)?;
+        let items = list
+            .list()
+            .iter()
+            .map(|i| physical_sql(i, dialect, schema))
+            .collect::<Option<Vec<_>>>()?;
+        if items.is_empty() {
+            return None;
+        }
+        let not = if list.negated() { "NOT " } else { "" };
+        return Some(format!("({x} {not}IN ({}))", items.join(", ")));
+    }
+    if let Some(b) = any.downcast_ref::<BinaryExpr>() {
+        let t = b.left().data_type(schema).ok()?;
+        let sym = match b.op() {
+            Operator::And => "AND",
+            Operator::Or => "OR",
+            Operator::Eq => "=",
+            Operator::NotEq => "<>",
+            Operator::Lt => "<",
+            Operator::LtEq => "<=",
+            Operator::Gt => ">",
+            Operator::GtEq => ">=",
+            _ => return None,
+        };
+        let l = physical_sql(b.left(), dialect, schema)?;
+        let r = physical_sql(b.right(), dialect, schema)?;
+        let ordering = matches!(
+            b.op(),
+            Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
+        );
+        let (l, r) = if ordering {
+            let rt = b.right().data_type(schema).ok()?;
+            (ordered_sql(dialect, l, &t)?, ordered_sql(dialect, r, &rt)?)
+        } else {
+            (l, r)
+        };
+        return Some(format!("({l} {sym} {r})"));
+    }
+    None
+}
+
+/// A big plain scan of a PostgreSQL table (14 or newer, which scans ctid
+/// ranges directly) as page ranges read in parallel; otherwise the one
+/// statement.
+async fn ctid_ranges(
+    source: &Source,
+    rendered: &Rendered,
+    target_partitions: usize,
+    conn: &mut sqlx::PgConnection,
+) -> Result<Vec<String>> {
+    let one = vec![rendered.sql.clone()];
+    let config = source.config();
+    let parts = config.parallelism.min(target_partitions).max(1);
+    let (Some(split), Some(rows)) = (&rendered.splittable, rendered.estimated_rows) else {
+        return Ok(one);
+    };
+    let Some(pages) = split.pages else {
+        return Ok(one);
+    };
+    if parts < 2 || rows < config.split_min_rows || pages < parts as u64 {
+        return Ok(one);
+    }
+    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int4")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| source.error(e))?;
+    if version < 140_000 {
+        return Ok(one);
+    }
+    let step = pages.div_ceil(parts as u64);
+    let alias = &split.alias;
+    Ok((0..parts as u64)
+        .map(|i| {
+            let from = format!("{alias}.ctid >= '({},0)'::tid", i * step);
+            // The last range is open: pages added since the estimate.
+            let condition = if i + 1 == parts as u64 {
+                from
+            } else {
+                format!("{from} AND {alias}.ctid < '({},0)'::tid", (i + 1) * step)
+            };
+            split.with_condition(&condition)
+        })
+        .collect())
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

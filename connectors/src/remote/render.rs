@@ -68,6 +68,40 @@ pub struct Rendered {
     pub sql: String,
     /// Whether a placeholder column was added because the plan has none.
     pub placeholder_column: bool,
+    /// The source's estimate of the rows, for a scan of one table.
+    pub estimated_rows: Option<u64>,
+    /// A scan of one table, which can be split into ranges.
+    pub splittable: Option<Splittable>,
+}
+
+/// A plain scan of one table: the statement can be re-rendered with a
+/// range condition on the table.
+#[derive(Debug, Clone)]
+pub struct Splittable {
+    select: Select,
+    dialect: Dialect,
+    /// The table's alias in the statement (`t0`).
+    pub alias: String,
+    /// The table's size in pages, if known (PostgreSQL).
+    pub pages: Option<u64>,
+}
+
+impl Splittable {
+    /// The statement with `condition` (over the table's alias) added.
+    pub fn with_condition(&self, condition: &str) -> String {
+        let mut select = self.select.clone();
+        select.wheres.push(condition.to_owned());
+        struct NoTables;
+        impl ScanLookup for NoTables {
+            fn table(
+                &self,
+                _: &datafusion::logical_expr::TableScan,
+            ) -> Option<std::sync::Arc<TableMeta>> {
+                None
+            }
+        }
+        Renderer::new(self.dialect, "", &NoTables).to_sql(&select, true)
+    }
 }
 
 /// Renders plans for one source.
@@ -94,6 +128,10 @@ struct Select {
     order_by: Vec<String>,
     limit: Option<usize>,
     offset: usize,
+    /// Rows the source expects from a scan of one table (at most).
+    rows: Option<u64>,
+    /// For a scan of one table: its alias and size in pages.
+    table: Option<(String, Option<u64>)>,
 }
 
 impl Select {
@@ -129,9 +167,26 @@ impl<'a> Renderer<'a> {
         if let Some(at) = sql.find('\0') {
             return Err(self.poisoned(&sql[at..]));
         }
+        let splittable = match &select.table {
+            Some((alias, pages)) if !select.shaped() && select.having.is_empty() => {
+                Some(Splittable {
+                    select: select.clone(),
+                    dialect: self.dialect,
+                    alias: alias.clone(),
+                    pages: *pages,
+                })
+            }
+            _ => None,
+        };
+        let estimated_rows = match (select.rows, select.limit) {
+            (Some(r), Some(l)) => Some(r.min(l as u64)),
+            (r, _) => r,
+        };
         Ok(Rendered {
             sql,
             placeholder_column,
+            estimated_rows,
+            splittable,
         })
     }
 
@@ -308,6 +363,8 @@ impl<'a> Renderer<'a> {
                     ),
                     wheres,
                     limit: scan.fetch,
+                    rows: table.estimated_rows,
+                    table: (!table.is_view).then(|| (alias.clone(), table.pages)),
                     ..Default::default()
                 })
             }
@@ -359,6 +416,8 @@ impl<'a> Renderer<'a> {
                 }
                 s.items = items;
                 s.group_by = Some(groups);
+                s.rows = None;
+                s.table = None;
                 Ok(s)
             }
             LogicalPlan::Sort(sort) => {
@@ -1032,6 +1091,34 @@ impl<'a> Renderer<'a> {
     }
 }
 
+/// A value as a SQL literal of `dialect`, if it can be written.
+pub(crate) fn literal_sql(dialect: Dialect, value: &ScalarValue) -> Option<String> {
+    struct NoTables;
+    impl ScanLookup for NoTables {
+        fn table(
+            &self,
+            _: &datafusion::logical_expr::TableScan,
+        ) -> Option<std::sync::Arc<TableMeta>> {
+            None
+        }
+    }
+    Renderer::new(dialect, "", &NoTables).literal(value).ok()
+}
+
+/// `sql` (of type `t`) where it is compared for order, if the dialect
+/// orders it as Weir does.
+pub(crate) fn ordered_sql(dialect: Dialect, sql: String, t: &DataType) -> Option<String> {
+    if !is_text(t) {
+        return Some(sql);
+    }
+    match dialect {
+        Dialect::Postgres => Some(format!("({sql}) COLLATE \"C\"")),
+        // Output columns of MySQL text are its bytes.
+        Dialect::MySql => Some(sql),
+        Dialect::Redshift => None,
+    }
+}
+
 fn is_text(t: &DataType) -> bool {
     matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
 }
@@ -1109,6 +1196,7 @@ mod tests {
             is_view: false,
             columns,
             estimated_rows: None,
+            pages: None,
             arrow_schema: schema,
         })
     }

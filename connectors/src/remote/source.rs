@@ -45,6 +45,8 @@ pub struct TableMeta {
     pub columns: Vec<RemoteColumn>,
     /// The source's row estimate, when it keeps one.
     pub estimated_rows: Option<u64>,
+    /// PostgreSQL: the table's size in pages (for ctid-range splits).
+    pub pages: Option<u64>,
     /// The Arrow schema Weir exposes.
     pub arrow_schema: SchemaRef,
 }
@@ -300,6 +302,7 @@ impl Source {
                     is_view: row.is_view,
                     columns: Vec::new(),
                     estimated_rows: row.estimated_rows,
+                    pages: row.pages,
                     arrow_schema: Arc::new(Schema::empty()),
                 });
             }
@@ -347,7 +350,8 @@ impl Source {
                   THEN ((a.atttypmod - 4) >> 16) & 65535 END, \
              CASE WHEN COALESCE(bt.typname, t.typname) = 'numeric' AND a.atttypmod > 0 \
                   THEN (a.atttypmod - 4) & 65535 END, \
-             CASE WHEN c.reltuples >= 0 THEN c.reltuples::int8 END \
+             CASE WHEN c.reltuples >= 0 THEN c.reltuples::int8 END, \
+             CASE WHEN c.relkind IN ('r', 'm') THEN c.relpages::int8 END \
            FROM pg_catalog.pg_class c \
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
@@ -379,6 +383,7 @@ impl Source {
                         scale: r.try_get::<Option<i32>, _>(9)?.map(|s| s as u32),
                     },
                     estimated_rows: r.try_get::<Option<i64>, _>(10)?.map(|n| n as u64),
+                    pages: r.try_get::<Option<i64>, _>(11)?.map(|n| n.max(0) as u64),
                 })
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
@@ -427,6 +432,7 @@ impl Source {
                         pg_typtype: None,
                     },
                     estimated_rows: None,
+                    pages: None,
                 })
             })
             .collect()
@@ -468,6 +474,7 @@ impl Source {
                         pg_typtype: None,
                     },
                     estimated_rows: r.try_get::<Option<i64>, _>(9)?.map(|n| n.max(0) as u64),
+                    pages: None,
                 })
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
@@ -483,6 +490,7 @@ struct ColumnRow {
     nullable: bool,
     ty: TypeInfo,
     estimated_rows: Option<u64>,
+    pages: Option<u64>,
 }
 
 fn finish(mut t: TableMeta) -> TableMeta {
