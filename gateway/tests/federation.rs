@@ -571,7 +571,7 @@ async fn a_small_join_side_narrows_what_the_source_sends() {
 }
 
 #[tokio::test]
-async fn big_postgres_scans_are_read_in_parallel_page_ranges() {
+async fn big_scans_are_read_in_parallel_ranges() {
     let db = Databases::create().await;
     fill_postgres(&db).await;
     db.pg()
@@ -582,12 +582,24 @@ async fn big_postgres_scans_are_read_in_parallel_page_ranges() {
         )
         .await
         .unwrap();
-    let split: SourceConfig = toml::from_str(&format!(
-        "name = \"rds\"\nkind = \"postgres\"\nurl = \"{PG}/{}\"\nsplit_min_rows = 1000\nparallelism = 4",
-        db.name
-    ))
+    let mut my = db.mysql().await;
+    my.execute(
+        "CREATE TABLE big (id bigint PRIMARY KEY, v varchar(10)); \
+         INSERT INTO big SELECT seq, 'v' FROM seq_1_to_20000; ANALYZE TABLE big",
+    )
+    .await
     .unwrap();
-    let server = TestServer::start_with(move |c| c.sources = vec![split]).await;
+    let source = |name: &str, kind: &str, url: String| -> SourceConfig {
+        toml::from_str(&format!(
+            "name = \"{name}\"\nkind = \"{kind}\"\nurl = \"{url}\"\nsplit_min_rows = 1000\nparallelism = 4"
+        ))
+        .unwrap()
+    };
+    let sources = vec![
+        source("rds", "postgres", format!("{PG}/{}", db.name)),
+        source("shop_mysql", "mysql", format!("{MYSQL}/{}", db.name)),
+    ];
+    let server = TestServer::start_with(move |c| c.sources = sources).await;
     let c = server.client().await;
     let sql = "SELECT x FROM rds.shop.big WHERE x > 10";
     let plan = explain(&c, sql).await;
@@ -603,6 +615,17 @@ async fn big_postgres_scans_are_read_in_parallel_page_ranges() {
         xs.iter().map(|x| *x as i64).sum::<i64>(),
         (11..=20_000i64).sum::<i64>()
     );
+
+    // MySQL: ranges of the integer primary key, the outer ones open.
+    let sql = format!("SELECT id FROM shop_mysql.{}.big", db.name);
+    let plan = explain(&c, &sql).await;
+    let remote = remote_sql(&plan);
+    assert!(remote[0].contains("partitions=2"), "{plan}");
+    assert!(remote[0].contains("t0.`id` < 10001"), "{plan}");
+    assert!(remote[0].contains("t0.`id` >= 10001"), "{plan}");
+    let rows = c.query(&sql, &[]).await.unwrap();
+    let ids: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(ids.len(), 20_000);
     db.drop().await;
 }
 

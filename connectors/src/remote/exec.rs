@@ -109,6 +109,9 @@ impl RemoteExec {
                 oids.push(if decodable { oid } else { pgbinary::oid::TEXT });
             }
         }
+        if let Pool::MySql(pool) = source.pool() {
+            base_sql = key_ranges(&source, &rendered, target_partitions, pool).await?;
+        }
         let props = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(base_sql.len()),
@@ -471,6 +474,59 @@ async fn ctid_ranges(
                 from
             } else {
                 format!("{from} AND {alias}.ctid < '({},0)'::tid", (i + 1) * step)
+            };
+            split.with_condition(&condition)
+        })
+        .collect())
+}
+
+/// A big plain scan of a MySQL table with a one-column integer primary key
+/// as key ranges read in parallel; otherwise the one statement.
+async fn key_ranges(
+    source: &Source,
+    rendered: &Rendered,
+    target_partitions: usize,
+    pool: &sqlx::MySqlPool,
+) -> Result<Vec<String>> {
+    let one = vec![rendered.sql.clone()];
+    let config = source.config();
+    let parts = config.parallelism.min(target_partitions).max(1) as i128;
+    let (Some(split), Some(rows)) = (&rendered.splittable, rendered.estimated_rows) else {
+        return Ok(one);
+    };
+    let Some(key) = &split.key_sql else {
+        return Ok(one);
+    };
+    if parts < 2 || rows < config.split_min_rows {
+        return Ok(one);
+    }
+    let bounds: (Option<String>, Option<String>) = sqlx::query_as(&format!(
+        "SELECT CAST(MIN({key}) AS CHAR), CAST(MAX({key}) AS CHAR) FROM {}",
+        split.table_sql
+    ))
+    .fetch_one(pool)
+    .await
+    .map_err(|e| source.error(e))?;
+    let (Some(Ok(low)), Some(Ok(high))) = (
+        bounds.0.map(|v| v.parse::<i128>()),
+        bounds.1.map(|v| v.parse::<i128>()),
+    ) else {
+        return Ok(one);
+    };
+    if high - low < parts {
+        return Ok(one);
+    }
+    let step = (high - low + 1) / parts;
+    let column = format!("{}.{key}", split.alias);
+    Ok((0..parts)
+        .map(|i| {
+            let from = low + i * step;
+            let to = from + step;
+            // Open ends: keys written since MIN/MAX were read.
+            let condition = match (i, i + 1 == parts) {
+                (0, _) => format!("{column} < {to}"),
+                (_, true) => format!("{column} >= {from}"),
+                _ => format!("{column} >= {from} AND {column} < {to}"),
             };
             split.with_condition(&condition)
         })

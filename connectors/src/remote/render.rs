@@ -84,6 +84,10 @@ pub struct Splittable {
     pub alias: String,
     /// The table's size in pages, if known (PostgreSQL).
     pub pages: Option<u64>,
+    /// The table, quoted (`"s"."t"`).
+    pub table_sql: String,
+    /// Its one-column integer primary key, quoted, if it has one.
+    pub key_sql: Option<String>,
 }
 
 impl Splittable {
@@ -130,8 +134,8 @@ struct Select {
     offset: usize,
     /// Rows the source expects from a scan of one table (at most).
     rows: Option<u64>,
-    /// For a scan of one table: its alias and size in pages.
-    table: Option<(String, Option<u64>)>,
+    /// For a scan of one table: its alias and metadata.
+    table: Option<(String, std::sync::Arc<TableMeta>)>,
 }
 
 impl Select {
@@ -168,12 +172,17 @@ impl<'a> Renderer<'a> {
             return Err(self.poisoned(&sql[at..]));
         }
         let splittable = match &select.table {
-            Some((alias, pages)) if !select.shaped() && select.having.is_empty() => {
+            Some((alias, meta)) if !select.shaped() && select.having.is_empty() => {
                 Some(Splittable {
                     select: select.clone(),
                     dialect: self.dialect,
                     alias: alias.clone(),
-                    pages: *pages,
+                    pages: meta.pages,
+                    table_sql: format!("{}.{}", self.ident(&meta.schema)?, self.ident(&meta.name)?),
+                    key_sql: match &meta.integer_key {
+                        Some(k) => Some(self.ident(k)?),
+                        None => None,
+                    },
                 })
             }
             _ => None,
@@ -364,7 +373,7 @@ impl<'a> Renderer<'a> {
                     wheres,
                     limit: scan.fetch,
                     rows: table.estimated_rows,
-                    table: (!table.is_view).then(|| (alias.clone(), table.pages)),
+                    table: (!table.is_view).then(|| (alias.clone(), table.clone())),
                     ..Default::default()
                 })
             }
@@ -1197,6 +1206,8 @@ mod tests {
             columns,
             estimated_rows: None,
             pages: None,
+            integer_key: None,
+            primary: Vec::new(),
             arrow_schema: schema,
         })
     }

@@ -47,6 +47,10 @@ pub struct TableMeta {
     pub estimated_rows: Option<u64>,
     /// PostgreSQL: the table's size in pages (for ctid-range splits).
     pub pages: Option<u64>,
+    /// MySQL: the table's primary key when it is one integer column (for
+    /// key-range splits).
+    pub integer_key: Option<String>,
+    pub(crate) primary: Vec<String>,
     /// The Arrow schema Weir exposes.
     pub arrow_schema: SchemaRef,
 }
@@ -303,10 +307,15 @@ impl Source {
                     columns: Vec::new(),
                     estimated_rows: row.estimated_rows,
                     pages: row.pages,
+                    integer_key: None,
+                    primary: Vec::new(),
                     arrow_schema: Arc::new(Schema::empty()),
                 });
             }
             if let Some(t) = current.as_mut() {
+                if row.primary {
+                    t.primary.push(row.column.clone());
+                }
                 t.columns.push(RemoteColumn {
                     name: row.column,
                     source_type: row.ty.display.clone(),
@@ -384,6 +393,7 @@ impl Source {
                     },
                     estimated_rows: r.try_get::<Option<i64>, _>(10)?.map(|n| n as u64),
                     pages: r.try_get::<Option<i64>, _>(11)?.map(|n| n.max(0) as u64),
+                    primary: false,
                 })
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
@@ -433,6 +443,7 @@ impl Source {
                     },
                     estimated_rows: None,
                     pages: None,
+                    primary: false,
                 })
             })
             .collect()
@@ -443,7 +454,7 @@ impl Source {
                 t.TABLE_TYPE = 'VIEW', CAST(c.COLUMN_NAME AS CHAR), \
                 CAST(c.DATA_TYPE AS CHAR), CAST(c.COLUMN_TYPE AS CHAR), c.IS_NULLABLE = 'YES', \
                 CAST(c.NUMERIC_PRECISION AS SIGNED), CAST(c.NUMERIC_SCALE AS SIGNED), \
-                CAST(t.TABLE_ROWS AS SIGNED) \
+                CAST(t.TABLE_ROWS AS SIGNED), c.COLUMN_KEY = 'PRI' \
              FROM information_schema.COLUMNS c \
              JOIN information_schema.TABLES t \
                ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
@@ -475,6 +486,7 @@ impl Source {
                     },
                     estimated_rows: r.try_get::<Option<i64>, _>(9)?.map(|n| n.max(0) as u64),
                     pages: None,
+                    primary: r.try_get::<Option<bool>, _>(10)?.unwrap_or(false),
                 })
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
@@ -491,9 +503,20 @@ struct ColumnRow {
     ty: TypeInfo,
     estimated_rows: Option<u64>,
     pages: Option<u64>,
+    /// Part of the primary key.
+    primary: bool,
 }
 
 fn finish(mut t: TableMeta) -> TableMeta {
+    if let [key] = t.primary.as_slice() {
+        let integer = t
+            .columns
+            .iter()
+            .any(|c| &c.name == key && matches!(&c.mapping, Ok(m) if m.data_type.is_integer()));
+        if integer {
+            t.integer_key = Some(key.clone());
+        }
+    }
     t.arrow_schema = Arc::new(Schema::new(
         t.columns
             .iter()
