@@ -608,21 +608,30 @@ impl Read {
         tx.send(Ok(batch)).await.is_ok()
     }
 
-    async fn postgres(&self, pool: &sqlx::PgPool, tx: &Sender) -> Result<()> {
+    /// A connection whose statement is cancelled if the read is dropped.
+    async fn pg_connection(
+        &self,
+        pool: &sqlx::PgPool,
+    ) -> Result<CancelGuard<sqlx::pool::PoolConnection<sqlx::Postgres>>> {
         let src = &self.source;
         let mut conn = pool.acquire().await.map_err(|e| src.error(e))?;
         let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
             .fetch_one(&mut *conn)
             .await
             .map_err(|e| src.error(e))?;
-        let mut guard = CancelGuard {
+        Ok(CancelGuard {
             conn,
             cancel: Some((
                 src.pool().clone(),
                 format!("SELECT pg_cancel_backend({pid})"),
                 src.name().to_owned(),
             )),
-        };
+        })
+    }
+
+    async fn postgres(&self, pool: &sqlx::PgPool, tx: &Sender) -> Result<()> {
+        let src = &self.source;
+        let mut guard = self.pg_connection(pool).await?;
         let statement = format!("COPY ({}) TO STDOUT (FORMAT binary)", self.sql);
         let mut reader = CopyReader::default();
         let mut columns = self.columns();
@@ -662,19 +671,7 @@ impl Read {
     async fn redshift(&self, pool: &sqlx::PgPool, tx: &Sender) -> Result<()> {
         let src = &self.source;
         let err = |e| src.error(e);
-        let mut conn = pool.acquire().await.map_err(err)?;
-        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(err)?;
-        let mut guard = CancelGuard {
-            conn,
-            cancel: Some((
-                src.pool().clone(),
-                format!("SELECT pg_cancel_backend({pid})"),
-                src.name().to_owned(),
-            )),
-        };
+        let mut guard = self.pg_connection(pool).await?;
         let conn = &mut *guard.conn;
         conn.execute("BEGIN").await.map_err(err)?;
         conn.execute(format!("DECLARE weir_cursor CURSOR FOR {}", self.sql).as_str())

@@ -95,15 +95,6 @@ impl Splittable {
     pub fn with_condition(&self, condition: &str) -> String {
         let mut select = self.select.clone();
         select.wheres.push(condition.to_owned());
-        struct NoTables;
-        impl ScanLookup for NoTables {
-            fn table(
-                &self,
-                _: &datafusion::logical_expr::TableScan,
-            ) -> Option<std::sync::Arc<TableMeta>> {
-                None
-            }
-        }
         Renderer::new(self.dialect, "", &NoTables).to_sql(&select, true)
     }
 }
@@ -1100,17 +1091,17 @@ impl<'a> Renderer<'a> {
     }
 }
 
+/// For renderers that only write expressions: no table is this source's.
+struct NoTables;
+
+impl ScanLookup for NoTables {
+    fn table(&self, _: &datafusion::logical_expr::TableScan) -> Option<std::sync::Arc<TableMeta>> {
+        None
+    }
+}
+
 /// A value as a SQL literal of `dialect`, if it can be written.
 pub(crate) fn literal_sql(dialect: Dialect, value: &ScalarValue) -> Option<String> {
-    struct NoTables;
-    impl ScanLookup for NoTables {
-        fn table(
-            &self,
-            _: &datafusion::logical_expr::TableScan,
-        ) -> Option<std::sync::Arc<TableMeta>> {
-            None
-        }
-    }
     Renderer::new(dialect, "", &NoTables).literal(value).ok()
 }
 
