@@ -408,17 +408,21 @@ fn physical_sql(
     }
     if let Some(b) = any.downcast_ref::<BinaryExpr>() {
         let t = b.left().data_type(schema).ok()?;
-        let sym = match b.op() {
-            Operator::And => "AND",
-            Operator::Or => "OR",
-            Operator::Eq => "=",
-            Operator::NotEq => "<>",
-            Operator::Lt => "<",
-            Operator::LtEq => "<=",
-            Operator::Gt => ">",
-            Operator::GtEq => ">=",
-            _ => return None,
-        };
+        let logical_or_comparison = matches!(
+            b.op(),
+            Operator::And
+                | Operator::Or
+                | Operator::Eq
+                | Operator::NotEq
+                | Operator::Lt
+                | Operator::LtEq
+                | Operator::Gt
+                | Operator::GtEq
+        );
+        if !logical_or_comparison {
+            return None;
+        }
+        let sym = super::render::operator_sql(*b.op())?;
         let l = physical_sql(b.left(), dialect, schema)?;
         let r = physical_sql(b.right(), dialect, schema)?;
         let ordering = matches!(

@@ -755,24 +755,8 @@ impl<'a> Renderer<'a> {
     ) -> R<String> {
         let lt = self.type_of(left, schema)?;
         let rt = self.type_of(right, schema)?;
-        let sym = match op {
-            Operator::Eq => "=",
-            Operator::NotEq => "<>",
-            Operator::Lt => "<",
-            Operator::LtEq => "<=",
-            Operator::Gt => ">",
-            Operator::GtEq => ">=",
-            Operator::And => "AND",
-            Operator::Or => "OR",
-            Operator::Plus => "+",
-            Operator::Minus => "-",
-            Operator::Multiply => "*",
-            Operator::Divide => "/",
-            Operator::Modulo => "%",
-            Operator::IsDistinctFrom => "IS DISTINCT FROM",
-            Operator::IsNotDistinctFrom => "IS NOT DISTINCT FROM",
-            Operator::StringConcat => "||",
-            other => return cannot(format!("operator {other}")),
+        let Some(sym) = operator_sql(op) else {
+            return cannot(format!("operator {op}"));
         };
         let ordering = matches!(
             op,
@@ -1089,6 +1073,30 @@ impl<'a> Renderer<'a> {
             other => cannot(format!("function {other}")),
         }
     }
+}
+
+/// The SQL spelling of the operators Weir sends (PostgreSQL's; the MySQL
+/// differences are handled where they are rendered).
+pub(crate) fn operator_sql(op: Operator) -> Option<&'static str> {
+    Some(match op {
+        Operator::Eq => "=",
+        Operator::NotEq => "<>",
+        Operator::Lt => "<",
+        Operator::LtEq => "<=",
+        Operator::Gt => ">",
+        Operator::GtEq => ">=",
+        Operator::And => "AND",
+        Operator::Or => "OR",
+        Operator::Plus => "+",
+        Operator::Minus => "-",
+        Operator::Multiply => "*",
+        Operator::Divide => "/",
+        Operator::Modulo => "%",
+        Operator::IsDistinctFrom => "IS DISTINCT FROM",
+        Operator::IsNotDistinctFrom => "IS NOT DISTINCT FROM",
+        Operator::StringConcat => "||",
+        _ => return None,
+    })
 }
 
 /// For renderers that only write expressions: no table is this source's.
