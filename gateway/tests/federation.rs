@@ -410,17 +410,40 @@ async fn mysql_types_redshift_cursor_and_cross_source_joins() {
     db.drop().await;
 }
 
+/// Forwards connections on `listener` to PostgreSQL, until dropped.
+fn forward_to_postgres(listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut server) = tokio::net::TcpStream::connect("127.0.0.1:5432").await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    })
+}
+
 #[tokio::test]
-async fn a_source_that_is_down_fails_fast_and_alone() {
-    let down: SourceConfig = toml::from_str(
-        "name = \"gone\"\nkind = \"postgres\"\nurl = \"postgres://app:secret@127.0.0.1:9/db\"\nconnect_timeout_secs = 2",
-    )
+async fn a_source_that_is_down_fails_fast_and_alone_and_is_used_again_when_back() {
+    let db = Databases::create().await;
+    fill_postgres(&db).await;
+    // A port nothing listens on yet: the source is down at startup.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down: SourceConfig = toml::from_str(&format!(
+        "name = \"gone\"\nkind = \"postgres\"\n\
+         url = \"postgres://postgres:secret@127.0.0.1:{port}/{}\"\nconnect_timeout_secs = 2",
+        db.name
+    ))
     .unwrap();
     let server = TestServer::start_with(move |c| c.sources = vec![down]).await;
     let c = server.client().await;
     let started = std::time::Instant::now();
     let e = c
-        .query("SELECT * FROM gone.public.t", &[])
+        .query("SELECT name FROM gone.shop.customers", &[])
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&e), "08001", "{}", message(&e));
@@ -432,6 +455,17 @@ async fn a_source_that_is_down_fails_fast_and_alone() {
         texts(&c, "SELECT CAST(count(*) AS text) FROM lake.tpch.nation").await,
         ["25"]
     );
+    // The source comes back: the next query uses it, no restart.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let proxy = forward_to_postgres(listener);
+    assert_eq!(
+        texts(&c, "SELECT name FROM gone.shop.customers WHERE id = 2").await,
+        ["bob"]
+    );
+    proxy.abort();
+    db.drop().await;
 }
 
 /// Statements of this test's database still running at the source.
