@@ -133,7 +133,8 @@ async fn fill_mysql(db: &Databases) {
         INSERT INTO products VALUES
           (1, 'A-1', 1.5, 1.50, 0.25, b'1', '2024-01-02 03:04:05', '2024-05-06', '838:59:59', 18446744073709551615),
           (2, 'a-1', 2, 2.00, NULL, b'0', '0000-00-00 00:00:00', '0000-00-00', '-01:00:00', 0),
-          (3, '\\'' OR 1=1 --', NULL, NULL, 1e300, NULL, NULL, NULL, NULL, NULL);
+          (3, '\\'' OR 1=1 --', NULL, NULL, 1e300, NULL, NULL, NULL, NULL, NULL),
+          (4, 'wide', 12345678901234567890.5, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
         CREATE TABLE stock (customer int, qty int);
         INSERT INTO stock VALUES (1, 10), (1, 5), (2, 7), (3, 1);
         "#,
@@ -322,7 +323,7 @@ async fn hostile_values_never_change_the_remote_statement() {
         "SELECT sku FROM shop_mysql.{}.products WHERE sku = 'a-1' OR sku > 'Z' ORDER BY sku",
         db.name
     );
-    assert_eq!(texts(&c, &sql).await, ["\\' OR 1=1 --", "a-1"]);
+    assert_eq!(texts(&c, &sql).await, ["\\' OR 1=1 --", "a-1", "wide"]);
     db.drop().await;
 }
 
@@ -340,7 +341,7 @@ async fn mysql_types_redshift_cursor_and_cross_source_joins() {
         )
         .await
         .unwrap();
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 4);
     assert_eq!(rows[0].get::<_, i64>(0), 1);
     assert!(
         rows[0].get::<_, String>(1).starts_with("1.5"),
@@ -367,6 +368,20 @@ async fn mysql_types_redshift_cursor_and_cross_source_joins() {
     );
     assert_eq!(rows[0].get::<_, String>(8), "18446744073709551615");
     assert_eq!(rows[2].get::<_, f64>(3), 1e300);
+
+    // DECIMAL(65,30) beyond 38 digits reaches the client whole.
+    let wide = c
+        .simple_query(&format!("SELECT price FROM {products} WHERE id = 4"))
+        .await
+        .unwrap();
+    let value = wide.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+        _ => None,
+    });
+    assert_eq!(
+        value.as_deref(),
+        Some("12345678901234567890.500000000000000000000000000000")
+    );
 
     // The Redshift connector (a cursor) against the PostgreSQL stand-in.
     let plan = explain(&c, "SELECT name FROM warehouse.shop.customers WHERE id < 3").await;

@@ -336,6 +336,8 @@ enum Col<'a> {
     F32(&'a Float32Array),
     F64(&'a Float64Array),
     Dec(&'a Decimal128Array, i8),
+    /// Wide decimals (MySQL DECIMAL(65,30)), through their digits.
+    Dec256(&'a datafusion::arrow::array::Decimal256Array, i8),
     Str(&'a dyn Array),
     /// Text sent as jsonb: binary format has a version byte.
     Jsonb(&'a dyn Array),
@@ -367,7 +369,6 @@ fn canonical_type(dt: &DataType) -> Option<DataType> {
         Duration(_) => Duration(TimeUnit::Microsecond),
         Float16 => Float32,
         Decimal32(p, s) | Decimal64(p, s) => Decimal128(*p, *s),
-        Decimal256(_, s) => Decimal128(38, (*s).min(38)),
         Dictionary(_, v) => canonical_type(v).unwrap_or_else(|| v.as_ref().clone()),
         FixedSizeList(f, _) | ListView(f) => List(f.clone()),
         LargeListView(f) => LargeList(f.clone()),
@@ -498,6 +499,7 @@ fn column<'a>(a: &'a dyn Array, t: &PgType, fmt: &FormatOptions<'a>) -> Result<C
         Float32 => Col::F32(a.as_primitive()),
         Float64 => Col::F64(a.as_primitive()),
         Decimal128(_, s) => Col::Dec(a.as_primitive(), *s),
+        Decimal256(_, s) => Col::Dec256(a.as_primitive(), *s),
         Utf8 | LargeUtf8 | Utf8View if t.oid == oid::JSONB => Col::Jsonb(a),
         Utf8 | LargeUtf8 | Utf8View => Col::Str(a),
         FixedSizeBinary(16) if t.oid == oid::UUID => Col::Uuid(a.as_fixed_size_binary()),
@@ -533,6 +535,7 @@ fn is_null(col: &Col<'_>, row: usize) -> bool {
         Col::F32(a) => a.is_null(row),
         Col::F64(a) => a.is_null(row),
         Col::Dec(a, _) => a.is_null(row),
+        Col::Dec256(a, _) => a.is_null(row),
         Col::Str(a) | Col::Jsonb(a) | Col::Bin(a) => a.is_null(row),
         Col::Uuid(a) => a.is_null(row),
         Col::Date(a) => a.is_null(row),
@@ -623,6 +626,15 @@ fn write_text(col: &Col<'_>, row: usize, opts: &TextOptions, out: &mut BytesMut)
         }
         Col::Dec(a, s) => {
             decimal_text(a.value(row), *s, f.0);
+            Ok(())
+        }
+        Col::Dec256(a, s) => {
+            let v = a.value(row).to_string();
+            let (negative, digits) = match v.strip_prefix('-') {
+                Some(d) => (true, d),
+                None => (false, v.as_str()),
+            };
+            decimal_digits_text(negative, digits.as_bytes(), *s, f.0);
             Ok(())
         }
         Col::Str(a) | Col::Jsonb(a) => {
@@ -757,6 +769,14 @@ fn write_binary(col: &Col<'_>, row: usize, opts: &TextOptions, out: &mut BytesMu
         Col::F32(a) => out.put_f32(a.value(row)),
         Col::F64(a) => out.put_f64(a.value(row)),
         Col::Dec(a, s) => numeric_binary(a.value(row), *s, out),
+        Col::Dec256(a, s) => {
+            let v = a.value(row).to_string();
+            let (negative, digits) = match v.strip_prefix('-') {
+                Some(d) => (true, d),
+                None => (false, v.as_str()),
+            };
+            numeric_binary_digits(negative, digits.as_bytes(), *s, out)
+        }
         Col::Str(a) => out.put_slice(str_value(*a, row).as_bytes()),
         Col::Jsonb(a) => {
             out.put_u8(1);
@@ -905,12 +925,18 @@ fn exponent_form(sci: &str) -> String {
 fn decimal_text(v: i128, scale: i8, out: &mut BytesMut) {
     let mut buf = [0u8; 40];
     let digits = decimal_digits(v.unsigned_abs(), &mut buf);
-    if v < 0 {
+    decimal_digits_text(v < 0, digits, scale, out)
+}
+
+/// A decimal given by the digits of its unscaled magnitude, as text.
+fn decimal_digits_text(negative: bool, digits: &[u8], scale: i8, out: &mut BytesMut) {
+    let zero = digits.iter().all(|d| *d == b'0');
+    if negative && !zero {
         out.put_u8(b'-');
     }
     if scale <= 0 {
         out.put_slice(digits);
-        if v != 0 {
+        if !zero {
             for _ in 0..(-scale) {
                 out.put_u8(b'0');
             }
@@ -1015,6 +1041,49 @@ fn numeric_binary(v: i128, scale: i8, out: &mut BytesMut) {
     out.put_u16(if v < 0 && ndigits > 0 { 0x4000 } else { 0 });
     out.put_i16(scale as i16);
     for g in groups[first..n].iter().rev() {
+        out.put_i16(*g);
+    }
+}
+
+/// PostgreSQL's binary numeric from the digits of an unscaled magnitude
+/// (any length): used for decimals wider than 128 bits.
+fn numeric_binary_digits(negative: bool, digits: &[u8], scale: i8, out: &mut BytesMut) {
+    // Whole decimal digits: integer part and fraction.
+    let mut text: Vec<u8> = digits.to_vec();
+    let scale = if scale < 0 {
+        text.extend(std::iter::repeat_n(b'0', scale.unsigned_abs() as usize));
+        0usize
+    } else {
+        scale as usize
+    };
+    if text.len() <= scale {
+        let pad = scale + 1 - text.len();
+        text.splice(0..0, std::iter::repeat_n(b'0', pad));
+    }
+    let (int, frac) = text.split_at(text.len() - scale);
+    // Align both parts on base-10000 groups.
+    let int_pad = (4 - int.len() % 4) % 4;
+    let frac_pad = (4 - frac.len() % 4) % 4;
+    let mut aligned = vec![b'0'; int_pad];
+    aligned.extend_from_slice(int);
+    aligned.extend_from_slice(frac);
+    aligned.extend(std::iter::repeat_n(b'0', frac_pad));
+    let int_groups = (int.len() + int_pad) / 4;
+    let groups: Vec<i16> = aligned
+        .chunks(4)
+        .map(|c| c.iter().fold(0i16, |acc, d| acc * 10 + i16::from(d - b'0')))
+        .collect();
+    let first = groups.iter().position(|g| *g != 0);
+    let last = groups.iter().rposition(|g| *g != 0);
+    let (ndigits, weight, body) = match (first, last) {
+        (Some(f), Some(l)) => (l - f + 1, int_groups as i32 - 1 - f as i32, &groups[f..=l]),
+        _ => (0, 0, &groups[0..0]),
+    };
+    out.put_i16(ndigits as i16);
+    out.put_i16(weight as i16);
+    out.put_u16(if negative && ndigits > 0 { 0x4000 } else { 0 });
+    out.put_i16(scale as i16);
+    for g in body {
         out.put_i16(*g);
     }
 }
@@ -1610,6 +1679,17 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The digit-string encoder (wide decimals) writes what the i128
+        /// one writes.
+        #[test]
+        fn numeric_binary_from_digits_matches_the_i128_encoder(v in -(10i128.pow(38) - 1)..10i128.pow(38), scale in 0i8..=38) {
+            let mut a = BytesMut::new();
+            numeric_binary(v, scale, &mut a);
+            let mut b = BytesMut::new();
+            numeric_binary_digits(v < 0, v.unsigned_abs().to_string().as_bytes(), scale, &mut b);
+            assert_eq!(a, b);
+        }
+
         /// Binary numerics decode to the value they encode, for any
         /// Decimal128 magnitude and scale.
         #[test]
