@@ -215,7 +215,10 @@ impl Source {
                 .is_some_and(|at| at.elapsed() < self.config.metadata_ttl());
             (cache.tables.clone(), fresh)
         };
-        if !fresh {
+        // One background refresh at a time: while one runs (or waits for a
+        // source that is down), further accesses serve the cache.
+        let idle = self.refresh_lock.try_lock().is_ok();
+        if !fresh && idle {
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 let me = self.clone();
                 handle.spawn(async move {
