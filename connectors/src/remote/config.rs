@@ -68,6 +68,9 @@ pub struct UnloadConfig {
     /// through a cursor.
     #[serde(default = "default_unload_rows")]
     pub min_rows: u64,
+    /// How Weir reaches the staging bucket (as `[lake.s3]`).
+    #[serde(default)]
+    pub s3: weir_catalog::S3Options,
 }
 
 impl std::fmt::Debug for UnloadConfig {

@@ -67,6 +67,8 @@ pub struct RemoteExec {
     sent: Arc<std::sync::Mutex<Vec<String>>>,
     /// The source's row estimate (joins put the smaller side first).
     estimated_rows: Option<u64>,
+    /// Redshift: the result is big enough to go through UNLOAD.
+    unload: bool,
 }
 
 impl fmt::Debug for RemoteExec {
@@ -118,6 +120,13 @@ impl RemoteExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
+        let unload = match (source.staging(), &source.config().unload) {
+            (Some(_), Some(u)) => {
+                !rendered.placeholder_column
+                    && rendered.estimated_rows.is_some_and(|n| n >= u.min_rows)
+            }
+            _ => false,
+        };
         Ok(Self {
             source,
             base_sql,
@@ -130,6 +139,7 @@ impl RemoteExec {
             dynamic: Vec::new(),
             sent: Default::default(),
             estimated_rows: rendered.estimated_rows,
+            unload,
         })
     }
 
@@ -200,6 +210,9 @@ impl DisplayAs for RemoteExec {
         if self.base_sql.len() > 1 {
             write!(f, "partitions={}, ", self.base_sql.len())?;
         }
+        if self.unload {
+            write!(f, "via=UNLOAD to Parquet, ")?;
+        }
         write!(f, "sql={sql}")?;
         if !self.dynamic.is_empty() && sent.is_empty() {
             let shown: Vec<String> = self.dynamic.iter().map(|d| d.to_string()).collect();
@@ -260,6 +273,7 @@ impl ExecutionPlan for RemoteExec {
             }
             let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(2);
             let read = Read {
+                unload: me.unload,
                 source: me.source.clone(),
                 sql,
                 schema: me.schema.clone(),
@@ -537,6 +551,18 @@ async fn key_ranges(
         .collect())
 }
 
+/// Removes a query's unloaded files when the read ends or is dropped.
+struct RemoveOnDrop(Arc<dyn object_store::ObjectStore>, object_store::path::Path);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let (store, folder) = (self.0.clone(), self.1.clone());
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move { super::unload::remove(&store, &folder).await });
+        }
+    }
+}
+
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
@@ -592,6 +618,7 @@ impl<C: CloseOnDrop> Drop for CancelGuard<C> {
 }
 
 struct Read {
+    unload: bool,
     source: Arc<Source>,
     sql: String,
     schema: SchemaRef,
@@ -672,7 +699,30 @@ impl Read {
         Ok(())
     }
 
+    /// `UNLOAD` to the staging prefix, then the Parquet files read back
+    /// and removed (also when the read is dropped).
+    async fn redshift_unload(&self, pool: &sqlx::PgPool, tx: &Sender) -> Result<()> {
+        let src = &self.source;
+        let (Some(staging), Some(config)) = (src.staging(), &src.config().unload) else {
+            return Err(DataFusionError::Internal("UNLOAD without staging".into()));
+        };
+        let (folder, url) = staging.folder()?;
+        let statement = super::unload::unload_statement(&self.sql, &url, &config.iam_role)?;
+        let _cleanup = RemoveOnDrop(staging.store.clone(), folder.clone());
+        let mut guard = self.pg_connection(pool).await?;
+        guard
+            .conn
+            .execute(statement.as_str())
+            .await
+            .map_err(|e| src.error(e))?;
+        guard.done();
+        super::unload::read_back(&staging.store, &folder, &self.schema, tx).await
+    }
+
     async fn redshift(&self, pool: &sqlx::PgPool, tx: &Sender) -> Result<()> {
+        if self.unload {
+            return self.redshift_unload(pool, tx).await;
+        }
         let src = &self.source;
         let err = |e| src.error(e);
         let mut guard = self.pg_connection(pool).await?;

@@ -19,7 +19,8 @@
 //!   every identifier and string literal in remote SQL is written by
 //!   [`Dialect::ident`] and [`Dialect::string`].
 //! - [`catalog`]: catalogs, tables and their part in federation.
-//! - [`exec`], [`pgbinary`]: reading results into Arrow.
+//! - [`exec`], [`pgbinary`]: reading results into Arrow; [`unload`]:
+//!   Redshift's UNLOAD to S3 as Parquet, read back.
 
 pub mod catalog;
 pub mod config;
@@ -29,6 +30,7 @@ pub mod pgbinary;
 pub mod render;
 pub mod source;
 pub mod types;
+pub mod unload;
 
 pub use catalog::{FederateRemote, RemoteCatalogProvider};
 pub use config::{SourceConfig, SourceKind};

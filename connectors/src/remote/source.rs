@@ -66,6 +66,7 @@ struct Cache {
 pub struct Source {
     config: SourceConfig,
     pool: Pool,
+    staging: Option<super::unload::Staging>,
     cache: RwLock<Cache>,
     refresh_lock: tokio::sync::Mutex<()>,
 }
@@ -174,9 +175,19 @@ impl Source {
                     )
                 }
             };
+        let staging = match (&config.unload, config.kind) {
+            (Some(u), SourceKind::Redshift) => {
+                Some(super::unload::Staging::open(u).map_err(ConnectorError::DataFusion)?)
+            }
+            (Some(_), _) => {
+                return Err(invalid("[source.unload] is for Redshift sources".into()));
+            }
+            (None, _) => None,
+        };
         Ok(Arc::new(Self {
             config,
             pool,
+            staging,
             cache: RwLock::new(Cache {
                 tables: Arc::new(Tables::new()),
                 loaded: None,
@@ -203,6 +214,11 @@ impl Source {
     /// Its pool.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// Redshift: where UNLOAD writes, when configured.
+    pub fn staging(&self) -> Option<&super::unload::Staging> {
+        self.staging.as_ref()
     }
 
     /// The cached tables (possibly empty or stale); starts a background
@@ -346,7 +362,25 @@ impl Source {
         if self.config.kind == SourceKind::Redshift {
             // Redshift's own catalog view first; the PostgreSQL stand-in
             // used in tests has none, and answers from information_schema.
-            let redshift = self.introspect_info_schema(pool, "svv_columns").await;
+            let redshift = match self.introspect_info_schema(pool, "svv_columns").await {
+                Ok(mut rows) => {
+                    // Row counts Redshift keeps per table (for UNLOAD).
+                    let counts: Vec<(String, String, i64)> = sqlx::query_as(
+                        "SELECT \"schema\"::text, \"table\"::text, tbl_rows::int8 FROM svv_table_info",
+                    )
+                    .fetch_all(pool)
+                    .await
+                    .unwrap_or_default();
+                    for r in rows.iter_mut() {
+                        r.estimated_rows = counts
+                            .iter()
+                            .find(|(s, t, _)| *s == r.schema && *t == r.table)
+                            .map(|(_, _, n)| (*n).max(0) as u64);
+                    }
+                    Ok(rows)
+                }
+                Err(e) => Err(e),
+            };
             return match redshift {
                 Err(e) if is_undefined_table(&e) => self
                     .introspect_info_schema(pool, "information_schema.columns")
