@@ -202,7 +202,7 @@ impl<'a> Renderer<'a> {
             return false;
         };
         let alias = "t0".to_owned();
-        let scope = match self.scan_columns(table, &alias, None) {
+        let scope = match self.scan_columns(table, &alias) {
             Ok(s) => s,
             Err(_) => return false,
         };
@@ -298,22 +298,11 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    fn scan_columns(
-        &mut self,
-        table: &TableMeta,
-        alias: &str,
-        projection: Option<&Vec<usize>>,
-    ) -> R<Vec<String>> {
-        let all: Vec<usize> = (0..table.columns.len()).collect();
-        let wanted = projection.unwrap_or(&all);
-        let mut items = Vec::with_capacity(wanted.len());
-        for &i in wanted {
-            let column = table.columns.get(i).ok_or_else(|| {
-                Failure::Fatal(DataFusionError::Internal(format!(
-                    "column {i} of {}.{} out of range",
-                    table.schema, table.name
-                )))
-            })?;
+    /// How each column of `table` (under `alias`) is read; an unreadable
+    /// column is a marker that fails when used.
+    fn scan_columns(&mut self, table: &TableMeta, alias: &str) -> R<Vec<String>> {
+        let mut items = Vec::with_capacity(table.columns.len());
+        for column in &table.columns {
             let mapping = match column.mapping.as_ref() {
                 Ok(m) => m,
                 Err(why) => {
@@ -344,7 +333,21 @@ impl<'a> Renderer<'a> {
                     return cannot(format!("{} is not a table of this source", scan.table_name));
                 };
                 let alias = self.alias();
-                let full_scope = self.scan_columns(&table, &alias, None)?;
+                let full_scope = self.scan_columns(&table, &alias)?;
+                let items = match &scan.projection {
+                    None => full_scope.clone(),
+                    Some(p) => p
+                        .iter()
+                        .map(|&i| {
+                            full_scope.get(i).cloned().ok_or_else(|| {
+                                Failure::Fatal(DataFusionError::Internal(format!(
+                                    "column {i} of {}.{} out of range",
+                                    table.schema, table.name
+                                )))
+                            })
+                        })
+                        .collect::<R<Vec<_>>>()?,
+                };
                 let schema = DFSchema::try_from_qualified_schema(
                     scan.table_name.clone(),
                     &table.arrow_schema,
@@ -355,7 +358,7 @@ impl<'a> Renderer<'a> {
                     wheres.push(self.expr(f, &full_scope, &schema)?);
                 }
                 Ok(Select {
-                    items: self.scan_columns(&table, &alias, scan.projection.as_ref())?,
+                    items,
                     from: format!(
                         "{}.{} AS {alias}",
                         self.ident(&table.schema)?,
@@ -572,13 +575,13 @@ impl<'a> Renderer<'a> {
         if !is_text(&self.type_of(e, schema)?) {
             return Ok(text);
         }
-        match self.dialect {
-            Dialect::Postgres => Ok(format!("({text}) COLLATE \"C\"")),
-            // Text columns are read as bytes; literals compare as bytes
-            // against them. Computed text is not.
-            Dialect::MySql if is_column_like(e) => Ok(text),
-            _ => cannot("ordering text on this source"),
+        // MySQL text columns are read as bytes, literals compare as bytes
+        // against them; computed text is not bytes.
+        if self.dialect == Dialect::MySql && !is_column_like(e) {
+            return cannot("ordering computed text on MySQL");
         }
+        ordered_sql(self.dialect, text, &DataType::Utf8)
+            .map_or_else(|| cannot("ordering text on this source"), Ok)
     }
 
     fn type_of(&self, e: &Expr, schema: &DFSchema) -> R<DataType> {
