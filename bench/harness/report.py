@@ -191,5 +191,25 @@ def federation_section(r):
     return lines
 
 
+def isolation_section(r):
+    lines = [
+        f"## Latency under heavy statements ({r['runs_per_figure']} runs of {r['seconds_per_run']} s, 8 clients, simple protocol)",
+        "",
+        "| Script | Heavy statements | Weir p50 / p99 ms | PostgreSQL p50 / p99 ms | Weir tps | PostgreSQL tps | p99 Weir / PostgreSQL |",
+        "|---|---:|---|---|---:|---:|---:|",
+    ]
+
+    def lat(x):
+        return " / ".join(fmt_num(x[k]["median"] if x[k] else None, 2) for k in ("p50_ms", "p99_ms"))
+
+    for e in r["per_config"]:
+        lines.append(
+            f"| {e['script']} | {e['heavy']} | {lat(e['weir'])} | {lat(e['postgres'])} "
+            f"| {fmt_stat(e['weir']['tps'])} | {fmt_stat(e['postgres']['tps'])} | {fmt_ratio(e['weir_vs_postgres_p99'])} |"
+        )
+    return lines
+
+
 SECTIONS = {"tpch": tpch_section, "wire": wire_section, "concurrency": concurrency_section,
-            "lakehouse": lakehouse_section, "federation": federation_section}
+            "lakehouse": lakehouse_section, "federation": federation_section,
+            "isolation": isolation_section}

@@ -64,6 +64,9 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     /// Seconds a client has to finish startup and authentication.
     pub startup_timeout_secs: u64,
+    /// On SIGTERM/Ctrl-C: seconds running statements may go on before they
+    /// are canceled (57P01).
+    pub shutdown_grace_secs: u64,
 }
 
 /// `[tls]`: certificate chain and private key, PEM files.
@@ -125,9 +128,26 @@ pub struct QueryConfig {
     pub target_partitions: usize,
     /// Rows per Arrow batch.
     pub batch_size: usize,
-    /// Memory a single query may use for sorts, joins and aggregations before
-    /// spilling or failing, in MiB; 0 means unbounded.
+    /// Memory all statements together may use for sorts, joins and
+    /// aggregations before spilling or failing, in MiB; 0 means half of the
+    /// machine's (or the cgroup's) memory.
     pub memory_limit_mb: usize,
+    /// Memory one statement may use, in MiB; 0 means half of
+    /// `memory_limit_mb`.
+    pub statement_memory_limit_mb: usize,
+    /// Where sorts, aggregations and joins spill; default `<data_dir>/spill`.
+    pub spill_dir: Option<PathBuf>,
+    /// Worker threads of the query runtime; 0 means four per core.
+    pub threads: usize,
+    /// Statements executing at once (reading tables); 0 means four per core.
+    pub max_running_statements: usize,
+    /// Statements one user may execute at once; 0 means
+    /// `max_running_statements`.
+    pub max_running_statements_per_user: usize,
+    /// Statements that may wait for a slot; more fail at once with 53000.
+    pub max_queued_statements: usize,
+    /// Seconds a statement waits for a slot before failing with 53000.
+    pub queue_timeout_secs: u64,
 }
 
 /// `[demo]`
@@ -147,6 +167,7 @@ impl Default for ServerConfig {
             max_connections: 256,
             max_message_bytes: 64 << 20,
             startup_timeout_secs: 60,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -178,6 +199,13 @@ impl Default for QueryConfig {
             target_partitions: 0,
             batch_size: 8192,
             memory_limit_mb: 0,
+            statement_memory_limit_mb: 0,
+            spill_dir: None,
+            threads: 0,
+            max_running_statements: 0,
+            max_running_statements_per_user: 0,
+            max_queued_statements: 1024,
+            queue_timeout_secs: 60,
         }
     }
 }

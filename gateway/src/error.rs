@@ -95,6 +95,18 @@ pub enum WeirError {
     /// The query ran past `statement_timeout`.
     #[error("canceling statement due to statement timeout")]
     StatementTimeout,
+    /// The server is shutting down: the session ends.
+    #[error("terminating connection due to administrator command")]
+    Shutdown,
+    /// An expression nested deeper than Weir plans.
+    #[error("stack depth limit exceeded: an expression nests more than {limit} levels deep")]
+    TooDeep {
+        /// The deepest nesting accepted.
+        limit: usize,
+    },
+    /// No room to run the statement now (admission queue full or waited too long).
+    #[error("{0}")]
+    Busy(String),
     /// A feature Weir does not have.
     #[error("{0}")]
     NotSupported(String),
@@ -193,6 +205,14 @@ impl WeirError {
             InFailedTransaction => ClientError::new("25P02", self.to_string()),
             ReadOnlyTransaction(m) => ClientError::new("25006", m.clone()),
             Canceled | StatementTimeout => ClientError::new("57014", self.to_string()),
+            Shutdown => ClientError {
+                fatal: true,
+                ..ClientError::new("57P01", self.to_string())
+            },
+            TooDeep { .. } => ClientError::new("54001", self.to_string()).hint(Some(
+                "Write long chains of AND/OR or + as IN lists, or split the statement.".into(),
+            )),
+            Busy(m) => ClientError::new("53000", m.clone()),
             NotSupported(m) => ClientError::new("0A000", m.clone()),
             DataFusion(e) => datafusion_to_client(e),
             Catalog(e) => catalog_to_client(e),

@@ -12,7 +12,11 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // This runtime serves connections (statements execute on the engine's
+    // own); its threads parse and plan, so they get the same deep stacks.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .thread_name("weir-io")
+        .thread_stack_size(weir_gateway::engine::runtime::STACK_SIZE)
         .enable_all()
         .build()
     {
@@ -27,6 +31,8 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => weir_gateway::cli::serve(args).await,
         }
     });
+    // Tasks still parked (a file read) are not waited for long.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

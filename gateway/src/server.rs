@@ -38,6 +38,10 @@ pub struct Shared {
     pub session: SessionDefaults,
     /// Time allowed for startup.
     pub startup_timeout: Duration,
+    /// The server's shutdown, as connections see it.
+    pub shutdown: connection::Shutdown,
+    /// How long running statements may go on after a shutdown signal.
+    pub shutdown_grace: Duration,
 }
 
 /// Why Weir could not start.
@@ -77,6 +81,7 @@ pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
     slots: Arc<Semaphore>,
+    max_connections: usize,
 }
 
 impl Server {
@@ -94,7 +99,11 @@ impl Server {
             config.demo.tpch_scale_factor,
         )
         .await?;
-        let engine = Engine::open_with_sources(&config.query, &lake, &config.sources)
+        let mut query = config.query.clone();
+        query
+            .spill_dir
+            .get_or_insert_with(|| absolute(&config.server.data_dir).join("spill"));
+        let engine = Engine::open_with_sources(&query, &lake, &config.sources)
             .await
             .map_err(|e| StartError::Engine(e.to_string()))?;
         engine
@@ -140,11 +149,14 @@ impl Server {
             default_catalog: config.session.default_catalog.clone(),
             session: config.session.clone(),
             startup_timeout: Duration::from_secs(config.server.startup_timeout_secs.max(1)),
+            shutdown: connection::Shutdown::default(),
+            shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
         });
         Ok(Self {
             listener,
             shared,
             slots: Arc::new(Semaphore::new(config.server.max_connections)),
+            max_connections: config.server.max_connections,
         })
     }
 
@@ -153,12 +165,15 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Accept connections until `shutdown` completes.
+    /// Accept connections until `shutdown` completes, then shut down
+    /// gracefully: stop accepting, end idle sessions (57P01), give running
+    /// statements `server.shutdown_grace_secs` to finish, then cancel the
+    /// reads among them (57P01) and wait for writes to commit or fail.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
-                _ = &mut shutdown => return,
+                _ = &mut shutdown => break,
                 accepted = self.listener.accept() => accepted,
             };
             let (socket, peer) = match accepted {
@@ -185,13 +200,48 @@ impl Server {
                 match started {
                     Ok(Ok(Some(s))) => {
                         tracing::debug!(%peer, user = %s.session.user, "session started");
-                        connection::run(s.conn, s.session, s.cancel).await;
+                        let stop = shared.shutdown.clone();
+                        connection::run(s.conn, s.session, s.cancel, stop).await;
                     }
                     Ok(Ok(None)) => {}
                     Ok(Err(e)) => tracing::info!(%peer, error = %e, "connection refused"),
                     Err(_) => tracing::info!(%peer, "startup timed out"),
                 }
             });
+        }
+        self.drain().await;
+    }
+}
+
+impl Server {
+    /// The graceful part of [`Server::run`].
+    async fn drain(self) {
+        drop(self.listener);
+        let all = u32::try_from(self.max_connections).unwrap_or(u32::MAX);
+        let busy = self.max_connections - self.slots.available_permits();
+        let grace = self.shared.shutdown_grace;
+        tracing::info!(
+            sessions = busy,
+            grace_secs = grace.as_secs(),
+            "shutting down: not accepting connections; running statements may finish"
+        );
+        self.shared.shutdown.stopping.cancel();
+        let everyone_gone = || self.slots.acquire_many(all);
+        if tokio::time::timeout(grace, everyone_gone()).await.is_ok() {
+            tracing::info!("all sessions ended");
+            return;
+        }
+        tracing::warn!("grace period over: canceling running statements (writes may commit)");
+        self.shared.shutdown.terminate.cancel();
+        // Reads stop at once; a write ends with its commit, or fails whole.
+        let commits = Duration::from_secs(60);
+        if tokio::time::timeout(commits, everyone_gone())
+            .await
+            .is_err()
+        {
+            tracing::warn!("sessions still running after {commits:?}; exiting anyway");
+        } else {
+            tracing::info!("all sessions ended");
         }
     }
 }

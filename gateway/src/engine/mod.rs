@@ -14,17 +14,23 @@
 //!                                   ─▶ execute_stream ─▶ RecordBatch stream ─▶ wire
 //! ```
 
+pub mod admission;
 mod functions;
+pub mod guard;
+pub mod memory;
 mod pg_catalog;
 pub mod pgtypes;
+pub mod runtime;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemoryCatalogProviderList};
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::execution::TaskContext;
 use datafusion::optimizer::Optimizer;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_federation::FederatedQueryPlanner;
@@ -43,6 +49,13 @@ pub struct Engine {
     catalogs: Arc<dyn CatalogProviderList>,
     template: SessionState,
     compat: PostgresCompatibilityParser,
+    /// Where statements execute.
+    runtime: runtime::QueryRuntime,
+    /// Execution slots.
+    admission: admission::Admission,
+    /// The server's memory pool, and one statement's share of it.
+    memory: Arc<dyn MemoryPool>,
+    statement_memory: usize,
 }
 
 impl std::fmt::Debug for Engine {
@@ -113,12 +126,65 @@ impl Engine {
         if config.target_partitions > 0 {
             session_config = session_config.with_target_partitions(config.target_partitions);
         }
-        let mut runtime = RuntimeEnvBuilder::new();
-        if config.memory_limit_mb > 0 {
-            runtime = runtime
-                .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_limit_mb << 20)));
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let total_memory = match config.memory_limit_mb {
+            0 => memory::machine_memory()
+                .map(|b| usize::try_from(b / 2).unwrap_or(usize::MAX))
+                .unwrap_or(4 << 30),
+            mb => mb << 20,
+        };
+        let statement_memory = match config.statement_memory_limit_mb {
+            0 => total_memory / 2,
+            mb => (mb << 20).min(total_memory),
+        };
+        // Each sorting partition holds this much back for merging its spill
+        // files (DataFusion's default, 10 MiB); under a small statement limit
+        // that reservation alone would leave nothing to sort in.
+        let partitions = session_config.target_partitions().max(1);
+        let merge_reserve = (statement_memory / (4 * partitions)).min(10 << 20);
+        session_config
+            .options_mut()
+            .execution
+            .sort_spill_reservation_bytes = merge_reserve;
+        let pool: Arc<dyn MemoryPool> = Arc::new(FairSpillPool::new(total_memory));
+        let mut runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::clone(&pool));
+        if let Some(dir) = &config.spill_dir {
+            let dir = memory::prepare_spill_dir(dir).map_err(|e| {
+                WeirError::Internal(format!("spill directory {}: {e}", dir.display()))
+            })?;
+            runtime = runtime.with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir])),
+            );
         }
         let runtime = runtime.build_arc()?;
+        let threads = match config.threads {
+            0 => runtime::QueryRuntime::default_threads(cores),
+            n => n,
+        };
+        let query_runtime = runtime::QueryRuntime::new(threads)
+            .map_err(|e| WeirError::Internal(format!("cannot start the query runtime: {e}")))?;
+        let max_running = match config.max_running_statements {
+            0 => (cores * 4).max(4),
+            n => n,
+        };
+        let admission = admission::Admission::new(admission::Limits {
+            max_running,
+            max_running_per_user: match config.max_running_statements_per_user {
+                0 => max_running,
+                n => n.min(max_running),
+            },
+            max_queued: config.max_queued_statements,
+            queue_timeout: std::time::Duration::from_secs(config.queue_timeout_secs.max(1)),
+        });
+        tracing::info!(
+            memory_mib = total_memory >> 20,
+            statement_memory_mib = statement_memory >> 20,
+            threads,
+            max_running,
+            "query limits"
+        );
         let store_url = url::Url::parse(&lake.location().store_uri())
             .map_err(|e| WeirError::Internal(format!("lake store URL: {e}")))?;
         runtime.register_object_store(&store_url, lake.store().clone());
@@ -154,7 +220,34 @@ impl Engine {
             catalogs,
             template: ctx.state(),
             compat: PostgresCompatibilityParser::new(),
+            runtime: query_runtime,
+            admission,
+            memory: pool,
+            statement_memory,
         })
+    }
+
+    /// The runtime statements execute on.
+    pub fn runtime(&self) -> &runtime::QueryRuntime {
+        &self.runtime
+    }
+
+    /// Execution slots.
+    pub fn admission(&self) -> &admission::Admission {
+        &self.admission
+    }
+
+    /// A session's task context: `task`, drawing memory through a pool of
+    /// the session's own (see [`memory::StatementPool`]), so the statement
+    /// limit holds for what a session runs at once (a statement and the
+    /// cursors it keeps open).
+    pub fn session_task(&self, task: TaskContext) -> Arc<TaskContext> {
+        let mut env = task.runtime_env().as_ref().clone();
+        env.memory_pool = Arc::new(memory::StatementPool::new(
+            Arc::clone(&self.memory),
+            self.statement_memory,
+        ));
+        Arc::new(task.with_runtime(Arc::new(env)))
     }
 
     /// The lakehouse catalog.

@@ -27,14 +27,17 @@ use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::parser::ParserError;
 
+use crate::engine::admission::Permit;
 use crate::engine::Engine;
 use crate::error::{line_col_to_position, parser_to_client, Result, WeirError};
 use crate::statements::transaction::{self, TxnState};
 use crate::statements::{classify, colnames, explain, show, Command};
 use crate::wire::types::{self, oid, TextOptions};
+use datafusion::physical_plan::ExecutionPlan;
 use params::Params;
+use tokio_util::sync::CancellationToken;
 
 /// One parsed statement.
 #[derive(Debug)]
@@ -89,7 +92,17 @@ enum Body {
         constant: Option<reuse::Cached>,
         /// `Some` for a query whose optimized plan can be reused.
         optimized: Option<reuse::Optimized>,
+        /// It reads tables (other than the catalogs' own): it waits for an
+        /// execution slot (see [`crate::engine::admission`]).
+        reads_tables: bool,
     },
+}
+
+impl Prepared {
+    /// Whether it changes the lakehouse (it is not cut short at shutdown).
+    pub fn is_write(&self) -> bool {
+        matches!(self.body, Body::Write { .. })
+    }
 }
 
 /// A bound statement.
@@ -248,7 +261,7 @@ impl Session {
     fn snapshot(&mut self) -> &mut Snapshot {
         self.snapshot.get_or_insert_with(|| {
             let state = self.ctx.state();
-            let task = Arc::new(TaskContext::from(&state));
+            let task = self.engine.session_task(TaskContext::from(&state));
             Snapshot { state, task }
         })
     }
@@ -323,6 +336,16 @@ impl Session {
             || lower.contains("information_schema")
             || lower.contains("::regclass")
         {
+            // The rewriter walks the statement: its depth is checked first.
+            match crate::statements::depth::parse(sql) {
+                Ok(mut stmts) => crate::statements::depth::check(&mut stmts)?,
+                Err(ParserError::RecursionLimitExceeded) => {
+                    return Err(WeirError::TooDeep {
+                        limit: crate::statements::depth::MAX_NESTING,
+                    })
+                }
+                Err(_) => {}
+            }
             if let Ok(stmts) = self.engine.compat().parse(sql) {
                 return Ok(stmts.into_iter().map(Parsed::from).collect());
             }
@@ -331,8 +354,9 @@ impl Session {
             Some((rest, fields)) => (rest, fields),
             None => (sql.to_owned(), Vec::new()),
         };
-        match Parser::parse_sql(&PostgreSqlDialect {}, &text) {
-            Ok(stmts) => {
+        match crate::statements::depth::parse(&text) {
+            Ok(mut stmts) => {
+                crate::statements::depth::check(&mut stmts)?;
                 let mut out: Vec<Parsed> = stmts
                     .into_iter()
                     .map(|s| Parsed::from(self.engine.compat().rewrite(s)))
@@ -344,6 +368,9 @@ impl Session {
                 }
                 Ok(out)
             }
+            Err(ParserError::RecursionLimitExceeded) => Err(WeirError::TooDeep {
+                limit: crate::statements::depth::MAX_NESTING,
+            }),
             Err(e) => {
                 let c = parser_to_client(&e);
                 Err(WeirError::Syntax {
@@ -365,6 +392,15 @@ impl Session {
     /// Classify and (for queries) plan a statement; `None` = empty query.
     /// `declared` are the client's parameter type OIDs (0 = infer).
     pub async fn prepare(
+        &mut self,
+        sql: &str,
+        parsed: Option<Parsed>,
+        declared: &[u32],
+    ) -> Result<Prepared> {
+        crate::engine::runtime::cpu_bound(self.prepare_here(sql, parsed, declared)).await
+    }
+
+    async fn prepare_here(
         &mut self,
         sql: &str,
         parsed: Option<Parsed>,
@@ -523,12 +559,14 @@ impl Session {
             && targets.iter().all(Option::is_some)
             && reuse::is_reusable(&plan))
         .then(reuse::Optimized::default);
+        let reads_tables = reads_tables(&plan);
         Ok((
             Body::Plan {
                 plan: Box::new(plan),
                 explain_verbose,
                 constant,
                 optimized,
+                reads_tables,
             },
             schema,
             targets,
@@ -618,7 +656,9 @@ impl Session {
                     return Err(WeirError::InFailedTransaction);
                 }
                 let plan = bind_params(plan.as_ref().clone(), params)?;
-                let tag = self.run_write(plan, partitions).await?;
+                let _slot = self.engine.admission().admit(&self.user).await?;
+                let tag =
+                    crate::engine::runtime::cpu_bound(self.run_write(plan, partitions)).await?;
                 Ok(Outcome::Done(tag))
             }
             Body::Declare {
@@ -656,6 +696,7 @@ impl Session {
                 explain_verbose,
                 constant,
                 optimized,
+                reads_tables,
             } => {
                 if self.txn == TxnState::Failed {
                     return Err(WeirError::InFailedTransaction);
@@ -663,12 +704,23 @@ impl Session {
                 if let Some(cache) = constant {
                     return self.start_constant(plan, cache).await;
                 }
-                let stream = match optimized {
-                    Some(cache) => self.execute_reusable(plan, cache, params).await?,
-                    None => {
-                        self.execute_plan(bind_params(plan.as_ref().clone(), params)?)
-                            .await?
+                let slot = match reads_tables {
+                    true => Some(self.engine.admission().admit(&self.user).await?),
+                    false => None,
+                };
+                let planned = async {
+                    match optimized {
+                        Some(cache) => self.execute_reusable(plan, cache, params, slot).await,
+                        None => {
+                            self.execute_plan(bind_params(plan.as_ref().clone(), params)?, slot)
+                                .await
+                        }
                     }
+                };
+                let stream = match optimized {
+                    // A reused plan is only planned physically: cheap.
+                    Some(_) => planned.await?,
+                    None => crate::engine::runtime::cpu_bound(planned).await?,
                 };
                 let is_explain = explain_verbose.is_some()
                     || explain::is_explain_output(stream.schema().as_ref());
@@ -697,7 +749,7 @@ impl Session {
             Some(hit) => hit,
             None => {
                 use futures::TryStreamExt;
-                let stream = self.execute_plan(plan.clone()).await?;
+                let stream = self.execute_plan(plan.clone(), None).await?;
                 let schema = stream.schema();
                 let batches: Vec<RecordBatch> = stream.try_collect().await?;
                 let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
@@ -722,6 +774,7 @@ impl Session {
         plan: &LogicalPlan,
         cache: &reuse::Optimized,
         params: &[ScalarValue],
+        slot: Option<Permit>,
     ) -> Result<SendableRecordBatchStream> {
         let generation = self.generation;
         let optimized = match cache.get(generation) {
@@ -732,17 +785,32 @@ impl Session {
                 optimized
             }
         };
-        self.start_optimized(bind_params(optimized, params)?).await
+        self.start_optimized(bind_params(optimized, params)?, slot)
+            .await
     }
 
     /// Optimize, plan physically and start a logical plan. Queries run on
     /// the session's snapshot; anything else (DDL, DML) goes through the
-    /// context, which knows how to apply it.
-    async fn execute_plan(&mut self, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
+    /// context, which knows how to apply it. `slot` is held while it runs.
+    async fn execute_plan(
+        &mut self,
+        plan: LogicalPlan,
+        slot: Option<Permit>,
+    ) -> Result<SendableRecordBatchStream> {
+        if let LogicalPlan::Dml(_) = plan {
+            // INSERT: its rows are computed on the query runtime too.
+            let physical = self
+                .ctx
+                .execute_logical_plan(plan)
+                .await?
+                .create_physical_plan()
+                .await?;
+            let task = Arc::clone(&self.snapshot().task);
+            return self.run(physical, task, slot);
+        }
         if matches!(
             plan,
             LogicalPlan::Ddl(_)
-                | LogicalPlan::Dml(_)
                 | LogicalPlan::Copy(_)
                 | LogicalPlan::Statement(_)
                 | LogicalPlan::DescribeTable(_)
@@ -756,21 +824,37 @@ impl Session {
             return Ok(stream);
         }
         let optimized = self.statement_state().state.optimize(&plan)?;
-        self.start_optimized(optimized).await
+        self.start_optimized(optimized, slot).await
     }
 
     /// Plan an optimized logical plan physically and start it.
-    async fn start_optimized(&mut self, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
+    async fn start_optimized(
+        &mut self,
+        plan: LogicalPlan,
+        slot: Option<Permit>,
+    ) -> Result<SendableRecordBatchStream> {
         let snapshot = self.snapshot();
         let physical = snapshot
             .state
             .query_planner()
             .create_physical_plan(&plan, &snapshot.state)
             .await?;
-        Ok(datafusion::physical_plan::execute_stream(
-            physical,
-            Arc::clone(&snapshot.task),
-        )?)
+        let task = Arc::clone(&snapshot.task);
+        self.run(physical, task, slot)
+    }
+
+    /// Start a physical plan on the query runtime, its long-running
+    /// operators guarded by a token that fires when its stream is dropped.
+    fn run(
+        &self,
+        physical: Arc<dyn ExecutionPlan>,
+        task: Arc<TaskContext>,
+        slot: Option<Permit>,
+    ) -> Result<SendableRecordBatchStream> {
+        let token = CancellationToken::new();
+        let physical = crate::engine::guard::protect(physical, &token)?;
+        let hold = slot.map(|s| Box::new(s) as Box<dyn Send + Sync>);
+        Ok(self.engine.runtime().execute(physical, task, token, hold))
     }
 
     fn run_command(&mut self, cmd: &Command) -> Result<Outcome> {
@@ -878,6 +962,26 @@ impl Session {
             self.portals.retain(|_, p| p.holdable);
         }
     }
+}
+
+/// Whether a plan reads tables other than the catalogs' own
+/// (`pg_catalog`, `information_schema`), subqueries included.
+fn reads_tables(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut reads = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            if !matches!(
+                scan.table_name.schema(),
+                Some("pg_catalog" | "information_schema")
+            ) {
+                reads = true;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    reads
 }
 
 /// Whether a statement reads catalog listings (client introspection,

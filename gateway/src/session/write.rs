@@ -25,6 +25,7 @@ use weir_connectors::lake::ddl::{self, ColumnChange, NewTable, PartitionField, R
 use super::{Body, Session};
 use crate::engine::LAKE;
 use crate::error::{Result, WeirError};
+use tokio_util::sync::CancellationToken;
 
 /// Whether a planned statement changes the lakehouse.
 pub(super) fn is_write(plan: &LogicalPlan) -> bool {
@@ -250,17 +251,30 @@ impl Session {
                     let state = snapshot.state.clone();
                     let task = Arc::clone(&snapshot.task);
                     let physical = state.create_physical_plan(&input).await?;
-                    ddl::create_table(
-                        &lake,
-                        &table,
-                        c.if_not_exists,
-                        Some(Rows {
-                            state: &state,
-                            plan: physical,
-                            task,
-                        }),
-                    )
-                    .await?
+                    // The rows are computed and written on the query runtime;
+                    // canceling the statement aborts it there (nothing is
+                    // committed unless the whole table was written).
+                    let token = CancellationToken::new();
+                    let physical = crate::engine::guard::protect(physical, &token)?;
+                    let _cancel = token.drop_guard();
+                    let (lake, table, if_not_exists) =
+                        (lake.clone(), table.clone(), c.if_not_exists);
+                    self.engine
+                        .runtime()
+                        .run(async move {
+                            ddl::create_table(
+                                &lake,
+                                &table,
+                                if_not_exists,
+                                Some(Rows {
+                                    state: &state,
+                                    plan: physical,
+                                    task,
+                                }),
+                            )
+                            .await
+                        })
+                        .await?
                 } else {
                     ddl::create_table(&lake, &table, c.if_not_exists, None).await?
                 };
@@ -346,7 +360,7 @@ impl Session {
             }
             plan @ LogicalPlan::Dml(_) => {
                 use futures::TryStreamExt;
-                let stream = self.execute_plan(plan).await?;
+                let stream = self.execute_plan(plan, None).await?;
                 let batches: Vec<_> = stream.try_collect().await?;
                 // Rows only: the session's settings and plans stay valid.
                 return Ok(format!("INSERT 0 {}", ddl::count(&batches)));

@@ -17,6 +17,7 @@
 
 pub mod colnames;
 pub mod cursor;
+pub mod depth;
 pub mod explain;
 pub mod partition;
 pub mod set;

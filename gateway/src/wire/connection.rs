@@ -39,13 +39,55 @@ use crate::error::{Result, WeirError};
 use crate::session::{Outcome, Portal, Prepared, Session};
 use crate::statements::transaction::TxnState;
 
+/// The server's shutdown, as a connection sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    /// Fires when the server stops accepting: idle sessions end (57P01).
+    pub stopping: CancellationToken,
+    /// Fires when the grace period is over: running reads are canceled
+    /// (57P01); writes run to their end, so a commit is never cut.
+    pub terminate: CancellationToken,
+}
+
+/// What one statement runs under: its cancel token (CancelRequest), its
+/// deadline (`statement_timeout`) and the server's shutdown.
+struct Scope<'a> {
+    token: CancellationToken,
+    deadline: Option<Instant>,
+    shutdown: &'a Shutdown,
+}
+
+impl<'a> Scope<'a> {
+    fn new(cancel: &CancelHandle, session: &Session, shutdown: &'a Shutdown) -> Self {
+        Self {
+            token: cancel.begin(),
+            deadline: session
+                .params
+                .statement_timeout()
+                .map(|t| Instant::now() + t),
+            shutdown,
+        }
+    }
+}
+
 /// Serve one connection until the client leaves.
-pub async fn run(mut conn: Connection, mut session: Session, cancel: CancelHandle) {
+pub async fn run(
+    mut conn: Connection,
+    mut session: Session,
+    cancel: CancelHandle,
+    shutdown: Shutdown,
+) {
     let span = tracing::info_span!("session", pid = cancel.pid, user = %session.user, catalog = %session.catalog);
     async move {
         let mut skipping = false;
         loop {
-            let msg = match conn.read_message().await {
+            // Once the server is stopping, no new statement starts.
+            let read = tokio::select! {
+                biased;
+                _ = shutdown.stopping.cancelled() => Err(WeirError::Shutdown),
+                read = conn.read_message() => read,
+            };
+            let msg = match read {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
                 Err(e) => {
@@ -82,7 +124,7 @@ pub async fn run(mut conn: Connection, mut session: Session, cancel: CancelHandl
                 _ if skipping && !matches!(msg, Message::Query(_)) => continue,
                 Message::Query(sql) => {
                     skipping = false;
-                    simple_query(&mut conn, &mut session, &cancel, &sql).await
+                    simple_query(&mut conn, &mut session, &cancel, &shutdown, &sql).await
                 }
                 Message::Flush => Ok(()),
                 Message::Copy(_) => continue,
@@ -90,7 +132,9 @@ pub async fn run(mut conn: Connection, mut session: Session, cancel: CancelHandl
                     Err(WeirError::Protocol("unexpected password message".into()))
                 }
                 extended => {
-                    match extended_message(&mut conn, &mut session, &cancel, extended).await {
+                    match extended_message(&mut conn, &mut session, &cancel, &shutdown, extended)
+                        .await
+                    {
                         Ok(()) => Ok(()),
                         Err(e) if is_fatal(&e) => Err(e),
                         Err(e) => {
@@ -129,9 +173,13 @@ pub async fn run(mut conn: Connection, mut session: Session, cancel: CancelHandl
     .await
 }
 
-/// Socket failures end the connection; everything else is reported.
+/// Socket failures and shutdown end the connection; everything else is
+/// reported.
 fn is_fatal(e: &WeirError) -> bool {
-    matches!(e, WeirError::Io(_) | WeirError::MessageTooLarge { .. })
+    matches!(
+        e,
+        WeirError::Io(_) | WeirError::MessageTooLarge { .. } | WeirError::Shutdown
+    )
 }
 
 fn send_error(conn: &mut Connection, session: &mut Session, e: &WeirError) -> Result<()> {
@@ -173,9 +221,10 @@ async fn simple_query(
     conn: &mut Connection,
     session: &mut Session,
     cancel: &CancelHandle,
+    shutdown: &Shutdown,
     sql: &str,
 ) -> Result<()> {
-    let result = simple_query_inner(conn, session, cancel, sql).await;
+    let result = simple_query_inner(conn, session, cancel, shutdown, sql).await;
     if let Err(e) = &result {
         if is_fatal(e) {
             return result;
@@ -196,6 +245,7 @@ async fn simple_query_inner(
     conn: &mut Connection,
     session: &mut Session,
     cancel: &CancelHandle,
+    shutdown: &Shutdown,
     sql: &str,
 ) -> Result<()> {
     // A constant statement seen before (`SELECT 1` from a pool) skips
@@ -218,17 +268,13 @@ async fn simple_query_inner(
     }
     let single = statements.len() == 1;
     for stmt in statements {
-        let token = cancel.begin();
-        let deadline = session
-            .params
-            .statement_timeout()
-            .map(|t| Instant::now() + t);
+        let scope = Scope::new(cancel, session, shutdown);
         let result = async {
             let prepared = match stmt {
                 SimpleStatement::Prepared(prepared) => prepared,
                 SimpleStatement::Parsed(stmt) => {
                     let prepared = Arc::new(
-                        guarded(&token, deadline, session.prepare(sql, Some(*stmt), &[])).await?,
+                        guarded(conn, &scope, true, session.prepare(sql, Some(*stmt), &[])).await?,
                     );
                     if single {
                         session.remember_simple(sql, &prepared);
@@ -238,7 +284,13 @@ async fn simple_query_inner(
             };
             let mut portal = session.bind(prepared, &[], &[], &[])?;
             let (prepared, params) = (portal.prepared.clone(), portal.params.clone());
-            let outcome = guarded(&token, deadline, session.start(&prepared, &params)).await?;
+            let outcome = guarded(
+                conn,
+                &scope,
+                !prepared.is_write(),
+                session.start(&prepared, &params),
+            )
+            .await?;
             match outcome {
                 Outcome::Rows(running) => {
                     let schema = portal
@@ -255,8 +307,7 @@ async fn simple_query_inner(
                         &mut portal,
                         &encoder,
                         0,
-                        &token,
-                        deadline,
+                        &scope,
                     )
                     .await?;
                     let tag = portal.running.as_ref().map(|r| r.tag).unwrap_or("SELECT");
@@ -267,7 +318,7 @@ async fn simple_query_inner(
                     EmptyQueryResponse::new(),
                 )),
                 Outcome::Fetch { cursor, rows } => {
-                    fetch(conn, session, &cursor, rows, None, &token, deadline).await
+                    fetch(conn, session, &cursor, rows, None, &scope).await
                 }
             }
         }
@@ -304,26 +355,32 @@ fn row_description(schema: &Schema, encoder: &RowEncoder) -> PgWireBackendMessag
     PgWireBackendMessage::RowDescription(RowDescription::new(fields))
 }
 
-/// Run `fut` unless the statement is canceled or times out first. A panic
-/// while planning or running the statement (a bug, ours or a library's)
-/// fails the statement with XX000; the session goes on.
+/// Run `fut` unless the statement is canceled, times out, its client goes
+/// away or (when `terminable`) the server's grace period ends first. A
+/// panic while planning or running the statement (a bug, ours or a
+/// library's) fails the statement with XX000; the session goes on.
 async fn guarded<T>(
-    token: &CancellationToken,
-    deadline: Option<Instant>,
+    client: &mut Connection,
+    scope: &Scope<'_>,
+    terminable: bool,
     fut: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
     use futures::FutureExt;
     let fut = std::panic::AssertUnwindSafe(fut).catch_unwind();
+    let terminate = async {
+        match terminable {
+            true => scope.shutdown.terminate.cancelled().await,
+            false => std::future::pending().await,
+        }
+    };
     tokio::select! {
         biased;
-        _ = token.cancelled() => Err(WeirError::Canceled),
-        _ = sleep_until(deadline) => Err(WeirError::StatementTimeout),
+        _ = scope.token.cancelled() => Err(WeirError::Canceled),
+        _ = sleep_until(scope.deadline) => Err(WeirError::StatementTimeout),
+        _ = terminate => Err(WeirError::Shutdown),
+        gone = client.client_gone() => Err(gone),
         r = fut => r.unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
+            let what = crate::engine::runtime::panic_message(panic.as_ref());
             tracing::error!(panic = %what, "statement panicked");
             Err(WeirError::Internal(format!(
                 "internal error while running the statement: {what}"
@@ -347,8 +404,7 @@ async fn stream_rows(
     portal: &mut Portal,
     encoder: &RowEncoder,
     limit: usize,
-    token: &CancellationToken,
-    deadline: Option<Instant>,
+    scope: &Scope<'_>,
 ) -> Result<(usize, bool)> {
     let Some(running) = portal.running.as_mut() else {
         return Ok((0, false));
@@ -369,8 +425,11 @@ async fn stream_rows(
                 encoder.encode(&batch, at, end, opts, &mut conn.wbuf)?;
                 at = end;
                 conn.flush_if_full().await?;
-                if token.is_cancelled() {
+                if scope.token.is_cancelled() {
                     return Err(WeirError::Canceled);
+                }
+                if scope.shutdown.terminate.is_cancelled() {
+                    return Err(WeirError::Shutdown);
                 }
             }
             sent += take;
@@ -384,8 +443,10 @@ async fn stream_rows(
         }
         let next = tokio::select! {
             biased;
-            _ = token.cancelled() => return Err(WeirError::Canceled),
-            _ = sleep_until(deadline) => return Err(WeirError::StatementTimeout),
+            _ = scope.token.cancelled() => return Err(WeirError::Canceled),
+            _ = sleep_until(scope.deadline) => return Err(WeirError::StatementTimeout),
+            _ = scope.shutdown.terminate.cancelled() => return Err(WeirError::Shutdown),
+            gone = conn.client_gone() => return Err(gone),
             next = running.stream.next() => next,
         };
         match next {
@@ -403,6 +464,7 @@ async fn extended_message(
     conn: &mut Connection,
     session: &mut Session,
     cancel: &CancelHandle,
+    shutdown: &Shutdown,
     msg: Message,
 ) -> Result<()> {
     match msg {
@@ -421,14 +483,11 @@ async fn extended_message(
                     position: None,
                 });
             }
-            let token = cancel.begin();
-            let deadline = session
-                .params
-                .statement_timeout()
-                .map(|t| Instant::now() + t);
+            let scope = Scope::new(cancel, session, shutdown);
             let prepared = guarded(
-                &token,
-                deadline,
+                conn,
+                &scope,
+                true,
                 session.prepare(&sql, statements.pop(), &param_types),
             )
             .await;
@@ -489,21 +548,13 @@ async fn extended_message(
             let mut portal = session.portals.remove(&name).ok_or_else(|| {
                 WeirError::UnknownPortal(format!("portal \"{name}\" does not exist"))
             })?;
-            let token = cancel.begin();
-            let deadline = session
-                .params
-                .statement_timeout()
-                .map(|t| Instant::now() + t);
-            let result = execute(
-                conn,
-                session,
-                &mut portal,
-                max_rows as usize,
-                &token,
-                deadline,
-            )
-            .await;
+            let scope = Scope::new(cancel, session, shutdown);
+            let result = execute(conn, session, &mut portal, max_rows as usize, &scope).await;
             cancel.end();
+            if result.is_err() {
+                // A failed portal's work stops here (PostgreSQL drops it).
+                portal.running = None;
+            }
             relay_events(conn, session)?;
             // The portal stays (suspended or finished) until closed or the transaction ends.
             session.portals.insert(name, portal);
@@ -528,8 +579,7 @@ async fn execute(
     session: &mut Session,
     portal: &mut Portal,
     max_rows: usize,
-    token: &CancellationToken,
-    deadline: Option<Instant>,
+    scope: &Scope<'_>,
 ) -> Result<()> {
     if session.txn == TxnState::Failed && portal.running.is_some() {
         return Err(WeirError::InFailedTransaction);
@@ -539,7 +589,9 @@ async fn execute(
     }
     if portal.running.is_none() {
         let (prepared, params) = (portal.prepared.clone(), portal.params.clone());
-        match guarded(token, deadline, session.start(&prepared, &params)).await? {
+        let terminable = !prepared.is_write();
+        let started = guarded(conn, scope, terminable, session.start(&prepared, &params));
+        match started.await? {
             Outcome::Rows(running) => portal.running = Some(running),
             Outcome::Done(tag) => {
                 portal.finished = true;
@@ -555,7 +607,7 @@ async fn execute(
                 portal.finished = true;
                 portal.last_tag = "FETCH";
                 let formats = portal.binary.clone();
-                return fetch(conn, session, &cursor, rows, Some(formats), token, deadline).await;
+                return fetch(conn, session, &cursor, rows, Some(formats), scope).await;
             }
         }
     }
@@ -571,8 +623,7 @@ async fn execute(
         portal,
         &encoder,
         max_rows,
-        token,
-        deadline,
+        scope,
     )
     .await?;
     if suspended {
@@ -595,8 +646,7 @@ async fn fetch(
     name: &str,
     rows: Option<u64>,
     formats: Option<Vec<bool>>,
-    token: &CancellationToken,
-    deadline: Option<Instant>,
+    scope: &Scope<'_>,
 ) -> Result<()> {
     let mut cursor = session
         .portals
@@ -605,7 +655,8 @@ async fn fetch(
     let result = async {
         if !cursor.finished && cursor.running.is_none() {
             let (prepared, params) = (cursor.prepared.clone(), cursor.params.clone());
-            match guarded(token, deadline, session.start(&prepared, &params)).await? {
+            let started = guarded(conn, scope, true, session.start(&prepared, &params));
+            match started.await? {
                 Outcome::Rows(running) => cursor.running = Some(running),
                 _ => cursor.finished = true,
             }
@@ -633,8 +684,7 @@ async fn fetch(
                     &mut cursor,
                     &encoder,
                     limit,
-                    token,
-                    deadline,
+                    scope,
                 )
                 .await?;
                 if !suspended {
@@ -647,6 +697,9 @@ async fn fetch(
         conn.push(complete(&format!("FETCH {sent}")))
     }
     .await;
+    if result.is_err() {
+        cursor.running = None;
+    }
     session.portals.insert(name.to_owned(), cursor);
     result
 }

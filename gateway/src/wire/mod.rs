@@ -199,6 +199,28 @@ impl Connection {
         Ok(())
     }
 
+    /// Resolves when the client has gone (end of stream or a socket error)
+    /// while a statement runs, so its work stops. Bytes the client sends
+    /// meanwhile (pipelined messages, a Terminate) are kept for later
+    /// reads, up to the message size limit; past that, reading stops.
+    pub async fn client_gone(&mut self) -> WeirError {
+        loop {
+            if self.rbuf.len() > self.limit.saturating_add(5) {
+                return std::future::pending().await;
+            }
+            match self.stream.read_buf(&mut self.rbuf).await {
+                Ok(0) => {
+                    return WeirError::Io(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "the client closed the connection while its statement ran",
+                    ))
+                }
+                Ok(_) => continue,
+                Err(e) => return WeirError::Io(e),
+            }
+        }
+    }
+
     /// Close the socket (best effort).
     pub async fn shutdown(&mut self) {
         let _ = self.flush().await;

@@ -128,9 +128,14 @@ impl WeirProcess {
     /// Start on `dir` (reusing its data directory if one is there), with
     /// `extra` appended to the configuration file.
     pub fn spawn_in(dir: tempfile::TempDir, extra: &str) -> Self {
+        Self::spawn_configured(dir, &format!("[demo]\ntpch_scale_factor = 0\n{extra}"))
+    }
+
+    /// Start on `dir` with exactly `config` as its configuration file.
+    pub fn spawn_configured(dir: tempfile::TempDir, config_text: &str) -> Self {
         use std::io::{BufRead, BufReader};
         let config = dir.path().join("weir.toml");
-        std::fs::write(&config, format!("[demo]\ntpch_scale_factor = 0\n{extra}")).unwrap();
+        std::fs::write(&config, config_text).unwrap();
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(&config)
