@@ -417,6 +417,21 @@ fn schema_to_client(e: &SchemaError) -> ClientError {
     }
 }
 
+/// A parser error as the client sees it: nesting past the parser's limit
+/// is 54001; anything else a syntax error at its position in `sql`.
+pub(crate) fn parse_error(e: &ParserError, sql: &str) -> WeirError {
+    if let ParserError::RecursionLimitExceeded = e {
+        return WeirError::TooDeep {
+            limit: crate::statements::depth::MAX_NESTING,
+        };
+    }
+    let c = parser_to_client(e);
+    WeirError::Syntax {
+        message: c.message,
+        position: c.position.map(|p| line_col_to_position(sql, p)),
+    }
+}
+
 pub(crate) fn parser_to_client(e: &ParserError) -> ClientError {
     let (message, position) = match e {
         ParserError::ParserError(m) | ParserError::TokenizerError(m) => split_location(m),

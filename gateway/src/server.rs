@@ -211,9 +211,7 @@ impl Server {
         }
         self.drain().await;
     }
-}
 
-impl Server {
     /// The graceful part of [`Server::run`].
     async fn drain(self) {
         drop(self.listener);

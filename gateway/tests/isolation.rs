@@ -74,6 +74,16 @@ async fn cpu_load(pid: u32) -> f64 {
     cpu_seconds(pid) - before
 }
 
+/// `n` terms joined by `op`.
+fn chain(n: usize, op: &str, term: impl Fn(usize) -> String) -> String {
+    (0..n).map(term).collect::<Vec<_>>().join(op)
+}
+
+/// `inner` inside `n` levels of `open … close`.
+fn nested(n: usize, open: &str, inner: &str, close: &str) -> String {
+    format!("{}{inner}{}", open.repeat(n), close.repeat(n))
+}
+
 async fn select_one(w: &WeirProcess) -> i64 {
     let c = connect(w).await;
     let row = c.query_one("SELECT 1", &[]).await.unwrap();
@@ -85,13 +95,8 @@ async fn deep_statements_answer_or_fail_alone() {
     let _one = ONE_AT_A_TIME.lock().await;
     let w = serve("");
     let c = connect(&w).await;
-    let ors = |n: usize| {
-        (0..n)
-            .map(|i| format!("o_custkey = {i}"))
-            .collect::<Vec<_>>()
-            .join(" OR ")
-    };
-    let list = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+    let ors = |n: usize| chain(n, " OR ", |i| format!("o_custkey = {i}"));
+    let list = |n: usize| chain(n, ", ", |i| i.to_string());
     for n in [2_000, 20_000] {
         let by_or: i64 = c
             .query_one(
@@ -116,7 +121,7 @@ async fn deep_statements_answer_or_fail_alone() {
         assert!(by_or > 0);
     }
     // A chain DataFusion must plan as it is: answered.
-    let sum = |n: usize| format!("SELECT {}", vec!["1"; n].join("+"));
+    let sum = |n: usize| format!("SELECT {}", chain(n, "+", |_| "1".into()));
     let rows = c.simple_query(&sum(3_000)).await.unwrap();
     let value = rows.iter().find_map(|m| match m {
         tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
@@ -126,20 +131,18 @@ async fn deep_statements_answer_or_fail_alone() {
     // Too deep: 54001, this statement alone.
     for sql in [
         sum(20_000),
-        format!("SELECT count(*) FROM tpch.orders WHERE {}", {
-            (0..20_000)
-                .map(|i| format!("o_custkey + {i} = 0"))
-                .collect::<Vec<_>>()
-                .join(" OR ")
-        }),
-        format!("SELECT {}", vec!["'a'"; 30_000].join(" || ")),
+        format!(
+            "SELECT count(*) FROM tpch.orders WHERE {}",
+            chain(20_000, " OR ", |i| format!("o_custkey + {i} = 0"))
+        ),
+        format!("SELECT {}", chain(30_000, " || ", |_| "'a'".into())),
     ] {
         let err = c.simple_query(&sql).await.unwrap_err();
         assert_eq!(sqlstate(&err), "54001", "{err}");
     }
     // Nested deeper than the parser goes: 54001 too.
-    let nested = format!("SELECT {}1{}", "(".repeat(5_000), ")".repeat(5_000));
-    let err = c.simple_query(&nested).await.unwrap_err();
+    let parens = format!("SELECT {}", nested(5_000, "(", "1", ")"));
+    let err = c.simple_query(&parens).await.unwrap_err();
     assert_eq!(sqlstate(&err), "54001", "{err}");
     // The session and the server go on.
     assert_eq!(
@@ -467,45 +470,25 @@ async fn generated_deep_statements_never_take_the_server_down() {
         // stay small here; the deep ones must be refused at once.
         let depth = [1, 10, 50, 12_000, 40_000][rng.random_range(0..5)];
         let shape = rng.random_range(0..8);
+        let nation = |expr: String| format!("SELECT {expr} FROM tpch.nation");
+        let count_where = |cond: String| format!("SELECT count(*) FROM tpch.nation WHERE {cond}");
         let sql = match shape {
-            0 => format!("SELECT {}", vec!["n_nationkey"; depth].join(" + ")),
-            1 => format!(
-                "SELECT count(*) FROM tpch.nation WHERE {}",
-                (0..depth)
-                    .map(|i| format!("n_name = 'N{i}'"))
-                    .collect::<Vec<_>>()
-                    .join(" OR ")
-            ),
-            2 => format!(
-                "SELECT count(*) FROM tpch.nation WHERE {}",
-                (0..depth)
-                    .map(|i| format!("n_nationkey <> {i}"))
-                    .collect::<Vec<_>>()
-                    .join(" AND ")
-            ),
-            3 => format!(
-                "SELECT {}n_nationkey{} FROM tpch.nation",
-                "CASE WHEN n_nationkey > 0 THEN ".repeat(nest(depth)),
-                " ELSE 0 END".repeat(nest(depth))
-            ),
-            4 => format!(
-                "SELECT {}n_nationkey{} FROM tpch.nation",
-                "abs(".repeat(nest(depth)),
-                ")".repeat(nest(depth))
-            ),
-            5 => format!(
-                "SELECT {}1{}",
-                "(SELECT ".repeat(nest(depth)),
-                ")".repeat(nest(depth))
-            ),
-            6 => format!("SELECT {}", vec!["'x'"; depth].join(" || ")),
-            _ => format!(
-                "SELECT count(*) FROM tpch.nation WHERE n_nationkey IN ({})",
-                (0..depth)
-                    .map(|i| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
+            0 => nation(chain(depth, " + ", |_| "n_nationkey".into())),
+            1 => count_where(chain(depth, " OR ", |i| format!("n_name = 'N{i}'"))),
+            2 => count_where(chain(depth, " AND ", |i| format!("n_nationkey <> {i}"))),
+            3 => nation(nested(
+                nest(depth),
+                "CASE WHEN n_nationkey > 0 THEN ",
+                "n_nationkey",
+                " ELSE 0 END",
+            )),
+            4 => nation(nested(nest(depth), "abs(", "n_nationkey", ")")),
+            5 => format!("SELECT {}", nested(nest(depth), "(SELECT ", "1", ")")),
+            6 => nation(chain(depth, " || ", |_| "n_name".into())),
+            _ => count_where(format!(
+                "n_nationkey IN ({})",
+                chain(depth, ",", |i| i.to_string())
+            )),
         };
         match c.simple_query(&sql).await {
             Ok(_) => {}
@@ -532,4 +515,38 @@ async fn generated_deep_statements_never_take_the_server_down() {
         cases >= 10,
         "seed {seed}: only {cases} statements in a minute"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_cannot_take_every_execution_slot() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let w = serve(
+        "max_running_statements = 4\nmax_running_statements_per_user = 1\nqueue_timeout_secs = 1\n\
+         [[auth.users]]\nname = \"weir\"\npassword = \"weir\"\n\
+         [[auth.users]]\nname = \"ann\"\npassword = \"ann\"\n",
+    );
+    let (cancel, heavy) = start_heavy(&w, NESTED_LOOP).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // weir's second table read waits for weir's own slot, then gives up.
+    let weir = connect(&w).await;
+    let err = weir
+        .simple_query("SELECT count(*) FROM tpch.nation")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "53000", "{err}");
+    // ann has slots of her own.
+    let (host, port) = w.addr.rsplit_once(':').unwrap();
+    let url = format!("host={host} port={port} user=ann password=ann dbname=lake");
+    let (ann, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let started = Instant::now();
+    let n: i64 = ann
+        .query_one("SELECT count(*) FROM tpch.nation", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 25);
+    assert!(started.elapsed() < Duration::from_millis(900));
+    cancel.cancel_query(NoTls).await.unwrap();
+    let _ = heavy.await;
 }

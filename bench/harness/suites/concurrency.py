@@ -70,6 +70,14 @@ def pgbench(binary, target, script, protocol, clients, seconds):
         }
 
 
+def summarize_runs(runs):
+    """Median (and spread) of tps and latency percentiles over pgbench runs."""
+    out = {"tps": summarize([r["tps"] for r in runs])}
+    for key in ("p50_ms", "p95_ms", "p99_ms"):
+        out[key] = summarize([r[key] for r in runs if r[key] is not None])
+    return out
+
+
 def run(ctx):
     args = ctx.args
     binary = pgbench_bin()
@@ -103,13 +111,7 @@ def run(ctx):
                         a if not a.startswith("--log-prefix") else "--log-prefix=DIR/tx" for a in r["argv"])
                     entry = {"script": script, "protocol": protocol, "clients": clients}
                     for name in SERVERS:
-                        s = samples[name]
-                        entry[name] = {
-                            "tps": summarize([x["tps"] for x in s]),
-                            "p50_ms": summarize([x["p50_ms"] for x in s if x["p50_ms"] is not None]),
-                            "p95_ms": summarize([x["p95_ms"] for x in s if x["p95_ms"] is not None]),
-                            "p99_ms": summarize([x["p99_ms"] for x in s if x["p99_ms"] is not None]),
-                        }
+                        entry[name] = summarize_runs(samples[name])
                     w, p = entry["weir"]["tps"], entry["postgres"]["tps"]
                     entry["weir_vs_postgres_tps"] = ratio(w and w["median"], p and p["median"])
                     log(f"{script} {protocol} c={clients}: weir {w and w['median']:.0f} tps, "

@@ -5,12 +5,13 @@ sort of lineitem). PostgreSQL runs each backend in a process of its own,
 so its `SELECT 1` stays fast under load: that is the bar. Heavy statements
 end by their own statement_timeout and are canceled after each run."""
 
+import os
 import subprocess
 import time
 
 import peers
-from common import log, ratio, summarize
-from suites.concurrency import SCRIPTS, pgbench, pgbench_bin
+from common import log, ratio
+from suites.concurrency import SCRIPTS, pgbench, pgbench_bin, summarize_runs
 
 SERVERS = ["weir", "postgres"]
 CLIENTS = 8
@@ -28,7 +29,7 @@ def start_heavy(target, sql, seconds):
     """psql running `sql` until it ends or `seconds` pass (statement_timeout)."""
     argv = [psql_bin(), "-X", "-q", "-h", "127.0.0.1", "-p", str(target.port), "-U", target.user,
             "-d", target.database, "-c", f"SET statement_timeout = {int(seconds * 1000)}", "-c", sql]
-    env = dict(__import__("os").environ, **target.libpq_env())
+    env = dict(os.environ, **target.libpq_env())
     return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -43,7 +44,7 @@ def stop_heavy(target, procs, is_postgres):
              "-d", target.database, "-c",
              "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
              "WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%l_comment%'"],
-            env=dict(__import__("os").environ, **target.libpq_env()), capture_output=True)
+            env=dict(os.environ, **target.libpq_env()), capture_output=True)
     time.sleep(1)
 
 
@@ -78,12 +79,7 @@ def run(ctx):
                         samples[name].append(r)
                 entry = {"script": script, "heavy": heavy, "clients": CLIENTS}
                 for name in SERVERS:
-                    s = samples[name]
-                    entry[name] = {
-                        "tps": summarize([x["tps"] for x in s]),
-                        "p50_ms": summarize([x["p50_ms"] for x in s if x["p50_ms"] is not None]),
-                        "p99_ms": summarize([x["p99_ms"] for x in s if x["p99_ms"] is not None]),
-                    }
+                    entry[name] = summarize_runs(samples[name])
                 w, p = entry["weir"]["p99_ms"], entry["postgres"]["p99_ms"]
                 entry["weir_vs_postgres_p99"] = ratio(w and w["median"], p and p["median"])
                 log(f"isolation {script} heavy={heavy}: p99 weir {w and w['median']} ms, "

@@ -63,10 +63,10 @@ impl Admission {
                 .users
                 .lock()
                 .map_err(|_| WeirError::Internal("admission state poisoned".into()))?;
-            // Forget users with no statement running or waiting.
+            // Forget users with no statement running or waiting (their
+            // permits and waiters hold the semaphore too).
             if users.len() > 1024 {
-                let full = self.limits.max_running_per_user.max(1);
-                users.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < full);
+                users.retain(|_, s| Arc::strong_count(s) > 1);
             }
             Arc::clone(users.entry(user.to_owned()).or_insert_with(|| {
                 Arc::new(Semaphore::new(self.limits.max_running_per_user.max(1)))

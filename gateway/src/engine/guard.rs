@@ -32,12 +32,13 @@ use datafusion::physical_plan::joins::{
 use datafusion::physical_plan::ExecutionPlan;
 use tokio_util::sync::CancellationToken;
 
-/// Wrap the long-running operators of `plan` for the statement of `token`.
+/// Wrap the long-running operators of `plan`; they stop once the returned
+/// token (the statement's) fires.
 pub fn protect(
     plan: Arc<dyn ExecutionPlan>,
-    token: &CancellationToken,
-) -> DfResult<Arc<dyn ExecutionPlan>> {
-    plan.transform_up(|node| {
+) -> DfResult<(Arc<dyn ExecutionPlan>, CancellationToken)> {
+    let token = CancellationToken::new();
+    let plan = plan.transform_up(|node| {
         if let Some(join) = node.as_any().downcast_ref::<NestedLoopJoinExec>() {
             let filter = join.filter().map(|f| {
                 JoinFilter::new(
@@ -60,8 +61,8 @@ pub fn protect(
             return Ok(Transformed::yes(Arc::new(CooperativeExec::new(node))));
         }
         Ok(Transformed::no(node))
-    })
-    .map(|t| t.data)
+    })?;
+    Ok((plan.data, token))
 }
 
 /// An expression that fails once its statement is canceled, else is `inner`.

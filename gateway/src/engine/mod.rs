@@ -30,8 +30,9 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
-use datafusion::execution::TaskContext;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::optimizer::Optimizer;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_federation::FederatedQueryPlanner;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
@@ -237,17 +238,38 @@ impl Engine {
         &self.admission
     }
 
-    /// A session's task context: `task`, drawing memory through a pool of
-    /// the session's own (see [`memory::StatementPool`]), so the statement
-    /// limit holds for what a session runs at once (a statement and the
-    /// cursors it keeps open).
-    pub fn session_task(&self, task: TaskContext) -> Arc<TaskContext> {
+    /// A statement's task context: the session's `task`, drawing memory
+    /// through a pool of the statement's own (see
+    /// [`memory::StatementPool`]). A statement that is still letting go of
+    /// its memory (canceled, failed) does not count against the next one.
+    pub fn statement_task(&self, task: &TaskContext) -> Arc<TaskContext> {
         let mut env = task.runtime_env().as_ref().clone();
         env.memory_pool = Arc::new(memory::StatementPool::new(
             Arc::clone(&self.memory),
             self.statement_memory,
         ));
-        Arc::new(task.with_runtime(Arc::new(env)))
+        Arc::new(TaskContext::new(
+            task.task_id(),
+            task.session_id(),
+            task.session_config().clone(),
+            task.scalar_functions().clone(),
+            task.aggregate_functions().clone(),
+            task.window_functions().clone(),
+            Arc::new(env),
+        ))
+    }
+
+    /// Start `plan` on the query runtime with a memory pool of its own,
+    /// holding `slot` while it runs.
+    pub fn execute(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        task: &TaskContext,
+        slot: Option<admission::Permit>,
+    ) -> Result<SendableRecordBatchStream> {
+        Ok(self
+            .runtime
+            .execute(plan, self.statement_task(task), slot)?)
     }
 
     /// The lakehouse catalog.

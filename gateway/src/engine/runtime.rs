@@ -35,7 +35,9 @@ use futures::{FutureExt, Stream, StreamExt};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::DropGuard;
+
+use super::admission::Permit;
 
 /// Stack of every thread that plans or runs statements. Planning recurses
 /// over expressions; DataFusion grows its stack on the heap where it
@@ -83,16 +85,16 @@ impl QueryRuntime {
         (cores * 4).max(4)
     }
 
-    /// Start `plan` on the query runtime. `cancel` is the statement's token:
-    /// it fires when the returned stream is dropped. `hold` (an admission
-    /// permit) lives as long as the stream.
+    /// Start `plan` on the query runtime, its long-running operators
+    /// guarded by a token that fires when the returned stream is dropped.
+    /// `slot` (an admission permit) lives as long as the stream.
     pub fn execute(
         &self,
         plan: Arc<dyn ExecutionPlan>,
         task: Arc<TaskContext>,
-        cancel: CancellationToken,
-        hold: Option<Box<dyn Send + Sync>>,
-    ) -> SendableRecordBatchStream {
+        slot: Option<Permit>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let (plan, cancel) = super::guard::protect(plan)?;
         let schema = plan.schema();
         let (tx, rx) = mpsc::channel(2);
         let token = cancel.clone();
@@ -118,14 +120,14 @@ impl QueryRuntime {
             }
         };
         let driver = self.handle.spawn(catch_panic(driver));
-        Box::pin(QueryStream {
+        Ok(Box::pin(QueryStream {
             schema,
             rx,
             driver,
             done: false,
             _cancel: cancel.drop_guard(),
-            _hold: hold,
-        })
+            _slot: slot,
+        }))
     }
 
     /// Run `fut` on the query runtime and wait for it. Dropping the returned
@@ -230,7 +232,7 @@ struct QueryStream {
     /// The driver has been seen to end.
     done: bool,
     _cancel: DropGuard,
-    _hold: Option<Box<dyn Send + Sync>>,
+    _slot: Option<Permit>,
 }
 
 impl Stream for QueryStream {

@@ -24,20 +24,17 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
-use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::ParserError;
 
 use crate::engine::admission::Permit;
 use crate::engine::Engine;
-use crate::error::{line_col_to_position, parser_to_client, Result, WeirError};
+use crate::error::{parse_error, Result, WeirError};
 use crate::statements::transaction::{self, TxnState};
 use crate::statements::{classify, colnames, explain, show, Command};
 use crate::wire::types::{self, oid, TextOptions};
-use datafusion::physical_plan::ExecutionPlan;
 use params::Params;
-use tokio_util::sync::CancellationToken;
 
 /// One parsed statement.
 #[derive(Debug)]
@@ -261,7 +258,7 @@ impl Session {
     fn snapshot(&mut self) -> &mut Snapshot {
         self.snapshot.get_or_insert_with(|| {
             let state = self.ctx.state();
-            let task = self.engine.session_task(TaskContext::from(&state));
+            let task = Arc::new(TaskContext::from(&state));
             Snapshot { state, task }
         })
     }
@@ -309,21 +306,18 @@ impl Session {
             || words.starts_with(&["create", "unbounded"])
             || lower.contains("external table")
         {
-            let stmts = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}).map_err(
-                |e| match e {
-                    datafusion::error::DataFusionError::SQL(p, _) => {
-                        let c = parser_to_client(&p);
-                        WeirError::Syntax {
-                            message: c.message,
-                            position: c.position.map(|p| line_col_to_position(sql, p)),
-                        }
-                    }
+            let stmts = DFParserBuilder::new(sql)
+                .with_dialect(&PostgreSqlDialect {})
+                .with_recursion_limit(crate::statements::depth::MAX_NESTING)
+                .build()
+                .and_then(|mut p| p.parse_statements())
+                .map_err(|e| match e {
+                    datafusion::error::DataFusionError::SQL(p, _) => parse_error(&p, sql),
                     other => WeirError::Syntax {
                         message: other.to_string(),
                         position: None,
                     },
-                },
-            )?;
+                })?;
             return Ok(stmts
                 .into_iter()
                 .map(|s| Parsed {
@@ -336,15 +330,10 @@ impl Session {
             || lower.contains("information_schema")
             || lower.contains("::regclass")
         {
-            // The rewriter walks the statement: its depth is checked first.
-            match crate::statements::depth::parse(sql) {
-                Ok(mut stmts) => crate::statements::depth::check(&mut stmts)?,
-                Err(ParserError::RecursionLimitExceeded) => {
-                    return Err(WeirError::TooDeep {
-                        limit: crate::statements::depth::MAX_NESTING,
-                    })
-                }
-                Err(_) => {}
+            // The rewriter walks the statement: its depth is checked first
+            // (other parse errors are the rewriter's to judge).
+            if let Err(e @ WeirError::TooDeep { .. }) = crate::statements::depth::parse(sql) {
+                return Err(e);
             }
             if let Ok(stmts) = self.engine.compat().parse(sql) {
                 return Ok(stmts.into_iter().map(Parsed::from).collect());
@@ -354,31 +343,16 @@ impl Session {
             Some((rest, fields)) => (rest, fields),
             None => (sql.to_owned(), Vec::new()),
         };
-        match crate::statements::depth::parse(&text) {
-            Ok(mut stmts) => {
-                crate::statements::depth::check(&mut stmts)?;
-                let mut out: Vec<Parsed> = stmts
-                    .into_iter()
-                    .map(|s| Parsed::from(self.engine.compat().rewrite(s)))
-                    .collect();
-                for (index, fields) in partitions {
-                    if let Some(p) = out.get_mut(index) {
-                        p.partitions = fields;
-                    }
-                }
-                Ok(out)
-            }
-            Err(ParserError::RecursionLimitExceeded) => Err(WeirError::TooDeep {
-                limit: crate::statements::depth::MAX_NESTING,
-            }),
-            Err(e) => {
-                let c = parser_to_client(&e);
-                Err(WeirError::Syntax {
-                    message: c.message,
-                    position: c.position.map(|p| line_col_to_position(&text, p)),
-                })
+        let mut out: Vec<Parsed> = crate::statements::depth::parse(&text)?
+            .into_iter()
+            .map(|s| Parsed::from(self.engine.compat().rewrite(s)))
+            .collect();
+        for (index, fields) in partitions {
+            if let Some(p) = out.get_mut(index) {
+                p.partitions = fields;
             }
         }
+        Ok(out)
     }
 
     /// Check the transaction state allows `cmd`.
@@ -708,19 +682,13 @@ impl Session {
                     true => Some(self.engine.admission().admit(&self.user).await?),
                     false => None,
                 };
-                let planned = async {
-                    match optimized {
-                        Some(cache) => self.execute_reusable(plan, cache, params, slot).await,
-                        None => {
-                            self.execute_plan(bind_params(plan.as_ref().clone(), params)?, slot)
-                                .await
-                        }
-                    }
-                };
                 let stream = match optimized {
                     // A reused plan is only planned physically: cheap.
-                    Some(_) => planned.await?,
-                    None => crate::engine::runtime::cpu_bound(planned).await?,
+                    Some(cache) => self.execute_reusable(plan, cache, params, slot).await?,
+                    None => {
+                        let plan = bind_params(plan.as_ref().clone(), params)?;
+                        crate::engine::runtime::cpu_bound(self.execute_plan(plan, slot)).await?
+                    }
                 };
                 let is_explain = explain_verbose.is_some()
                     || explain::is_explain_output(stream.schema().as_ref());
@@ -806,7 +774,7 @@ impl Session {
                 .create_physical_plan()
                 .await?;
             let task = Arc::clone(&self.snapshot().task);
-            return self.run(physical, task, slot);
+            return self.engine.execute(physical, &task, slot);
         }
         if matches!(
             plan,
@@ -840,21 +808,7 @@ impl Session {
             .create_physical_plan(&plan, &snapshot.state)
             .await?;
         let task = Arc::clone(&snapshot.task);
-        self.run(physical, task, slot)
-    }
-
-    /// Start a physical plan on the query runtime, its long-running
-    /// operators guarded by a token that fires when its stream is dropped.
-    fn run(
-        &self,
-        physical: Arc<dyn ExecutionPlan>,
-        task: Arc<TaskContext>,
-        slot: Option<Permit>,
-    ) -> Result<SendableRecordBatchStream> {
-        let token = CancellationToken::new();
-        let physical = crate::engine::guard::protect(physical, &token)?;
-        let hold = slot.map(|s| Box::new(s) as Box<dyn Send + Sync>);
-        Ok(self.engine.runtime().execute(physical, task, token, hold))
+        self.engine.execute(physical, &task, slot)
     }
 
     fn run_command(&mut self, cmd: &Command) -> Result<Outcome> {

@@ -25,7 +25,6 @@ use weir_connectors::lake::ddl::{self, ColumnChange, NewTable, PartitionField, R
 use super::{Body, Session};
 use crate::engine::LAKE;
 use crate::error::{Result, WeirError};
-use tokio_util::sync::CancellationToken;
 
 /// Whether a planned statement changes the lakehouse.
 pub(super) fn is_write(plan: &LogicalPlan) -> bool {
@@ -250,12 +249,12 @@ impl Session {
                     let snapshot = self.statement_state();
                     let state = snapshot.state.clone();
                     let task = Arc::clone(&snapshot.task);
+                    let task = self.engine.statement_task(&task);
                     let physical = state.create_physical_plan(&input).await?;
                     // The rows are computed and written on the query runtime;
                     // canceling the statement aborts it there (nothing is
                     // committed unless the whole table was written).
-                    let token = CancellationToken::new();
-                    let physical = crate::engine::guard::protect(physical, &token)?;
+                    let (physical, token) = crate::engine::guard::protect(physical)?;
                     let _cancel = token.drop_guard();
                     let (lake, table, if_not_exists) =
                         (lake.clone(), table.clone(), c.if_not_exists);

@@ -23,9 +23,9 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::parser::Parser;
 
-use crate::error::WeirError;
+use crate::error::{parse_error, WeirError};
 
 /// Deepest expression nesting accepted.
 pub const MAX_DEPTH: usize = 10_000;
@@ -34,12 +34,15 @@ pub const MAX_DEPTH: usize = 10_000;
 /// parser recurses into (sqlparser's default is 50; PostgreSQL takes more).
 pub const MAX_NESTING: usize = 1_000;
 
-/// Parse PostgreSQL SQL with Weir's nesting limit.
-pub fn parse(sql: &str) -> Result<Vec<Statement>, ParserError> {
-    Parser::new(&PostgreSqlDialect {})
+/// Parse PostgreSQL SQL with Weir's nesting limit, then [`check`] it.
+pub fn parse(sql: &str) -> Result<Vec<Statement>, WeirError> {
+    let mut statements = Parser::new(&PostgreSqlDialect {})
         .with_recursion_limit(MAX_NESTING)
-        .try_with_sql(sql)?
-        .parse_statements()
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| parse_error(&e, sql))?;
+    check(&mut statements)?;
+    Ok(statements)
 }
 
 /// OR chains with at least this many equalities are rewritten as IN lists.

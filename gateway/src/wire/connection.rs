@@ -50,15 +50,17 @@ pub struct Shutdown {
 }
 
 /// What one statement runs under: its cancel token (CancelRequest), its
-/// deadline (`statement_timeout`) and the server's shutdown.
+/// deadline (`statement_timeout`) and the server's shutdown. CancelRequests
+/// reach it until it is dropped.
 struct Scope<'a> {
     token: CancellationToken,
     deadline: Option<Instant>,
     shutdown: &'a Shutdown,
+    cancel: &'a CancelHandle,
 }
 
 impl<'a> Scope<'a> {
-    fn new(cancel: &CancelHandle, session: &Session, shutdown: &'a Shutdown) -> Self {
+    fn new(cancel: &'a CancelHandle, session: &Session, shutdown: &'a Shutdown) -> Self {
         Self {
             token: cancel.begin(),
             deadline: session
@@ -66,7 +68,14 @@ impl<'a> Scope<'a> {
                 .statement_timeout()
                 .map(|t| Instant::now() + t),
             shutdown,
+            cancel,
         }
+    }
+}
+
+impl Drop for Scope<'_> {
+    fn drop(&mut self) {
+        self.cancel.end();
     }
 }
 
@@ -323,7 +332,7 @@ async fn simple_query_inner(
             }
         }
         .await;
-        cancel.end();
+        drop(scope);
         result?;
         relay_events(conn, session)?;
     }
@@ -491,7 +500,7 @@ async fn extended_message(
                 session.prepare(&sql, statements.pop(), &param_types),
             )
             .await;
-            cancel.end();
+            drop(scope);
             session.statements.insert(name, Arc::new(prepared?));
             conn.push(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
         }
@@ -550,7 +559,7 @@ async fn extended_message(
             })?;
             let scope = Scope::new(cancel, session, shutdown);
             let result = execute(conn, session, &mut portal, max_rows as usize, &scope).await;
-            cancel.end();
+            drop(scope);
             if result.is_err() {
                 // A failed portal's work stops here (PostgreSQL drops it).
                 portal.running = None;
