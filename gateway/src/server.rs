@@ -227,6 +227,7 @@ impl Server {
         let everyone_gone = || self.slots.acquire_many(all);
         if tokio::time::timeout(grace, everyone_gone()).await.is_ok() {
             tracing::info!("all sessions ended");
+            self.shared.engine.close_sources().await;
             return;
         }
         tracing::warn!("grace period over: canceling running statements (writes may commit)");
@@ -241,6 +242,7 @@ impl Server {
         } else {
             tracing::info!("all sessions ended");
         }
+        self.shared.engine.close_sources().await;
     }
 }
 

@@ -353,8 +353,18 @@ async fn memory_limits_fail_one_statement_or_make_it_spill() {
     assert_eq!(rows.len(), 1_000_000);
     let hashes: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     assert!(hashes.windows(2).all(|p| p[0] <= p[1]), "sorted");
-    let explain: Vec<String> = c
-        .simple_query(&format!("EXPLAIN ANALYZE {sort}"))
+    let text = explain_analyze(&c, sort).await;
+    assert!(spill_count(&text) > 0, "the sort spilled:\n{text}");
+    // Spill files are gone once the statements end.
+    let leftover: Vec<_> = walk(&spill).into_iter().filter(|p| p.is_file()).collect();
+    assert!(leftover.is_empty(), "spill files left: {leftover:?}");
+    assert_eq!(select_one(&w).await, 1);
+}
+
+/// The text of `EXPLAIN ANALYZE sql`.
+async fn explain_analyze(c: &Client, sql: &str) -> String {
+    let lines: Vec<String> = c
+        .simple_query(&format!("EXPLAIN ANALYZE {sql}"))
         .await
         .unwrap()
         .iter()
@@ -363,18 +373,17 @@ async fn memory_limits_fail_one_statement_or_make_it_spill() {
             _ => None,
         })
         .collect();
-    let text = explain.join("\n");
-    let spilled = text
-        .split("spill_count=")
-        .nth(1)
-        .and_then(|r| r.split(|ch: char| !ch.is_ascii_digit()).next())
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or(0);
-    assert!(spilled > 0, "the sort spilled:\n{text}");
-    // Spill files are gone once the statements end.
-    let leftover: Vec<_> = walk(&spill).into_iter().filter(|p| p.is_file()).collect();
-    assert!(leftover.is_empty(), "spill files left: {leftover:?}");
-    assert_eq!(select_one(&w).await, 1);
+    lines.join("\n")
+}
+
+/// The largest `spill_count` in an `EXPLAIN ANALYZE` text.
+fn spill_count(text: &str) -> u64 {
+    text.split("spill_count=")
+        .skip(1)
+        .filter_map(|r| r.split(|ch: char| !ch.is_ascii_digit()).next())
+        .filter_map(|n| n.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -549,4 +558,111 @@ async fn one_user_cannot_take_every_execution_slot() {
     assert!(started.elapsed() < Duration::from_millis(900));
     cancel.cancel_query(NoTls).await.unwrap();
     let _ = heavy.await;
+}
+
+/// Remote reads: canceling the statement (CancelRequest, or a client that
+/// goes away) ends the source's own statement within a second, and at
+/// shutdown Weir ends its sessions at the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_reads_stop_with_their_statement_and_sources_close_at_shutdown() {
+    use sqlx::{Connection, Executor, Row};
+    let _one = ONE_AT_A_TIME.lock().await;
+    let pg = "postgres://postgres@127.0.0.1:5432";
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let db = format!("weir_iso_{}_{nanos}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&format!("{pg}/postgres"))
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432 (see README: Testing)");
+    admin
+        .execute(format!("CREATE DATABASE {db}").as_str())
+        .await
+        .unwrap();
+    {
+        let mut c = sqlx::PgConnection::connect(&format!("{pg}/{db}"))
+            .await
+            .unwrap();
+        c.execute("CREATE VIEW slow AS SELECT pg_sleep(120)::text AS s")
+            .await
+            .unwrap();
+    }
+    let w = serve(&format!(
+        "[server]\nshutdown_grace_secs = 2\n\
+         [[source]]\nname = \"rds\"\nkind = \"postgres\"\nurl = \"{pg}/{db}\"\n"
+    ));
+    // Weir's statements at the source, by state.
+    let at_source = |state: &'static str| {
+        let sql = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' \
+             AND ($1 = '' OR state = $1) AND pid <> pg_backend_pid()"
+        );
+        async move {
+            let mut c = sqlx::PgConnection::connect(&format!("{pg}/postgres"))
+                .await
+                .unwrap();
+            let n: i64 = sqlx::query(&sql)
+                .bind(state)
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+                .get(0);
+            n
+        }
+    };
+    let until = |state: &'static str, want_zero: bool, within: Duration| {
+        let at_source = &at_source;
+        async move {
+            let start = Instant::now();
+            loop {
+                let n = at_source(state).await;
+                if (n == 0) == want_zero {
+                    return start.elapsed();
+                }
+                assert!(
+                    start.elapsed() < within,
+                    "{n} sessions {state:?} at the source after {within:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    // A CancelRequest.
+    let (cancel, read) = start_heavy(&w, "SELECT * FROM rds.public.slow").await;
+    until("active", false, Duration::from_secs(10)).await;
+    cancel.cancel_query(NoTls).await.unwrap();
+    let took = until("active", true, Duration::from_secs(1)).await;
+    let err = read.await.unwrap().unwrap_err();
+    assert_eq!(sqlstate(&err), "57014", "{err}");
+    eprintln!("remote statement ended {took:?} after the CancelRequest");
+    // A client killed while it waits.
+    let (host, port) = w.addr.rsplit_once(':').unwrap();
+    let mut psql = std::process::Command::new("psql")
+        .args(["-h", host, "-p", port, "-U", "weir", "-d", "lake"])
+        .args(["-c", "SELECT * FROM rds.public.slow"])
+        .env("PGPASSWORD", "weir")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    until("active", false, Duration::from_secs(10)).await;
+    psql.kill().unwrap();
+    psql.wait().unwrap();
+    let took = until("active", true, Duration::from_secs(1)).await;
+    eprintln!("remote statement ended {took:?} after the client left");
+    assert!(at_source("").await > 0, "Weir keeps pooled connections");
+    // Shutdown closes them.
+    let mut w = w;
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &w.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(w.child.wait().unwrap().success());
+    until("", true, Duration::from_secs(2)).await;
+    admin
+        .execute(format!("DROP DATABASE {db} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
 }

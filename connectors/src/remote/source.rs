@@ -216,6 +216,16 @@ impl Source {
         &self.pool
     }
 
+    /// Close the pool: wait for connections in use to come back, then end
+    /// each connection's session at the source (PostgreSQL's Terminate,
+    /// MySQL's COM_QUIT). Later acquisitions fail.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Postgres(p) => p.close().await,
+            Pool::MySql(p) => p.close().await,
+        }
+    }
+
     /// Redshift: where UNLOAD writes, when configured.
     pub fn staging(&self) -> Option<&super::unload::Staging> {
         self.staging.as_ref()

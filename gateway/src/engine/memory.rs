@@ -15,6 +15,8 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::memory_pool::{
     FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation,
 };
+use datafusion::physical_plan::joins::HashJoinExec;
+use datafusion::physical_plan::ExecutionPlan;
 
 /// A statement's share of the server's pool: a fair spill pool of its own
 /// (so a statement's sorts and aggregations share its limit fairly, and
@@ -90,6 +92,28 @@ impl MemoryPool for StatementPool {
 
     fn memory_limit(&self) -> MemoryLimit {
         MemoryLimit::Finite(self.limit)
+    }
+}
+
+/// Whether `plan` builds a hash table for a join: DataFusion's hash join
+/// keeps its whole build side in memory and cannot spill.
+pub fn has_hash_join(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    plan.as_any().is::<HashJoinExec>() || plan.children().into_iter().any(has_hash_join)
+}
+
+/// Whether `err` is, at its root, a memory reservation that was refused.
+pub fn is_out_of_memory(err: &DataFusionError) -> bool {
+    match err {
+        DataFusionError::ResourcesExhausted(_) => true,
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+            is_out_of_memory(inner)
+        }
+        DataFusionError::Shared(inner) => is_out_of_memory(inner),
+        DataFusionError::Collection(errs) => errs.iter().any(is_out_of_memory),
+        DataFusionError::External(e) => e
+            .downcast_ref::<DataFusionError>()
+            .is_some_and(is_out_of_memory),
+        _ => false,
     }
 }
 

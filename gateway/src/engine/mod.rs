@@ -25,18 +25,23 @@ pub mod runtime;
 use std::path::Path;
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemoryCatalogProviderList};
+use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::Optimizer;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_federation::FederatedQueryPlanner;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use futures::StreamExt;
 use weir_catalog::{ExternalTable, FileFormat, LakeConfig, Lakehouse};
 use weir_connectors::lake::LakeCatalogProvider;
 use weir_connectors::remote::{FederateRemote, RemoteCatalogProvider, Source, SourceConfig};
@@ -48,6 +53,7 @@ use crate::error::{Result, WeirError};
 pub struct Engine {
     lake: Arc<Lakehouse>,
     catalogs: Arc<dyn CatalogProviderList>,
+    sources: Vec<Arc<Source>>,
     template: SessionState,
     compat: PostgresCompatibilityParser,
     /// Where statements execute.
@@ -65,6 +71,14 @@ impl std::fmt::Debug for Engine {
             .field("catalogs", &self.catalogs.catalog_names())
             .finish()
     }
+}
+
+/// A stream that fails with `err`.
+fn failed(schema: SchemaRef, err: DataFusionError) -> SendableRecordBatchStream {
+    Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        futures::stream::once(async move { Err(err) }),
+    ))
 }
 
 /// Name of the lake catalog.
@@ -112,10 +126,10 @@ impl Engine {
             LAKE.to_owned(),
             Arc::new(LakeCatalogProvider::new(lake.clone())),
         );
-        for source in sources {
+        for source in &sources {
             catalogs.register_catalog(
                 source.name().to_owned(),
-                Arc::new(RemoteCatalogProvider::new(source)),
+                Arc::new(RemoteCatalogProvider::new(Arc::clone(source))),
             );
         }
 
@@ -142,9 +156,10 @@ impl Engine {
         };
         // Each sorting partition holds this much back for merging its spill
         // files (DataFusion's default, 10 MiB); under a small statement limit
-        // that reservation alone would leave nothing to sort in.
+        // those reservations alone would leave nothing to sort in (a
+        // sort-merge join sorts both sides, each in every partition).
         let partitions = session_config.target_partitions().max(1);
-        let merge_reserve = (statement_memory / (4 * partitions)).min(10 << 20);
+        let merge_reserve = (statement_memory / (16 * partitions)).min(10 << 20);
         session_config
             .options_mut()
             .execution
@@ -219,6 +234,7 @@ impl Engine {
         Ok(Self {
             lake,
             catalogs,
+            sources,
             template: ctx.state(),
             compat: PostgresCompatibilityParser::new(),
             runtime: query_runtime,
@@ -270,6 +286,80 @@ impl Engine {
         Ok(self
             .runtime
             .execute(plan, self.statement_task(task), slot)?)
+    }
+
+    /// Plan an optimized query physically on `state` and start it (see
+    /// [`Engine::execute`]). DataFusion's hash join cannot spill: a plan
+    /// with hash joins that runs out of memory before its first batch is
+    /// planned again with sort-merge joins (whose sorts and buffers spill to
+    /// disk) and run once more, the first attempt's memory given back.
+    pub async fn start(
+        self: &Arc<Self>,
+        plan: LogicalPlan,
+        state: &SessionState,
+        task: &Arc<TaskContext>,
+        slot: Option<admission::Permit>,
+    ) -> Result<SendableRecordBatchStream> {
+        let physical = state
+            .query_planner()
+            .create_physical_plan(&plan, state)
+            .await?;
+        if !memory::has_hash_join(&physical) {
+            return self.execute(physical, task, slot);
+        }
+        let schema = physical.schema();
+        let first = self.execute(physical, task, None)?;
+        let mut state = state.clone();
+        state.config_mut().options_mut().optimizer.prefer_hash_join = false;
+        let engine = Arc::clone(self);
+        let task = Arc::clone(task);
+        let retry = async move {
+            let physical: Arc<dyn ExecutionPlan> = state
+                .query_planner()
+                .create_physical_plan(&plan, &state)
+                .await?;
+            engine
+                .runtime
+                .execute(physical, engine.statement_task(&task), None)
+        };
+        let out_schema = Arc::clone(&schema);
+        let stream = futures::stream::once(async move {
+            let mut first = first;
+            match first.next().await {
+                Some(Err(e)) if memory::is_out_of_memory(&e) => {
+                    drop(first);
+                    tracing::info!(error = %e, "a hash join ran out of memory; planning sort-merge joins");
+                    match runtime::cpu_bound(retry).await {
+                        Ok(stream) => stream,
+                        Err(e) => failed(schema, e),
+                    }
+                }
+                head => Box::pin(RecordBatchStreamAdapter::new(
+                    schema,
+                    futures::stream::iter(head).chain(first),
+                )) as SendableRecordBatchStream,
+            }
+        })
+        .flatten()
+        // The execution slot is held for as long as either attempt runs.
+        .map(move |batch| {
+            let _held = slot.as_ref();
+            batch
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(out_schema, stream)))
+    }
+
+    /// Close every source's connections (at shutdown, once sessions ended).
+    pub async fn close_sources(&self) {
+        futures::future::join_all(self.sources.iter().map(|s| async move {
+            if tokio::time::timeout(std::time::Duration::from_secs(5), s.close())
+                .await
+                .is_err()
+            {
+                tracing::warn!(source = %s.name(), "source connections still in use after 5 s");
+            }
+        }))
+        .await;
     }
 
     /// The lakehouse catalog.

@@ -801,14 +801,11 @@ impl Session {
         plan: LogicalPlan,
         slot: Option<Permit>,
     ) -> Result<SendableRecordBatchStream> {
+        let engine = Arc::clone(&self.engine);
         let snapshot = self.snapshot();
-        let physical = snapshot
-            .state
-            .query_planner()
-            .create_physical_plan(&plan, &snapshot.state)
-            .await?;
-        let task = Arc::clone(&snapshot.task);
-        self.engine.execute(physical, &task, slot)
+        engine
+            .start(plan, &snapshot.state, &snapshot.task, slot)
+            .await
     }
 
     fn run_command(&mut self, cmd: &Command) -> Result<Outcome> {
