@@ -84,6 +84,20 @@ fn nested(n: usize, open: &str, inner: &str, close: &str) -> String {
     format!("{}{inner}{}", open.repeat(n), close.repeat(n))
 }
 
+/// A psql process running `sql` on `w`, to be killed.
+fn psql_running(w: &WeirProcess, sql: &str) -> std::process::Child {
+    let (host, port) = w.addr.rsplit_once(':').unwrap();
+    std::process::Command::new("psql")
+        .args([
+            "-h", host, "-p", port, "-U", "weir", "-d", "lake", "-c", sql,
+        ])
+        .env("PGPASSWORD", "weir")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 async fn select_one(w: &WeirProcess) -> i64 {
     let c = connect(w).await;
     let row = c.query_one("SELECT 1", &[]).await.unwrap();
@@ -225,21 +239,42 @@ async fn cancel_request_stops_each_heavy_statement_within_a_second() {
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
+/// Planning a long chain of additions takes seconds (DataFusion's type
+/// coercion is quadratic in the chain's length); a statement_timeout stops
+/// the planning at the next checkpoint between planning rules instead of
+/// after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_planning_stops_at_its_statement_timeout() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let w = serve("");
+    let c = connect(&w).await;
+    let sum = format!("SELECT {}", chain(2_000, "+", |_| "1".into()));
+    let started = Instant::now();
+    let rows = c.simple_query(&sum).await.unwrap();
+    let planned = started.elapsed();
+    assert!(
+        matches!(&rows[1], tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("2000"))
+    );
+    c.simple_query("SET statement_timeout = 100").await.unwrap();
+    let started = Instant::now();
+    let err = c.simple_query(&sum).await.unwrap_err();
+    let stopped = started.elapsed();
+    assert_eq!(sqlstate(&err), "57014", "{err}");
+    assert!(common::message(&err).contains("statement timeout"), "{err}");
+    println!("planning took {planned:?}; with a 100 ms timeout it stopped after {stopped:?}");
+    assert!(
+        stopped < planned / 2,
+        "stopped after {stopped:?}; the whole planning takes {planned:?}"
+    );
+    assert_eq!(select_one(&w).await, 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_client_ends_its_statement() {
     let _one = ONE_AT_A_TIME.lock().await;
     let w = serve("");
-    let (host, port) = w.addr.rsplit_once(':').unwrap();
     for sql in [NESTED_LOOP, NESTED_LOOP_SELECTIVE] {
-        let mut psql = std::process::Command::new("psql")
-            .args([
-                "-h", host, "-p", port, "-U", "weir", "-d", "lake", "-c", sql,
-            ])
-            .env("PGPASSWORD", "weir")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut psql = psql_running(&w, sql);
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert!(cpu_load(w.child.id()).await > 0.8, "{sql} runs");
         psql.kill().unwrap();
@@ -355,6 +390,26 @@ async fn memory_limits_fail_one_statement_or_make_it_spill() {
     assert!(hashes.windows(2).all(|p| p[0] <= p[1]), "sorted");
     let text = explain_analyze(&c, sort).await;
     assert!(spill_count(&text) > 0, "the sort spilled:\n{text}");
+    // A join of two 500 000-row sides (about 90 MB each in Arrow): the hash
+    // join cannot spill, so the statement is planned again with sort-merge
+    // joins, whose sorts spill; every row is joined.
+    let side = |h: &str| {
+        format!(
+            "(SELECT value AS k, repeat(md5(value::text), 4) AS {h} \
+             FROM generate_series(1, 500000))"
+        )
+    };
+    let join = format!(
+        "SELECT count(*), sum(length(h1) + length(h2)) FROM {} a JOIN {} b ON a.k = b.k",
+        side("h1"),
+        side("h2")
+    );
+    let row = c.query_one(join.as_str(), &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 500_000);
+    assert_eq!(row.get::<_, i64>(1), 128_000_000);
+    let text = explain_analyze(&c, &join).await;
+    assert!(text.contains("SortMergeJoin"), "sort-merge join:\n{text}");
+    assert!(spill_count(&text) > 0, "the join's sorts spilled:\n{text}");
     // Spill files are gone once the statements end.
     let leftover: Vec<_> = walk(&spill).into_iter().filter(|p| p.is_file()).collect();
     assert!(leftover.is_empty(), "spill files left: {leftover:?}");
@@ -637,15 +692,7 @@ async fn remote_reads_stop_with_their_statement_and_sources_close_at_shutdown() 
     assert_eq!(sqlstate(&err), "57014", "{err}");
     eprintln!("remote statement ended {took:?} after the CancelRequest");
     // A client killed while it waits.
-    let (host, port) = w.addr.rsplit_once(':').unwrap();
-    let mut psql = std::process::Command::new("psql")
-        .args(["-h", host, "-p", port, "-U", "weir", "-d", "lake"])
-        .args(["-c", "SELECT * FROM rds.public.slow"])
-        .env("PGPASSWORD", "weir")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut psql = psql_running(&w, "SELECT * FROM rds.public.slow");
     until("active", false, Duration::from_secs(10)).await;
     psql.kill().unwrap();
     psql.wait().unwrap();

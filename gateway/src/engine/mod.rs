@@ -15,6 +15,7 @@
 //! ```
 
 pub mod admission;
+pub mod checkpoint;
 mod functions;
 pub mod guard;
 pub mod memory;
@@ -34,7 +35,9 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::optimizer::analyzer::Analyzer;
 use datafusion::optimizer::Optimizer;
+use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -206,14 +209,24 @@ impl Engine {
         runtime.register_object_store(&store_url, lake.store().clone());
         // DataFusion's optimizer rules, then federation: remote subplans are
         // cut out after filters, projections and limits were pushed down.
+        // A checkpoint between every two rules of each planning phase stops
+        // a canceled or timed-out statement's planning (see `checkpoint`).
         let mut rules = Optimizer::new().rules;
         rules.push(Arc::new(FederateRemote::default()));
+        let rules = checkpoint::between(rules, Arc::new(checkpoint::Checkpoint));
+        let analyzer = checkpoint::between(Analyzer::new().rules, Arc::new(checkpoint::Checkpoint));
+        let physical = checkpoint::between(
+            PhysicalOptimizer::new().rules,
+            Arc::new(checkpoint::Checkpoint),
+        );
         let template = SessionStateBuilder::new()
             .with_config(session_config)
             .with_runtime_env(runtime)
             .with_catalog_list(catalogs.clone())
             .with_default_features()
+            .with_analyzer_rules(analyzer)
             .with_optimizer_rules(rules)
+            .with_physical_optimizer_rules(physical)
             .with_query_planner(Arc::new(FederatedQueryPlanner::new()))
             .build();
 

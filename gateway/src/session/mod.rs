@@ -29,6 +29,7 @@ use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 
 use crate::engine::admission::Permit;
+use crate::engine::checkpoint::StatementStop;
 use crate::engine::Engine;
 use crate::error::{parse_error, Result, WeirError};
 use crate::statements::transaction::{self, TxnState};
@@ -193,6 +194,8 @@ pub struct Session {
     pub portals: HashMap<String, Portal>,
     /// Pending events for the wire.
     pub events: Events,
+    /// Stops the running statement's planning (set by the connection).
+    pub stop: StatementStop,
 }
 
 /// Planning state and task context of a session, reused across statements.
@@ -214,6 +217,13 @@ impl Session {
     /// A session for `user` on `catalog`.
     pub fn new(engine: Arc<Engine>, user: String, catalog: String, params: Params) -> Self {
         let ctx = engine.session_context(&catalog);
+        let stop = StatementStop::default();
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .extensions
+            .insert(stop.clone());
         let mut session = Self {
             engine,
             ctx,
@@ -228,6 +238,7 @@ impl Session {
             statements: HashMap::new(),
             portals: HashMap::new(),
             events: Events::default(),
+            stop,
         };
         session.apply_params();
         session

@@ -35,6 +35,7 @@ use super::cancel::CancelHandle;
 use super::frontend::Message;
 use super::types::{canonical_batch, RowEncoder, TextOptions};
 use super::Connection;
+use crate::engine::checkpoint::StatementStop;
 use crate::error::{Result, WeirError};
 use crate::session::{Outcome, Portal, Prepared, Session};
 use crate::statements::transaction::TxnState;
@@ -57,18 +58,25 @@ struct Scope<'a> {
     deadline: Option<Instant>,
     shutdown: &'a Shutdown,
     cancel: &'a CancelHandle,
+    /// The session's planning checkpoints see the token and deadline too.
+    planning: StatementStop,
 }
 
 impl<'a> Scope<'a> {
     fn new(cancel: &'a CancelHandle, session: &Session, shutdown: &'a Shutdown) -> Self {
+        let token = cancel.begin();
+        let deadline = session
+            .params
+            .statement_timeout()
+            .map(|t| Instant::now() + t);
+        let planning = session.stop.clone();
+        planning.begin(&token, deadline.map(Instant::into_std));
         Self {
-            token: cancel.begin(),
-            deadline: session
-                .params
-                .statement_timeout()
-                .map(|t| Instant::now() + t),
+            token,
+            deadline,
             shutdown,
             cancel,
+            planning,
         }
     }
 }
@@ -76,6 +84,7 @@ impl<'a> Scope<'a> {
 impl Drop for Scope<'_> {
     fn drop(&mut self) {
         self.cancel.end();
+        self.planning.end();
     }
 }
 
@@ -388,7 +397,16 @@ async fn guarded<T>(
         _ = sleep_until(scope.deadline) => Err(WeirError::StatementTimeout),
         _ = terminate => Err(WeirError::Shutdown),
         gone = client.client_gone() => Err(gone),
-        r = fut => r.unwrap_or_else(|panic| {
+        // Planning stopped at a checkpoint (see `engine::checkpoint`) ends
+        // the statement with the same error as the branches above.
+        r = fut => match r {
+            Ok(Err(_)) if scope.token.is_cancelled() => Ok(Err(WeirError::Canceled)),
+            Ok(Err(_)) if scope.deadline.is_some_and(|d| Instant::now() >= d) => {
+                Ok(Err(WeirError::StatementTimeout))
+            }
+            r => r,
+        }
+        .unwrap_or_else(|panic| {
             let what = crate::engine::runtime::panic_message(panic.as_ref());
             tracing::error!(panic = %what, "statement panicked");
             Err(WeirError::Internal(format!(
