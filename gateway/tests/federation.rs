@@ -22,17 +22,7 @@ struct Databases {
 
 impl Databases {
     async fn create() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!("weir_fed_{}_{nanos}", std::process::id());
-        let mut pg = sqlx::PgConnection::connect(&format!("{PG}/postgres"))
-            .await
-            .expect("PostgreSQL on 127.0.0.1:5432 (see README: Testing)");
-        pg.execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap();
+        let (name, _) = common::create_pg_database("weir_fed").await;
         let mut my = sqlx::MySqlConnection::connect(MYSQL)
             .await
             .expect("MariaDB on 127.0.0.1:3306 (see README: Testing)");

@@ -623,18 +623,7 @@ async fn remote_reads_stop_with_their_statement_and_sources_close_at_shutdown() 
     use sqlx::{Connection, Executor, Row};
     let _one = ONE_AT_A_TIME.lock().await;
     let pg = "postgres://postgres@127.0.0.1:5432";
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let db = format!("weir_iso_{}_{nanos}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&format!("{pg}/postgres"))
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432 (see README: Testing)");
-    admin
-        .execute(format!("CREATE DATABASE {db}").as_str())
-        .await
-        .unwrap();
+    let (db, mut admin) = common::create_pg_database("weir_iso").await;
     {
         let mut c = sqlx::PgConnection::connect(&format!("{pg}/{db}"))
             .await

@@ -208,3 +208,23 @@ pub async fn texts(c: &Client, sql: &str) -> Vec<String> {
         .map(|r| r.get(0))
         .collect()
 }
+
+/// A new PostgreSQL database on the stand-in server (127.0.0.1:5432),
+/// named `<prefix>_<pid>_<nanos>`, and a connection to its `postgres`
+/// database (to drop it with at the end).
+pub async fn create_pg_database(prefix: &str) -> (String, sqlx::PgConnection) {
+    use sqlx::{Connection, Executor};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!("{prefix}_{}_{nanos}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432 (see README: Testing)");
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    (name, admin)
+}
