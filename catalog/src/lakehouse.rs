@@ -101,6 +101,12 @@ impl std::fmt::Debug for Lakehouse {
 
 const EXTERNAL_TABLE: &str = "weir_external_tables";
 
+/// The advisory lock under which a server creates the catalog's tables in
+/// PostgreSQL (`void` is selected from, never returned: sqlx's Any driver
+/// cannot decode it).
+const SCHEMA_LOCK: &str = "SELECT 1 FROM pg_advisory_lock(hashtext('weir catalog schema'))";
+const SCHEMA_UNLOCK: &str = "SELECT 1 FROM pg_advisory_unlock(hashtext('weir catalog schema'))";
+
 /// Serializes commits to one table within this process.
 pub type CommitGate = Arc<tokio::sync::Mutex<()>>;
 
@@ -154,6 +160,17 @@ impl Lakehouse {
                 }
             }
         }
+        // Servers starting together on a new PostgreSQL catalog would race
+        // to create its tables, and PostgreSQL's `CREATE TABLE IF NOT
+        // EXISTS` is not safe under concurrency (a duplicate key on
+        // pg_type): one server at a time creates them, under an advisory
+        // lock that ends with this session (so a crash cannot keep it).
+        let mut schema_lock = None;
+        if dollar {
+            let mut conn = pool.acquire().await?;
+            sqlx::query(SCHEMA_LOCK).execute(&mut *conn).await?;
+            schema_lock = Some(conn);
+        }
         let iceberg = SqlCatalogBuilder::default()
             .uri(url)
             .warehouse_location(config.location.uri())
@@ -181,6 +198,9 @@ impl Lakehouse {
         ))
         .execute(&pool)
         .await?;
+        if let Some(mut conn) = schema_lock {
+            sqlx::query(SCHEMA_UNLOCK).execute(&mut *conn).await?;
+        }
         let lake = Self {
             name: config.name.clone(),
             location: config.location.clone(),

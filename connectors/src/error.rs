@@ -39,9 +39,27 @@ pub enum ConnectorError {
         /// What went wrong, with the source's message.
         message: String,
     },
+    /// A source value the column's Arrow type cannot hold exactly (22003):
+    /// Weir fails rather than change a value.
+    #[error("column \"{column}\": {message}")]
+    OutOfRange {
+        /// The column, as the client sees it.
+        column: String,
+        /// The value and the type it does not fit.
+        message: String,
+    },
     /// A DataFusion error while building a scan.
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
+}
+
+impl From<ConnectorError> for datafusion::error::DataFusionError {
+    fn from(e: ConnectorError) -> Self {
+        match e {
+            ConnectorError::DataFusion(e) => e,
+            e => Self::External(Box::new(e)),
+        }
+    }
 }
 
 impl ConnectorError {

@@ -331,8 +331,21 @@ fn hostile_identifiers_name_exactly_their_table_and_column() {
                             .await
                             .map_err(|e| e.to_string())?
                             .get(0);
+                    // The names the source itself recorded, compared with
+                    // the names meant (a quoting that mangled both the
+                    // same way would pass the query above).
+                    let recorded: i64 = sqlx::query(
+                        "SELECT count(*) FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid \
+                         WHERE c.relname = $1 AND a.attname = $2",
+                    )
+                    .bind(&table)
+                    .bind(&column)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .get(0);
                     tx.rollback().await.map_err(|e| e.to_string())?;
-                    Ok(sum)
+                    Ok(if recorded == 1 { sum } else { -recorded })
                 });
                 prop_assert_eq!(
                     got,
@@ -363,6 +376,21 @@ fn hostile_identifiers_name_exactly_their_table_and_column() {
                 .await
                 .map_err(|e| e.to_string())
                 .map(|r| r.get::<i64, _>(0));
+                let recorded: Result<i64, String> = sqlx::query(
+                    "SELECT COUNT(*) FROM information_schema.COLUMNS \
+                     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+                )
+                .bind(&table)
+                .bind(&column)
+                .fetch_one(&mut *my)
+                .await
+                .map_err(|e| e.to_string())
+                .map(|r| r.get::<i64, _>(0));
+                let sum = match recorded {
+                    Ok(1) => sum,
+                    Ok(n) => Ok(-n),
+                    Err(e) => Err(e),
+                };
                 my.execute(format!("DROP TABLE {t}").as_str())
                     .await
                     .map_err(|e| e.to_string())?;

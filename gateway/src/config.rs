@@ -273,13 +273,21 @@ impl Config {
         Ok(config)
     }
 
-    /// Parse TOML text, expanding `${NAME}` references.
+    /// Parse TOML text, expanding `${NAME}` references from the environment.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Self::from_toml_with(text, &|name| std::env::var(name).ok())
+    }
+
+    /// Parse TOML text, expanding `${NAME}` references with `env`.
+    pub fn from_toml_with(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let mut value: toml::Value = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: PathBuf::new(),
             message: e.to_string(),
         })?;
-        expand_env(&mut value)?;
+        expand_env(&mut value, env)?;
         value
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse {
@@ -344,6 +352,12 @@ impl Config {
                     source.name
                 )));
             }
+            if source.numeric_scale > 38 {
+                return Err(ConfigError::Invalid(format!(
+                    "source {}: numeric_scale must be between 0 and 38",
+                    source.name
+                )));
+            }
         }
         if !(0.0..=1000.0).contains(&self.demo.tpch_scale_factor) {
             return Err(ConfigError::Invalid(
@@ -354,7 +368,10 @@ impl Config {
     }
 }
 
-fn expand_env(value: &mut toml::Value) -> Result<(), ConfigError> {
+fn expand_env(
+    value: &mut toml::Value,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
     match value {
         toml::Value::String(s) => {
             let mut out = String::with_capacity(s.len());
@@ -366,8 +383,7 @@ fn expand_env(value: &mut toml::Value) -> Result<(), ConfigError> {
                     ConfigError::Invalid(format!("unterminated ${{...}} in {s:?}"))
                 })?;
                 let name = &after[..end];
-                let val =
-                    std::env::var(name).map_err(|_| ConfigError::MissingEnv(name.to_owned()))?;
+                let val = env(name).ok_or_else(|| ConfigError::MissingEnv(name.to_owned()))?;
                 out.push_str(&val);
                 rest = &after[end + 1..];
             }
@@ -376,12 +392,12 @@ fn expand_env(value: &mut toml::Value) -> Result<(), ConfigError> {
         }
         toml::Value::Array(items) => {
             for item in items {
-                expand_env(item)?;
+                expand_env(item, env)?;
             }
         }
         toml::Value::Table(table) => {
             for (_, item) in table.iter_mut() {
-                expand_env(item)?;
+                expand_env(item, env)?;
             }
         }
         _ => {}
@@ -396,8 +412,9 @@ mod tests {
     #[test]
     fn the_annotated_example_parses_and_validates() {
         let text = include_str!("../../weir.example.toml");
-        std::env::set_var("WEIR_EXAMPLE_ANALYST_PASSWORD", "s3cret");
-        let config = Config::from_toml(text).unwrap();
+        // No set_var: tests run in parallel threads of one process.
+        let env = |name: &str| (name == "WEIR_EXAMPLE_ANALYST_PASSWORD").then(|| "s3cret".into());
+        let config = Config::from_toml_with(text, &env).unwrap();
         assert_eq!(config.auth.users[0].password, "s3cret");
         config.validate().unwrap();
     }

@@ -306,6 +306,7 @@ fn connector_to_client(e: &weir_connectors::ConnectorError) -> ClientError {
         }
         C::Write { .. } => ClientError::new("58030", e.to_string()),
         C::Source { sqlstate, .. } => ClientError::new(interned(sqlstate), e.to_string()),
+        C::OutOfRange { .. } => ClientError::new("22003", e.to_string()),
     }
 }
 
@@ -577,6 +578,239 @@ mod tests {
         assert_eq!(c.code, "42601");
         assert_eq!(line_col_to_position(sql, c.position.unwrap()), 11);
         assert!(!c.message.contains("Line:"));
+    }
+
+    #[test]
+    fn every_catalog_error_has_its_own_sqlstate() {
+        use weir_catalog::{CatalogError as C, FileProblem};
+        let file = |problem| C::File {
+            table: "s.t".into(),
+            file: "f.parquet".into(),
+            problem,
+            message: "m".into(),
+        };
+        let cases: Vec<(C, &str)> = vec![
+            (
+                C::InvalidName {
+                    name: "a.b".into(),
+                    reason: "r",
+                },
+                "42602",
+            ),
+            (C::Config("c".into()), "22023"),
+            (
+                C::Io {
+                    path: "p".into(),
+                    source: std::io::Error::other("x"),
+                },
+                "58030",
+            ),
+            (C::NoSuchSchema("s".into()), "3F000"),
+            (C::NoSuchTable("s.t".into()), "42P01"),
+            (C::SchemaExists("s".into()), "42P06"),
+            (C::TableExists("s.t".into()), "42P07"),
+            (C::SchemaNotEmpty("s".into(), "t".into()), "2BP01"),
+            (C::NoSuchColumn("c".into()), "42703"),
+            (C::ColumnExists("c".into()), "42701"),
+            (C::Unsupported("u".into()), "0A000"),
+            (
+                C::NotNull {
+                    column: "c".into(),
+                    table: "s.t".into(),
+                },
+                "23502",
+            ),
+            (
+                C::CommitConflict {
+                    table: "s.t".into(),
+                    message: "m".into(),
+                },
+                "40001",
+            ),
+            (C::Database("d".into()), "58000"),
+            (file(FileProblem::Missing), "58P01"),
+            (file(FileProblem::Corrupt), "XX001"),
+            (file(FileProblem::Unreadable), "58030"),
+            (
+                C::CommitUnknown {
+                    table: "s.t".into(),
+                    files: 2,
+                    message: "m".into(),
+                },
+                "40003",
+            ),
+        ];
+        for (e, code) in cases {
+            let shown = e.to_string();
+            // Directly, and wrapped as DataFusion and the connectors carry it.
+            let direct = WeirError::Catalog(e).to_client();
+            assert_eq!(direct.code, code, "{shown}");
+            assert_eq!(direct.message, shown);
+        }
+        let wrapped = WeirError::DataFusion(DataFusionError::External(Box::new(
+            weir_connectors::ConnectorError::Catalog(C::NoSuchTable("s.t".into())),
+        )));
+        assert_eq!(wrapped.to_client().code, "42P01");
+        let wrapped =
+            WeirError::DataFusion(DataFusionError::External(Box::new(C::CommitUnknown {
+                table: "s.t".into(),
+                files: 1,
+                message: "m".into(),
+            })));
+        assert_eq!(wrapped.to_client().code, "40003");
+    }
+
+    #[test]
+    fn connector_errors_keep_the_sources_sqlstate_and_values_out_of_range_are_22003() {
+        use weir_connectors::ConnectorError as C;
+        let source = |code: &str| {
+            WeirError::DataFusion(DataFusionError::External(Box::new(C::Source {
+                source_name: "rds".into(),
+                sqlstate: code.into(),
+                message: "m".into(),
+            })))
+            .to_client()
+        };
+        assert_eq!(source("42P01").code, "42P01");
+        assert_eq!(source("08001").code, "08001");
+        // Only well-formed codes are passed on.
+        assert_eq!(source("nope").code, "XX000");
+        assert_eq!(source("4201'").code, "XX000");
+        let c = WeirError::DataFusion(
+            C::OutOfRange {
+                column: "v".into(),
+                message: "m".into(),
+            }
+            .into(),
+        )
+        .to_client();
+        assert_eq!((c.code, c.message.as_str()), ("22003", "column \"v\": m"));
+        let c = WeirError::DataFusion(DataFusionError::External(Box::new(C::Context {
+            what: "reading s.t from f.csv".into(),
+            source: DataFusionError::ArrowError(Box::new(ArrowError::DivideByZero), None),
+        })))
+        .to_client();
+        assert_eq!(c.code, "22012");
+        assert!(
+            c.message.starts_with("reading s.t from f.csv: "),
+            "{}",
+            c.message
+        );
+    }
+
+    #[test]
+    fn plan_and_execution_messages_map_by_what_they_say() {
+        let m = |s: &str| message_to_client(s).code;
+        assert_eq!(m("Invalid function 'nope'. Did you mean 'now'?"), "42883");
+        assert_eq!(m("Arrow error: Divide by zero error"), "22012");
+        assert_eq!(m("Overflow happened on: 1 + 2"), "22003");
+        assert_eq!(m("Cannot cast string 'x' to value of Int32 type"), "22P02");
+        assert_eq!(
+            m("No function matches the given name and argument types"),
+            "42883"
+        );
+        assert_eq!(
+            m("Cannot infer common argument type for comparison"),
+            "42804"
+        );
+        assert_eq!(m("Unsupported SQL type Foo"), "0A000");
+        assert_eq!(m("something nobody expected"), "XX000");
+        let c = message_to_client(
+            "Error during planning: Invalid function 'nope'. Did you mean 'now'?",
+        );
+        assert_eq!(c.message, "function nope does not exist");
+        assert_eq!(c.hint.as_deref(), Some("Did you mean now?"));
+    }
+
+    #[test]
+    fn datafusion_variants_map_by_kind() {
+        let c = |e: DataFusionError| WeirError::DataFusion(e).to_client().code;
+        assert_eq!(c(DataFusionError::NotImplemented("x".into())), "0A000");
+        assert_eq!(c(DataFusionError::ResourcesExhausted("x".into())), "53200");
+        assert_eq!(c(DataFusionError::Configuration("x".into())), "22023");
+        assert_eq!(
+            c(DataFusionError::IoError(std::io::Error::other("x"))),
+            "58030"
+        );
+        assert_eq!(
+            c(DataFusionError::Shared(std::sync::Arc::new(
+                DataFusionError::ResourcesExhausted("x".into())
+            ))),
+            "53200"
+        );
+        assert_eq!(c(DataFusionError::Collection(vec![])), "XX000");
+        assert_eq!(
+            c(DataFusionError::ArrowError(
+                Box::new(ArrowError::ArithmeticOverflow("x".into())),
+                None
+            )),
+            "22003"
+        );
+        assert_eq!(
+            c(DataFusionError::ArrowError(
+                Box::new(ArrowError::MemoryError("x".into())),
+                None
+            )),
+            "53200"
+        );
+        assert_eq!(
+            c(DataFusionError::ArrowError(
+                Box::new(ArrowError::InvalidArgumentError(
+                    "Column 'a' is declared as non-nullable but contains null values".into()
+                )),
+                None
+            )),
+            "23502"
+        );
+    }
+
+    #[test]
+    fn the_gateways_own_errors_have_their_sqlstates_and_fatality() {
+        let cases: Vec<(WeirError, &str, bool)> = vec![
+            (WeirError::Protocol("p".into()), "08P01", false),
+            (
+                WeirError::MessageTooLarge { len: 9, limit: 1 },
+                "08P01",
+                false,
+            ),
+            (WeirError::InvalidUtf8("x"), "22021", false),
+            (WeirError::BadPassword("u".into()), "28P01", true),
+            (WeirError::AuthRejected("r".into()), "28000", true),
+            (WeirError::UnknownCatalog("d".into()), "3D000", true),
+            (WeirError::UnknownParameter("p".into()), "42704", false),
+            (WeirError::ReadOnlyParameter("p"), "55P02", false),
+            (WeirError::InvalidParameterValue("v".into()), "22023", false),
+            (
+                WeirError::InvalidTextRepresentation("v".into()),
+                "22P02",
+                false,
+            ),
+            (WeirError::UnknownStatement("s".into()), "26000", false),
+            (WeirError::NumericOutOfRange("n".into()), "22003", false),
+            (WeirError::NoActiveTransaction("t"), "25P01", false),
+            (WeirError::DuplicateStatement("s".into()), "42P05", false),
+            (WeirError::DuplicatePortal("p".into()), "42P03", false),
+            (WeirError::UnknownPortal("p".into()), "34000", false),
+            (WeirError::ActiveTransaction("t"), "25001", false),
+            (WeirError::UnknownSavepoint("s".into()), "3B001", false),
+            (WeirError::InFailedTransaction, "25P02", false),
+            (WeirError::ReadOnlyTransaction("r".into()), "25006", false),
+            (WeirError::Canceled, "57014", false),
+            (WeirError::StatementTimeout, "57014", false),
+            (WeirError::Shutdown, "57P01", true),
+            (WeirError::TooDeep { limit: 1 }, "54001", false),
+            (WeirError::Busy("b".into()), "53000", false),
+            (WeirError::NotSupported("n".into()), "0A000", false),
+            (WeirError::Io(std::io::Error::other("x")), "08006", false),
+            (WeirError::Internal("i".into()), "XX000", false),
+        ];
+        for (e, code, fatal) in cases {
+            let c = e.to_client();
+            assert_eq!((c.code, c.fatal), (code, fatal), "{e}");
+            if !matches!(e, WeirError::Internal(_)) {
+                assert_eq!(c.message, e.to_string());
+            }
+        }
     }
 
     #[test]

@@ -152,3 +152,75 @@ fn startup_prints_one_line_with_a_psql_command() {
         "data dir created on first start"
     );
 }
+
+/// Start `weir serve` with `args` and `env`, read its startup line, stop it.
+fn startup_line(args: &[&str], env: &[(&str, &str)]) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
+    command
+        .arg("serve")
+        .args(args)
+        .env_remove("WEIR_LISTEN")
+        .env_remove("WEIR_DATA_DIR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(!line.is_empty(), "no startup line: {}", stderr(&out));
+    line
+}
+
+#[test]
+fn configuration_layers_defaults_then_file_then_environment_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).display().to_string();
+    // Each layer listens on its own loopback address (port 0: no port is
+    // picked and released for a later bind).
+    let config = dir.path().join("weir.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.2:0\"\ndata_dir = \"{}\"\n\
+             [demo]\ntpch_scale_factor = 0\n",
+            d("from-file")
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let listening = |line: &str, ip: &str| line.contains(&format!("listening on {ip}:"));
+
+    // The file over the defaults.
+    let line = startup_line(&["--config", &config], &[]);
+    assert!(listening(&line, "127.0.0.2"), "{line}");
+    assert!(dir.path().join("from-file/lake").is_dir());
+    // The environment over the file.
+    let env = [
+        ("WEIR_LISTEN", "127.0.0.3:0"),
+        ("WEIR_DATA_DIR", &d("from-env")),
+    ];
+    let line = startup_line(&["--config", &config], &env);
+    assert!(listening(&line, "127.0.0.3"), "{line}");
+    assert!(dir.path().join("from-env/lake").is_dir());
+    // Flags over the environment.
+    let line = startup_line(
+        &[
+            "--config",
+            &config,
+            "--listen",
+            "127.0.0.4:0",
+            "--data-dir",
+            &d("from-flag"),
+        ],
+        &env,
+    );
+    assert!(listening(&line, "127.0.0.4"), "{line}");
+    assert!(dir.path().join("from-flag/lake").is_dir());
+}

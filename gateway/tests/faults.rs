@@ -2,15 +2,19 @@
 //! Bad input and faults: malformed, oversized, truncated and unknown
 //! messages, invalid UTF-8, plaintext smuggled after an SSLRequest, clients
 //! that vanish. Each gets the right error or a closed connection, never a
-//! panic, and other sessions keep working.
+//! panic, and other sessions keep working. Every test ends by checking
+//! that the server's code never panicked (Weir answers a caught panic with
+//! XX000 or a closed socket, which a test could otherwise mistake for a
+//! deliberate refusal).
 
 mod common;
 
 use common::raw::{error_of, query, startup_packet, typed, Raw};
 use common::TestServer;
 
-/// Another session still works.
+/// Another session still works, and nothing in the server panicked.
 async fn others_still_work(s: &TestServer) {
+    common::assert_no_server_panic();
     let c = s.client().await;
     let n: i64 = c
         .query_one("SELECT count(*) FROM lake.tpch.region", &[])
@@ -18,6 +22,38 @@ async fn others_still_work(s: &TestServer) {
         .unwrap()
         .get(0);
     assert_eq!(n, 5);
+    common::assert_no_server_panic();
+}
+
+/// A new session (waiting for the one slot of a one-connection server)
+/// answers a query, and nothing in the server panicked.
+async fn a_new_session_works(s: &TestServer) {
+    let mut raw = login_when_a_slot_frees(s).await;
+    raw.works("SELECT count(*) FROM lake.tpch.region").await;
+    common::assert_no_server_panic();
+}
+
+/// Log in, retrying for up to ten seconds while the server refuses with
+/// 53300 (its one connection slot still held by a session being ended).
+async fn login_when_a_slot_frees(s: &TestServer) -> Raw {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut raw = Raw::connect(s.addr).await;
+        raw.send(&startup_packet(&[("user", "weir"), ("database", "lake")]))
+            .await;
+        let first = raw.recv().await.expect("an answer to the startup packet");
+        if first.tag == b'R' {
+            drop(raw);
+            return Raw::login(s.addr).await;
+        }
+        let (_, code, _) = error_of(&[first]).expect("auth request or error");
+        assert_eq!(code, "53300");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the vanished client's session still holds its slot"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
@@ -33,9 +69,10 @@ async fn an_oversized_message_after_login_is_fatal_08p01() {
     assert!(raw.closed().await);
     // A message just under the limit is fine.
     let mut raw = Raw::login(s.addr).await;
-    let sql = format!("SELECT '{}' AS x", "a".repeat(3000));
-    raw.send(&query(sql.as_bytes())).await;
-    assert!(error_of(&raw.until_ready().await).is_none());
+    let msgs = raw
+        .works(&format!("SELECT '{}' AS x", "a".repeat(3000)))
+        .await;
+    assert!(msgs.iter().any(|m| m.tag == b'D'));
     others_still_work(&s).await;
 }
 
@@ -54,6 +91,12 @@ async fn huge_and_negative_lengths_before_login_close_the_connection() {
             raw.closed().await,
             "connection closed for length {header:?}"
         );
+        // As PostgreSQL: nothing is said to a peer that never spoke the
+        // protocol, or a FATAL 08P01.
+        for m in raw.received() {
+            let (severity, code, _) = error_of(&[m]).expect("only an error");
+            assert_eq!((severity.as_str(), code.as_str()), ("FATAL", "08P01"));
+        }
     }
     others_still_work(&s).await;
 }
@@ -88,10 +131,9 @@ async fn invalid_utf8_is_22021_and_the_session_continues() {
     let (severity, code, message) = error_of(&msgs).expect("an error");
     assert_eq!((severity.as_str(), code.as_str()), ("ERROR", "22021"));
     assert!(message.contains("UTF8"), "{message}");
-    raw.send(&query(b"SELECT 1")).await;
-    let msgs = raw.until_ready().await;
-    assert!(error_of(&msgs).is_none());
+    let msgs = raw.works("SELECT 1").await;
     assert!(msgs.iter().any(|m| m.tag == b'D'));
+    common::assert_no_server_panic();
 }
 
 #[tokio::test]
@@ -116,8 +158,9 @@ async fn a_truncated_bind_is_an_error_until_sync_and_the_session_continues() {
         1,
         "Execute after the error is skipped until Sync"
     );
-    raw.send(&query(b"SELECT 2")).await;
-    assert!(error_of(&raw.until_ready().await).is_none());
+    let msgs = raw.works("SELECT 2").await;
+    assert!(msgs.iter().any(|m| m.tag == b'D'));
+    common::assert_no_server_panic();
 }
 
 #[tokio::test]
@@ -140,6 +183,8 @@ async fn bind_with_the_wrong_parameter_count_names_both_counts() {
         message.contains("supplies 0 parameters") && message.contains("requires 1"),
         "{message}"
     );
+    raw.works("SELECT 3").await;
+    common::assert_no_server_panic();
 }
 
 #[tokio::test]
@@ -166,30 +211,46 @@ async fn plaintext_sent_after_an_ssl_request_is_rejected_not_processed() {
     assert_eq!(&answer, b"S");
     // The server must not answer the smuggled startup with an auth request.
     assert!(raw.closed().await, "connection must be closed");
+    let after = raw.received();
+    assert!(
+        !after.iter().any(|m| m.tag == b'R'),
+        "the smuggled startup packet was answered: {:?}",
+        after.iter().map(|m| m.tag as char).collect::<String>()
+    );
     others_still_work(&s).await;
 }
 
 #[tokio::test]
 async fn truncated_cancel_requests_and_garbage_are_harmless() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|c| c.server.max_connections = 1).await;
     let mut raw = Raw::connect(s.addr).await;
     let mut cancel = 16i32.to_be_bytes().to_vec();
     cancel.extend_from_slice(&80_877_102i32.to_be_bytes());
     cancel.extend_from_slice(&[0, 0]);
     raw.send(&cancel).await;
+    // The server waits for the rest (as PostgreSQL does, until its startup
+    // timeout) and answers nothing; the client gives up.
+    let answer = tokio::time::timeout(std::time::Duration::from_millis(500), raw.recv()).await;
+    assert!(
+        answer.is_err(),
+        "a truncated CancelRequest was answered: {answer:?}"
+    );
     drop(raw);
     let mut raw = Raw::connect(s.addr).await;
     raw.send(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03])
         .await;
     assert!(raw.closed().await);
-    others_still_work(&s).await;
+    // Neither took the one connection slot.
+    a_new_session_works(&s).await;
 }
 
 #[tokio::test]
 async fn a_client_that_vanishes_mid_result_does_not_disturb_others() {
-    let s = TestServer::start().await;
+    // One slot: each next login proves the vanished session ended (and its
+    // statement with it) rather than lingering.
+    let s = TestServer::start_with(|c| c.server.max_connections = 1).await;
     for _ in 0..3 {
-        let mut raw = Raw::login(s.addr).await;
+        let mut raw = login_when_a_slot_frees(&s).await;
         raw.send(&query(b"SELECT * FROM generate_series(1, 200000000)"))
             .await;
         // Read a little of the result, then disappear.
@@ -198,12 +259,12 @@ async fn a_client_that_vanishes_mid_result_does_not_disturb_others() {
         let _ = raw.recv().await;
         drop(raw);
     }
-    others_still_work(&s).await;
+    a_new_session_works(&s).await;
 }
 
 #[tokio::test]
 async fn a_client_that_vanishes_during_authentication_is_forgotten() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|c| c.server.max_connections = 1).await;
     let mut raw = Raw::connect(s.addr).await;
     raw.send(&startup_packet(&[("user", "weir"), ("database", "lake")]))
         .await;
@@ -212,7 +273,7 @@ async fn a_client_that_vanishes_during_authentication_is_forgotten() {
     raw.send(&typed(b'p', b"SCRAM-SHA-256\0\0\0\0\x05n,,n"))
         .await;
     drop(raw);
-    others_still_work(&s).await;
+    a_new_session_works(&s).await;
 }
 
 /// RowDescription carries type OIDs, sizes and typmods as PostgreSQL does.

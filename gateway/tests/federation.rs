@@ -318,12 +318,45 @@ async fn hostile_values_never_change_the_remote_statement() {
         let sql = format!("SELECT count(*) FROM {table} WHERE {column} = '\\'' OR 1=1 --'");
         let n: i64 = c.query_one(&sql, &[]).await.unwrap().get(0);
         assert_eq!(n, 1, "{sql}");
+        // The source compared (the literal is in its statement), and found
+        // exactly the row holding the value.
         let plan = explain(&c, &sql).await;
-        assert!(!remote_sql(&plan).is_empty(), "{plan}");
+        // MySQL gets the value's UTF-8 bytes in hex.
+        let hex: String = HOSTILE.bytes().map(|b| format!("{b:02X}")).collect();
+        assert!(
+            remote_sql(&plan)
+                .iter()
+                .any(|r| r.contains("OR 1=1 --") || r.contains(&hex)),
+            "{plan}"
+        );
         let sql = format!("SELECT count(*) FROM {table} WHERE {column} = $1");
         for (value, want) in [(HOSTILE, 1i64), ("x' OR 'a'='a", 0), ("\\", 0), ("';--", 0)] {
             let n: i64 = c.query_one(&sql, &[&value]).await.unwrap().get(0);
             assert_eq!(n, want, "{table} {value:?}");
+            // Bound values are pushed to the source too.
+            let plan: Vec<String> = c
+                .query(&format!("EXPLAIN {sql}"), &[&value])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect();
+            let plan = plan.join("\n");
+            assert!(
+                remote_sql(&plan)
+                    .iter()
+                    .any(|r| r.contains(" WHERE ") && r.contains(column)),
+                "{table} {value:?}: {plan}"
+            );
+        }
+        // A value no PostgreSQL text can hold matches nothing (or is
+        // refused), and never anything else.
+        match c.query_one(&sql, &[&"a\0b"]).await {
+            Ok(row) => assert_eq!(row.get::<_, i64>(0), 0, "{table}"),
+            Err(e) => assert!(
+                ["22021", "22P05"].contains(&sqlstate(&e).as_str()),
+                "{table}: {e}"
+            ),
         }
     }
     // MySQL compares text as bytes: 'A-1' and 'a-1' are different values.
@@ -491,50 +524,57 @@ async fn a_source_that_is_down_fails_fast_and_alone_and_is_used_again_when_back(
     db.drop().await;
 }
 
-/// Statements of this test's database still running at the source.
-async fn running_on_postgres(db: &Databases, like: &str) -> i64 {
+/// Backend pids running statements of this test's database at the source
+/// whose text matches `like` (the remote statement names the view it reads).
+async fn running_on_postgres(db: &Databases, like: &str) -> Vec<i32> {
     let mut pg = db.pg().await;
     sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity \
-         WHERE datname = $1 AND state = 'active' AND query LIKE $2",
+        "SELECT pid FROM pg_stat_activity \
+         WHERE datname = $1 AND state = 'active' AND query LIKE $2 AND pid <> pg_backend_pid()",
     )
     .bind(&db.name)
     .bind(like)
-    .fetch_one(&mut pg)
+    .fetch_all(&mut pg)
     .await
     .unwrap()
 }
 
-async fn running_on_mysql(db: &Databases, like: &str) -> i64 {
+async fn running_on_mysql(db: &Databases, like: &str) -> Vec<i64> {
     let mut my = db.mysql().await;
     sqlx::query_scalar(
-        "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
-         WHERE DB = ? AND COMMAND = 'Query' AND INFO LIKE ?",
+        "SELECT ID FROM information_schema.PROCESSLIST \
+         WHERE DB = ? AND COMMAND = 'Query' AND INFO LIKE ? AND ID <> CONNECTION_ID()",
     )
     .bind(&db.name)
     .bind(like)
-    .fetch_one(&mut my)
+    .fetch_all(&mut my)
     .await
     .unwrap()
 }
 
-/// Wait up to five seconds for `check` to return 0.
-async fn gone(mut check: impl AsyncFnMut() -> i64) -> bool {
-    for _ in 0..50 {
-        if check().await == 0 {
+/// Wait up to `secs` seconds for `check` to hold.
+async fn eventually(secs: u64, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if check().await {
             return true;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     false
 }
 
 #[tokio::test]
 async fn cancelling_a_query_cancels_it_at_the_source_and_source_errors_reach_the_client() {
-    let (db, _server, c) = setup().await;
+    let (db, server, c) = setup().await;
+    // Fast for its first 2,000 rows (so they reach Weir at once), then
+    // 50 ms a row for hours: only a cancel at the source stops it.
     db.pg()
         .await
-        .execute("CREATE VIEW shop.slow AS SELECT g, pg_sleep(0.05)::text AS z FROM generate_series(1, 100000) g")
+        .execute(
+            "CREATE VIEW shop.slow AS SELECT g, CASE WHEN g > 2000 THEN pg_sleep(0.05)::text \
+             ELSE 'x' END AS z FROM generate_series(1, 1000000) g",
+        )
         .await
         .unwrap();
     db.mysql()
@@ -544,32 +584,58 @@ async fn cancelling_a_query_cancels_it_at_the_source_and_source_errors_reach_the
         .unwrap();
 
     // statement_timeout: the COPY at PostgreSQL is cancelled too.
-    c.batch_execute("SET statement_timeout = 1000")
+    let timed = server.client().await;
+    timed
+        .batch_execute("SET statement_timeout = 3000")
         .await
         .unwrap();
-    let e = c
-        .query("SELECT count(g) FROM rds.shop.slow", &[])
-        .await
-        .unwrap_err();
+    let query = tokio::spawn(async move {
+        timed
+            .query("SELECT count(g) FROM rds.shop.slow", &[])
+            .await
+            .unwrap_err()
+    });
+    assert!(
+        eventually(10, async || {
+            !running_on_postgres(&db, "%\"slow\"%").await.is_empty()
+        })
+        .await,
+        "the remote statement never ran"
+    );
+    let e = query.await.unwrap();
     assert_eq!(sqlstate(&e), "57014", "{}", message(&e));
     assert!(
-        gone(async || running_on_postgres(&db, "%pg_sleep%").await).await,
+        eventually(5, async || running_on_postgres(&db, "%\"slow\"%")
+            .await
+            .is_empty())
+        .await,
         "the remote statement kept running"
     );
 
-    // A CancelRequest: the MySQL statement is killed.
-    c.batch_execute("SET statement_timeout = 0").await.unwrap();
-    let token = c.cancel_token();
-    let canceller = tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-        token.cancel_query(tokio_postgres::NoTls).await.unwrap();
-    });
+    // A CancelRequest, sent once the statement runs: the MySQL statement
+    // is killed.
     let sql = format!("SELECT z FROM shop_mysql.{}.slow", db.name);
-    let e = c.query(&sql, &[]).await.unwrap_err();
-    canceller.await.unwrap();
+    let query = {
+        let client = server.client().await;
+        let token = client.cancel_token();
+        let sql = sql.clone();
+        (
+            tokio::spawn(async move { client.query(&sql, &[]).await.unwrap_err() }),
+            token,
+        )
+    };
+    assert!(
+        eventually(10, async || !running_on_mysql(&db, "%slow%")
+            .await
+            .is_empty())
+        .await,
+        "the MySQL statement never ran"
+    );
+    query.1.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let e = query.0.await.unwrap();
     assert_eq!(sqlstate(&e), "57014", "{}", message(&e));
     assert!(
-        gone(async || running_on_mysql(&db, "%SLEEP%").await).await,
+        eventually(5, async || running_on_mysql(&db, "%slow%").await.is_empty()).await,
         "the remote statement kept running"
     );
 

@@ -1058,3 +1058,44 @@ async fn a_postgres_catalog_is_shared_and_a_failure_mid_commit_keeps_the_files()
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn servers_starting_together_on_a_new_postgres_catalog_all_come_up() {
+    // How a deployment with several replicas starts: at the same moment,
+    // on a catalog database nobody has used yet.
+    let (db, admin) = common::create_pg_database("weir_replicas").await;
+    let lake = tempfile::tempdir().unwrap();
+    let configure = |c: &mut weir_gateway::config::Config| {
+        c.lake.catalog_url = Some(format!("postgres://postgres@127.0.0.1:5432/{db}"));
+        c.lake.location = Some(lake.path().display().to_string());
+    };
+    let (a, b, c) = tokio::join!(
+        TestServer::start_with(configure),
+        TestServer::start_with(configure),
+        TestServer::start_with(configure)
+    );
+    let (ca, cb, cc) = (a.client().await, b.client().await, c.client().await);
+    ca.batch_execute("CREATE SCHEMA replicas; CREATE TABLE replicas.t (id INT)")
+        .await
+        .unwrap();
+    cb.batch_execute("INSERT INTO replicas.t VALUES (1)")
+        .await
+        .unwrap();
+    cc.batch_execute("INSERT INTO replicas.t VALUES (2)")
+        .await
+        .unwrap();
+    for client in [&ca, &cb, &cc] {
+        assert_eq!(
+            count(client, "SELECT sum(id)::bigint FROM replicas.t").await,
+            3
+        );
+    }
+    drop((ca, cb, cc, a, b, c));
+    let mut admin = admin;
+    sqlx::Executor::execute(
+        &mut admin,
+        format!("DROP DATABASE {db} WITH (FORCE)").as_str(),
+    )
+    .await
+    .unwrap();
+}

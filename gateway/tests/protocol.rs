@@ -475,6 +475,47 @@ async fn cancel_request_stops_a_running_query_and_the_session_stays_usable() {
 }
 
 #[tokio::test]
+async fn a_cancel_request_with_the_wrong_secret_is_ignored() {
+    use common::raw::{error_of, query, Raw};
+    // Backend pids are handed out in order, so the secret key is all that
+    // keeps one client from cancelling another's statements.
+    let s = TestServer::start().await;
+    let (mut raw, startup) = Raw::login_messages(s.addr).await;
+    let key = startup
+        .iter()
+        .find(|m| m.tag == b'K')
+        .expect("BackendKeyData");
+    let pid = i32::from_be_bytes(key.body[0..4].try_into().unwrap());
+    let secret = i32::from_be_bytes(key.body[4..8].try_into().unwrap());
+    let cancel = |pid: i32, secret: i32| {
+        let mut packet = 16i32.to_be_bytes().to_vec();
+        packet.extend_from_slice(&80_877_102i32.to_be_bytes());
+        packet.extend_from_slice(&pid.to_be_bytes());
+        packet.extend_from_slice(&secret.to_be_bytes());
+        packet
+    };
+    raw.send(&query(
+        b"SELECT count(*) FROM generate_series(1, 5000000000) WHERE value % 7 = 3",
+    ))
+    .await;
+    for wrong in [secret ^ 1, secret.wrapping_add(1), 0, !secret] {
+        let mut other = Raw::connect(s.addr).await;
+        other.send(&cancel(pid, wrong)).await;
+        assert!(other.closed().await, "the server closes a CancelRequest");
+    }
+    // Nothing came back: the statement still runs.
+    let quiet = tokio::time::timeout(Duration::from_millis(1500), raw.recv()).await;
+    assert!(quiet.is_err(), "answered after wrong secrets: {quiet:?}");
+    let mut other = Raw::connect(s.addr).await;
+    other.send(&cancel(pid, secret)).await;
+    let cancelled = tokio::time::timeout(Duration::from_secs(10), raw.until_ready())
+        .await
+        .expect("the right secret cancels within seconds");
+    let (_, code, _) = error_of(&cancelled).expect("an error");
+    assert_eq!(code, "57014");
+}
+
+#[tokio::test]
 async fn statement_timeout_cancels_long_statements() {
     let s = TestServer::start().await;
     let c = s.client().await;

@@ -129,6 +129,13 @@ pub struct SourceConfig {
     /// (Redshift).
     #[serde(default = "default_fetch_size")]
     pub fetch_size: usize,
+    /// Digits after the point of `numeric` columns declared without a
+    /// precision, which Weir reads as `numeric(38, numeric_scale)`. A value
+    /// with more (or with more than 38 − numeric_scale before the point,
+    /// or NaN) fails its statement with 22003 naming the column: Weir never
+    /// rounds a source's value.
+    #[serde(default = "default_numeric_scale")]
+    pub numeric_scale: u8,
     /// Redshift only: big results through UNLOAD to S3.
     #[serde(default)]
     pub unload: Option<UnloadConfig>,
@@ -148,6 +155,9 @@ fn default_parallelism() -> usize {
 }
 fn default_split_rows() -> u64 {
     1_000_000
+}
+fn default_numeric_scale() -> u8 {
+    10
 }
 fn default_fetch_size() -> usize {
     10_000

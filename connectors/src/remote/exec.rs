@@ -37,7 +37,7 @@ use datafusion::physical_plan::PhysicalExpr;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use sqlx::{Column as _, Executor, Row};
 use tokio::sync::mpsc;
 
@@ -672,7 +672,22 @@ impl Read {
                 .copy_out_raw(&statement)
                 .await
                 .map_err(|e| src.error(e))?;
-            while let Some(chunk) = chunks.next().await {
+            loop {
+                let chunk = match next_or_flush(&mut chunks).await {
+                    Next::Item(chunk) => chunk,
+                    Next::End => break,
+                    Next::Quiet => {
+                        // The source is slow: hand over what is here, so a
+                        // LIMIT met by it stops the statement.
+                        if columns.rows() > 0 && !Self::send(tx, columns.finish()?).await {
+                            return Ok(());
+                        }
+                        match chunks.next().await {
+                            Some(chunk) => chunk,
+                            None => break,
+                        }
+                    }
+                };
                 reader.extend(chunk.map_err(|e| src.error(e))?);
                 loop {
                     reader.rows_into(&mut columns, self.batch_size)?;
@@ -784,7 +799,21 @@ impl Read {
         let mut columns = TextColumns::new(self.schema.clone(), self.placeholder);
         {
             let mut rows = sqlx::raw_sql(&self.sql).fetch(&mut *guard.conn);
-            while let Some(row) = rows.try_next().await.map_err(err)? {
+            loop {
+                let row = match next_or_flush(&mut rows).await {
+                    Next::Item(row) => row,
+                    Next::End => break,
+                    Next::Quiet => {
+                        if columns.rows > 0 && !Self::send(tx, columns.finish()?).await {
+                            return Ok(());
+                        }
+                        match rows.next().await {
+                            Some(row) => row,
+                            None => break,
+                        }
+                    }
+                };
+                let row = row.map_err(err)?;
                 let values = (0..row.len())
                     .map(|i| row.try_get_unchecked::<Option<&[u8]>, _>(i))
                     .collect::<std::result::Result<Vec<_>, _>>()
@@ -800,6 +829,28 @@ impl Read {
             Self::send(tx, columns.finish()?).await;
         }
         Ok(())
+    }
+}
+
+/// How long a read waits for more from the source before it hands over
+/// the rows it has (a partial batch): fast sources still fill whole
+/// batches, slow ones deliver their first rows at once.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(100);
+
+enum Next<T> {
+    Item(T),
+    End,
+    /// Nothing arrived within [`QUIET`].
+    Quiet,
+}
+
+/// The stream's next item, unless the source stays quiet for [`QUIET`].
+/// (`Stream::next` may be dropped and called again without losing data.)
+async fn next_or_flush<S: futures::Stream + Unpin>(stream: &mut S) -> Next<S::Item> {
+    match tokio::time::timeout(QUIET, stream.next()).await {
+        Ok(Some(item)) => Next::Item(item),
+        Ok(None) => Next::End,
+        Err(_) => Next::Quiet,
     }
 }
 
@@ -872,8 +923,17 @@ impl TextColumns {
                 TextBuilder::Bytes(b) => Arc::new(b.finish()),
                 TextBuilder::Text(b) => {
                     let text = b.finish();
+                    // MySQL prints well-formed values of the column's
+                    // type: one that does not convert does not fit.
                     text_to(&text, field.data_type()).map_err(|e| {
-                        DataFusionError::Execution(format!("column {}: {e}", field.name()))
+                        DataFusionError::from(crate::ConnectorError::OutOfRange {
+                            column: field.name().clone(),
+                            message: format!(
+                                "a source value does not fit {}: {}",
+                                field.data_type(),
+                                e.strip_backtrace()
+                            ),
+                        })
                     })?
                 }
             };

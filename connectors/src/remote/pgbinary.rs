@@ -122,13 +122,15 @@ enum Builder {
 
 /// One output column being decoded.
 struct Column {
+    /// The column's name, for messages.
+    name: String,
     oid: u32,
     target: DataType,
     builder: Builder,
 }
 
 impl Column {
-    fn new(oid: u32, target: DataType) -> Self {
+    fn new(name: &str, oid: u32, target: DataType) -> Self {
         let builder = match oid {
             oid::BOOL => Builder::Bool(BooleanBuilder::new()),
             oid::INT2 => Builder::I16(Int16Builder::new()),
@@ -158,6 +160,7 @@ impl Column {
             _ => Builder::Text(StringBuilder::new()),
         };
         Self {
+            name: name.to_owned(),
             oid,
             target,
             builder,
@@ -199,20 +202,30 @@ impl Column {
             Builder::Bytes(b) => b.append_value(v),
             Builder::Date(b) => {
                 let days = i32::from_be_bytes(fixed(v, "date")?);
-                // ±infinity have no Arrow value.
-                if days == i32::MAX || days == i32::MIN {
-                    b.append_null()
-                } else {
-                    b.append_value(days.saturating_add(PG_EPOCH_DAYS))
-                }
+                // ±infinity keep PostgreSQL's own sentinels, which sort
+                // after and before every date, as in PostgreSQL; the wire
+                // layer prints them as `infinity` and `-infinity`.
+                b.append_value(match days {
+                    i32::MAX | i32::MIN => days,
+                    _ => days.saturating_add(PG_EPOCH_DAYS),
+                })
             }
             Builder::Time(b) => b.append_value(i64::from_be_bytes(fixed(v, "time")?)),
             Builder::Timestamp(b) => {
                 let us = i64::from_be_bytes(fixed(v, "timestamp")?);
-                if us == i64::MAX || us == i64::MIN {
-                    b.append_null()
-                } else {
-                    b.append_value(us.saturating_add(PG_EPOCH_MICROS))
+                match us {
+                    i64::MAX | i64::MIN => b.append_value(us),
+                    // PostgreSQL counts from 2000, Arrow from 1970: the
+                    // last 29 years PostgreSQL allows (after 294246 AD)
+                    // do not fit, and must not turn into `infinity`.
+                    _ => match us.checked_add(PG_EPOCH_MICROS) {
+                        Some(unix) if unix != i64::MAX => b.append_value(unix),
+                        _ => {
+                            return Err(self.does_not_fit(&format!(
+                                "{us} µs after 2000-01-01 (after 294246 AD)"
+                            )))
+                        }
+                    },
                 }
             }
             Builder::Interval(b) => {
@@ -220,33 +233,67 @@ impl Column {
                 let us = i64::from_be_bytes(v[0..8].try_into().map_err(|_| bad("interval"))?);
                 let days = i32::from_be_bytes(v[8..12].try_into().map_err(|_| bad("interval"))?);
                 let months = i32::from_be_bytes(v[12..16].try_into().map_err(|_| bad("interval"))?);
-                b.append_value(IntervalMonthDayNano::new(
-                    months,
-                    days,
-                    us.saturating_mul(1000),
-                ))
+                // Arrow counts the time part in nanoseconds: up to about
+                // 2,562,047 hours, PostgreSQL a thousand times more.
+                let Some(nanos) = us.checked_mul(1000) else {
+                    return Err(
+                        self.does_not_fit(&format!("an interval of {} hours", us / 3_600_000_000))
+                    );
+                };
+                b.append_value(IntervalMonthDayNano::new(months, days, nanos))
             }
             Builder::Decimal(b, scale) => match numeric_to_i128(v, *scale)? {
                 Some(n) => b.append_value(n),
-                None => {
-                    return Err(DataFusionError::Execution(format!(
-                        "numeric value {} does not fit {}",
-                        numeric_to_string(v)?,
-                        self.target
-                    )))
-                }
+                None => return Err(self.does_not_fit(&numeric_to_string(v)?)),
             },
-            Builder::NumericText(b) => b.append_value(numeric_to_string(v)?),
+            Builder::NumericText(b) => {
+                let text = numeric_to_string(v)?;
+                let decimal = matches!(
+                    self.target,
+                    DataType::Decimal128(..) | DataType::Decimal256(..)
+                );
+                if decimal && numeric_parts(v)?.special.is_some() {
+                    return Err(self.does_not_fit(&text));
+                }
+                b.append_value(text)
+            }
             Builder::List(array_oid, values) => {
                 let elem = ARRAYS
                     .iter()
                     .find(|(a, _)| a == array_oid)
                     .map(|(_, e)| *e)
                     .unwrap_or(oid::TEXT);
-                values.push(decode_array(v, elem, &self.target)?);
+                values.push(decode_array(&self.name, v, elem, &self.target)?);
             }
         }
         Ok(())
+    }
+
+    /// A source value this column's type cannot hold exactly (22003).
+    fn does_not_fit(&self, value: &str) -> DataFusionError {
+        let target = match self.target {
+            DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("numeric({p},{s})"),
+            DataType::Timestamp(..) => "Weir's timestamps (years 290308 BC to 294246 AD)".into(),
+            DataType::Interval(_) => "Weir's intervals (up to 2562047 hours)".into(),
+            ref t => t.to_string(),
+        };
+        let hint = match self.target {
+            DataType::Decimal128(38, _) => {
+                "; numeric columns without a declared precision are read as \
+                 numeric(38, numeric_scale), a setting of the source (docs/remote-types.md)"
+            }
+            _ => "",
+        };
+        crate::ConnectorError::OutOfRange {
+            column: self.name.clone(),
+            message: match self.target {
+                DataType::Decimal128(..) | DataType::Decimal256(..) => {
+                    format!("the source's value {value} does not fit {target} exactly{hint}")
+                }
+                _ => format!("the source's value ({value}) does not fit {target}"),
+            },
+        }
+        .into()
     }
 
     fn finish(&mut self) -> Result<ArrayRef> {
@@ -299,7 +346,7 @@ fn fixed<const N: usize>(v: &[u8], what: &str) -> Result<[u8; N]> {
     v.try_into().map_err(|_| bad(what))
 }
 
-fn decode_array(v: &[u8], elem: u32, target: &DataType) -> Result<ScalarValue> {
+fn decode_array(name: &str, v: &[u8], elem: u32, target: &DataType) -> Result<ScalarValue> {
     let item = match target {
         DataType::List(f) => f.data_type().clone(),
         _ => return Err(bad("array (not planned as a list)")),
@@ -324,7 +371,7 @@ fn decode_array(v: &[u8], elem: u32, target: &DataType) -> Result<ScalarValue> {
         count = buf.get_i32().max(0) as usize;
         let _lower = buf.get_i32();
     }
-    let mut column = Column::new(elem, item.clone());
+    let mut column = Column::new(name, elem, item.clone());
     for _ in 0..count {
         if buf.remaining() < 4 {
             return Err(bad("array"));
@@ -392,8 +439,9 @@ fn digit(d: &[u8], i: usize) -> i128 {
     i16::from_be_bytes([d[2 * i], d[2 * i + 1]]) as i128
 }
 
-/// The numeric as an unscaled integer at `scale`, rounded half away from
-/// zero; `None` when it does not fit (or is NaN/infinite).
+/// The numeric as an unscaled integer at `scale`, exactly; `None` when it
+/// cannot be held so: too many digits, nonzero digits past `scale`, or
+/// NaN/±Infinity. Weir never rounds a source's value.
 pub fn numeric_to_i128(v: &[u8], scale: i8) -> Result<Option<i128>> {
     let n = numeric_parts(v)?;
     if n.special.is_some() {
@@ -402,7 +450,6 @@ pub fn numeric_to_i128(v: &[u8], scale: i8) -> Result<Option<i128>> {
     let count = n.digits.len() / 2;
     let mut acc: i128 = 0;
     // value = Σ d_i · 10000^(weight − i); unscaled = value · 10^scale.
-    let mut round_up = false;
     for i in 0..count {
         let exp = 4 * (n.weight as i32 - i as i32) + scale as i32;
         let d = digit(n.digits, i);
@@ -419,23 +466,16 @@ pub fn numeric_to_i128(v: &[u8], scale: i8) -> Result<Option<i128>> {
             acc = sum;
         } else if exp > -4 {
             let div = 10i128.pow((-exp) as u32);
+            if d % div != 0 {
+                return Ok(None);
+            }
             let Some(sum) = acc.checked_add(d / div) else {
                 return Ok(None);
             };
             acc = sum;
-            let rest = d % div;
-            round_up = rest * 2 >= div;
-            break;
-        } else {
-            round_up = d * 2 >= 10_000 && exp == -4;
-            break;
+        } else if d != 0 {
+            return Ok(None);
         }
-    }
-    if round_up {
-        acc = match acc.checked_add(1) {
-            Some(a) => a,
-            None => return Ok(None),
-        };
     }
     Ok(Some(if n.negative { -acc } else { acc }))
 }
@@ -501,7 +541,7 @@ impl Columns {
             .fields()
             .iter()
             .zip(oids)
-            .map(|(f, oid)| Column::new(*oid, f.data_type().clone()))
+            .map(|(f, oid)| Column::new(f.name(), *oid, f.data_type().clone()))
             .collect();
         Self {
             schema,
@@ -556,6 +596,10 @@ impl Columns {
 }
 
 fn name_column(e: DataFusionError, schema: &SchemaRef, i: usize) -> DataFusionError {
+    if matches!(e, DataFusionError::External(_)) {
+        // Already names the column, and keeps its kind.
+        return e;
+    }
     let name = schema
         .fields()
         .get(i)
@@ -660,18 +704,33 @@ mod tests {
     }
 
     #[test]
-    fn numerics_decode_exactly_and_round_half_away_from_zero() {
+    fn numerics_decode_exactly_or_not_at_all() {
         // 12345.6789
         let v = numeric(1, false, 4, &[1, 2345, 6789]);
         assert_eq!(numeric_to_string(&v).unwrap(), "12345.6789");
         assert_eq!(numeric_to_i128(&v, 4).unwrap(), Some(123_456_789));
-        assert_eq!(numeric_to_i128(&v, 2).unwrap(), Some(1_234_568));
-        assert_eq!(numeric_to_i128(&v, 0).unwrap(), Some(12_346));
+        assert_eq!(numeric_to_i128(&v, 6).unwrap(), Some(12_345_678_900));
+        assert_eq!(numeric_to_i128(&v, 3).unwrap(), None);
+        assert_eq!(numeric_to_i128(&v, 0).unwrap(), None);
+        // 12345.6700: zeros past the scale are no loss
+        let v = numeric(1, false, 4, &[1, 2345, 6700]);
+        assert_eq!(numeric_to_i128(&v, 2).unwrap(), Some(1_234_567));
         // -0.0005
         let v = numeric(-1, true, 4, &[5]);
         assert_eq!(numeric_to_string(&v).unwrap(), "-0.0005");
-        assert_eq!(numeric_to_i128(&v, 3).unwrap(), Some(-1));
+        assert_eq!(numeric_to_i128(&v, 3).unwrap(), None);
+        assert_eq!(numeric_to_i128(&v, 4).unwrap(), Some(-5));
         assert_eq!(numeric_to_i128(&v, 6).unwrap(), Some(-500));
+        // 1e-21: beyond any scale Weir offers by default
+        let v = numeric(-6, false, 21, &[1000]);
+        assert_eq!(numeric_to_string(&v).unwrap(), "0.000000000000000000001");
+        assert_eq!(numeric_to_i128(&v, 10).unwrap(), None);
+        assert_eq!(numeric_to_i128(&v, 21).unwrap(), Some(1));
+        // NaN
+        let mut v = numeric(0, false, 0, &[]);
+        v[4..6].copy_from_slice(&0xC000u16.to_be_bytes());
+        assert_eq!(numeric_to_string(&v).unwrap(), "NaN");
+        assert_eq!(numeric_to_i128(&v, 2).unwrap(), None);
         // 100000000 (trailing zero groups dropped by PostgreSQL)
         let v = numeric(2, false, 0, &[1]);
         assert_eq!(numeric_to_string(&v).unwrap(), "100000000");

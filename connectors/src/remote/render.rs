@@ -1192,6 +1192,7 @@ mod tests {
                         display: (*ty).into(),
                         ..Default::default()
                     },
+                    10,
                 ),
             })
             .collect();

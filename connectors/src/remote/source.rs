@@ -349,7 +349,7 @@ impl Source {
                     name: row.column,
                     source_type: row.ty.display.clone(),
                     nullable: row.nullable,
-                    mapping: map_type(self.config.kind, &row.ty),
+                    mapping: map_type(self.config.kind, &row.ty, self.config.numeric_scale),
                 });
             }
         }
@@ -626,5 +626,44 @@ fn mysql_sqlstate(code: &str, message: &str) -> &'static str {
             "57014"
         }
         _ => "XX000",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mysql_sqlstate;
+
+    #[test]
+    fn mysql_sqlstates_become_postgresql_ones() {
+        for (mysql, message, postgres) in [
+            ("42S02", "Table 'db.t' doesn't exist", "42P01"),
+            ("42S22", "Unknown column 'c' in 'field list'", "42703"),
+            ("42000", "You have an error in your SQL syntax", "42601"),
+            ("42000", "SELECT command denied to user", "42501"),
+            ("22012", "Division by 0", "22012"),
+            ("22003", "Out of range value", "22003"),
+            ("23000", "Duplicate entry", "23505"),
+            ("70100", "Query execution was interrupted", "57014"),
+            ("28000", "Access denied", "28000"),
+            (
+                "08S01",
+                "Got an error reading communication packets",
+                "08006",
+            ),
+            (
+                "HY000",
+                "Query execution was interrupted (max_statement_time exceeded)",
+                "57014",
+            ),
+            ("HY000", "Query execution was interrupted", "57014"),
+            ("HY000", "Lock wait timeout exceeded", "XX000"),
+            ("01000", "a warning", "XX000"),
+        ] {
+            assert_eq!(
+                mysql_sqlstate(mysql, message),
+                postgres,
+                "{mysql} {message}"
+            );
+        }
     }
 }

@@ -113,8 +113,20 @@ pub struct TypeInfo {
     pub pg_typtype: Option<char>,
 }
 
-/// Map one column type of a source.
-pub fn map_type(kind: SourceKind, t: &TypeInfo) -> Result<Mapping, String> {
+/// Map one column type of a source; `numeric_scale` is the scale of
+/// numerics declared without a precision (the source's setting).
+pub fn map_type(kind: SourceKind, t: &TypeInfo, numeric_scale: u8) -> Result<Mapping, String> {
+    // PostgreSQL and Redshift report neither precision nor scale for a
+    // numeric declared without them (MySQL always reports both).
+    let t = &TypeInfo {
+        scale: match (kind, t.precision) {
+            (SourceKind::Postgres | SourceKind::Redshift, None) => {
+                Some(u32::from(numeric_scale.min(38)))
+            }
+            _ => t.scale,
+        },
+        ..t.clone()
+    };
     match kind {
         SourceKind::Postgres => map_postgres(t),
         SourceKind::Redshift => map_redshift(t),
@@ -133,8 +145,12 @@ fn decimal(precision: Option<u32>, scale: Option<u32>) -> Result<Mapping, String
             s.unwrap_or(0).min(p) as i8,
         ))),
         (Some(p), _) => Err(format!("precision {p} is above 76")),
-        // Unconstrained numeric: 38 digits, 10 of them after the point.
-        (None, _) => Ok(Mapping::plain(DataType::Decimal128(38, 10))),
+        // Unconstrained numeric: 38 digits, `numeric_scale` of them after
+        // the point (values that do not fit fail; see pgbinary).
+        (None, s) => Ok(Mapping::plain(DataType::Decimal128(
+            38,
+            s.unwrap_or(10).min(38) as i8,
+        ))),
     }
 }
 
@@ -296,7 +312,7 @@ mod tests {
 
     #[test]
     fn mysql_unsigned_and_wide_decimals() {
-        let m = |n, d, p, s| map_type(SourceKind::Mysql, &t(n, d, p, s)).map(|m| m.data_type);
+        let m = |n, d, p, s| map_type(SourceKind::Mysql, &t(n, d, p, s), 10).map(|m| m.data_type);
         assert_eq!(
             m("int", "int(10) unsigned", None, None),
             Ok(DataType::Int64)
@@ -315,7 +331,7 @@ mod tests {
 
     #[test]
     fn postgres_arrays_and_unmappable_types() {
-        let m = |n| map_type(SourceKind::Postgres, &t(n, n, None, None));
+        let m = |n| map_type(SourceKind::Postgres, &t(n, n, None, None), 10);
         assert_eq!(
             m("_int4").map(|m| m.data_type),
             Ok(DataType::List(Arc::new(Field::new(
@@ -330,6 +346,21 @@ mod tests {
         assert_eq!(
             m("numeric").map(|m| m.data_type),
             Ok(DataType::Decimal128(38, 10))
+        );
+        let wide = map_type(
+            SourceKind::Postgres,
+            &t("numeric", "numeric", None, None),
+            20,
+        );
+        assert_eq!(wide.map(|m| m.data_type), Ok(DataType::Decimal128(38, 20)));
+        let declared = map_type(
+            SourceKind::Postgres,
+            &t("numeric", "numeric(12,2)", Some(12), Some(2)),
+            20,
+        );
+        assert_eq!(
+            declared.map(|m| m.data_type),
+            Ok(DataType::Decimal128(12, 2))
         );
     }
 }

@@ -47,8 +47,14 @@ pub fn assign(stmt: &mut Statement) -> Option<Vec<Option<String>>> {
             continue;
         };
         let (name, strength) = figure(expr);
-        // Column references, cast or not, keep DataFusion's name (the column's).
-        if strength == Strength::Column {
+        // Bare column references keep DataFusion's name (the column's).
+        // A cast column is aliased too: DataFusion names it like the
+        // column, so `SELECT CAST(id AS text) FROM t ORDER BY id` would
+        // add `t.id` for the sort under the same name and fail; aliased,
+        // ORDER BY `id` means the output column, as in PostgreSQL.
+        if strength == Strength::Column
+            && matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+        {
             shown.push(None);
             continue;
         }
@@ -210,7 +216,7 @@ mod tests {
             .collect();
         assert_eq!(
             shown,
-            ["count", "?column?", "?column?", "int4", "-", "bool", "case", "-"]
+            ["count", "?column?", "?column?", "int4", "a", "bool", "case", "-"]
         );
         assert!(names("SELECT a, b FROM t").is_none());
         assert!(names("SELECT * FROM t").is_none());

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Offset, TimeZone, Timelike};
+use chrono::{DateTime, FixedOffset, NaiveDate, Offset, TimeZone, Timelike};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, FixedSizeBinaryArray, Float32Array,
     Float64Array, GenericListArray, Int16Array, Int32Array, Int64Array, Int8Array, OffsetSizeTrait,
@@ -784,9 +784,9 @@ fn write_binary(col: &Col<'_>, row: usize, opts: &TextOptions, out: &mut BytesMu
         }
         Col::Bin(a) => out.put_slice(bin_value(*a, row)),
         Col::Uuid(a) => out.put_slice(a.value(row)),
-        Col::Date(a) => out.put_i32(a.value(row) - PG_EPOCH_DAYS),
+        Col::Date(a) => out.put_i32(date_to_pg(a.value(row))),
         Col::Time(a) => out.put_i64(a.value(row)),
-        Col::Ts(a) | Col::TsTz(a) => out.put_i64(a.value(row).saturating_sub(PG_EPOCH_MICROS)),
+        Col::Ts(a) | Col::TsTz(a) => out.put_i64(timestamp_to_pg(a.value(row))),
         Col::IntervalYm(a) => {
             out.put_i64(0);
             out.put_i32(0);
@@ -856,8 +856,53 @@ fn elements_binary(
 const PG_EPOCH_DAYS: i32 = 10_957;
 /// Microseconds from 1970-01-01 to 2000-01-01.
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
-/// Days from 0001-01-01 (CE day 1) to 1970-01-01.
-const UNIX_EPOCH_CE_DAYS: i32 = 719_163;
+
+// PostgreSQL's `infinity` and `-infinity` dates and timestamps are the
+// extreme values of their types. Weir keeps them as the same extremes in
+// Arrow (so they sort after and before every other value, as in
+// PostgreSQL) and moves only finite values between the two epochs.
+
+/// Arrow days since 1970 → PostgreSQL days since 2000.
+fn date_to_pg(days: i32) -> i32 {
+    match days {
+        i32::MAX | i32::MIN => days,
+        d => d.saturating_sub(PG_EPOCH_DAYS),
+    }
+}
+
+/// PostgreSQL days since 2000 → Arrow days since 1970.
+fn date_from_pg(days: i32) -> i32 {
+    match days {
+        i32::MAX | i32::MIN => days,
+        d => d.saturating_add(PG_EPOCH_DAYS),
+    }
+}
+
+/// Arrow microseconds since 1970 → PostgreSQL microseconds since 2000.
+fn timestamp_to_pg(us: i64) -> i64 {
+    match us {
+        i64::MAX | i64::MIN => us,
+        u => u.saturating_sub(PG_EPOCH_MICROS),
+    }
+}
+
+/// PostgreSQL microseconds since 2000 → Arrow microseconds since 1970.
+fn timestamp_from_pg(us: i64) -> i64 {
+    match us {
+        i64::MAX | i64::MIN => us,
+        u => u.saturating_add(PG_EPOCH_MICROS),
+    }
+}
+
+/// `infinity` / `-infinity` as PostgreSQL reads them for dates and
+/// timestamps: `Some(true)` for +, `Some(false)` for −.
+fn infinity(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "infinity" | "+infinity" => Some(true),
+        "-infinity" => Some(false),
+        _ => None,
+    }
+}
 
 /// PostgreSQL's float output: shortest round-trip digits when
 /// `extra_float_digits > 0`, else `%.{DBL_DIG + efd}g`.
@@ -1108,12 +1153,26 @@ fn uuid_text(b: &[u8], out: &mut BytesMut) {
     }
 }
 
-fn date_parts(days_since_epoch: i32) -> Option<NaiveDate> {
-    NaiveDate::from_num_days_from_ce_opt(days_since_epoch.checked_add(UNIX_EPOCH_CE_DAYS)?)
+/// The proleptic Gregorian (year, month, day) of a day count from
+/// 1970-01-01, for every `i64` count (chrono's dates end at year 262143;
+/// PostgreSQL's go to 5874897). Howard Hinnant's `civil_from_days`.
+fn civil(days_since_epoch: i64) -> (i64, u32, u32) {
+    let z = days_since_epoch + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
-fn write_date(d: NaiveDate, out: &mut BytesMut) -> bool {
-    let y = d.year();
+/// `YYYY-MM-DD` as PostgreSQL writes it (years before 1 AD counted as
+/// BC: year 0 is 1 BC); returns whether ` BC` must follow.
+fn write_date(days_since_epoch: i64, out: &mut BytesMut) -> bool {
+    let (y, m, day) = civil(days_since_epoch);
     let year = if y <= 0 { 1 - y } else { y };
     if (0..10_000).contains(&year) {
         let year = year as u32;
@@ -1126,7 +1185,6 @@ fn write_date(d: NaiveDate, out: &mut BytesMut) -> bool {
     } else {
         let _ = int_text(i128::from(year), out);
     }
-    let (m, day) = (d.month(), d.day());
     out.put_slice(&[
         b'-',
         b'0' + (m / 10) as u8,
@@ -1139,13 +1197,14 @@ fn write_date(d: NaiveDate, out: &mut BytesMut) -> bool {
 }
 
 fn date_text(days: i32, out: &mut BytesMut) {
-    match date_parts(days) {
-        Some(d) => {
-            if write_date(d, out) {
+    match days {
+        i32::MAX => out.put_slice(b"infinity"),
+        i32::MIN => out.put_slice(b"-infinity"),
+        _ => {
+            if write_date(i64::from(days), out) {
                 out.put_slice(b" BC");
             }
         }
-        None => out.put_slice(if days > 0 { b"infinity" } else { b"-infinity" }),
     }
 }
 
@@ -1176,14 +1235,15 @@ fn time_text(micros: i64, out: &mut BytesMut) {
 }
 
 fn timestamp_text(utc_micros: i64, offset_secs: Option<i32>, out: &mut BytesMut) {
-    let local = utc_micros.saturating_add(i64::from(offset_secs.unwrap_or(0)) * 1_000_000);
-    let days = local.div_euclid(86_400_000_000);
-    let tod = local.rem_euclid(86_400_000_000);
-    let Some(date) = i32::try_from(days).ok().and_then(date_parts) else {
-        out.put_slice(if local > 0 { b"infinity" } else { b"-infinity" });
-        return;
-    };
-    let bc = write_date(date, out);
+    match utc_micros {
+        i64::MAX => return out.put_slice(b"infinity"),
+        i64::MIN => return out.put_slice(b"-infinity"),
+        _ => {}
+    }
+    let local = i128::from(utc_micros) + i128::from(offset_secs.unwrap_or(0)) * 1_000_000;
+    let days = local.div_euclid(86_400_000_000) as i64;
+    let tod = local.rem_euclid(86_400_000_000) as i64;
+    let bc = write_date(days, out);
     out.put_u8(b' ');
     write_time_of_day(tod, out);
     if let Some(off) = offset_secs {
@@ -1354,6 +1414,23 @@ pub fn parse_text(text: &str, t: &DataType, type_oid: u32) -> Result<ScalarValue
         DataType::Binary => ScalarValue::Binary(Some(
             parse_bytea(text).ok_or_else(|| bad_input(type_oid, text))?,
         )),
+        DataType::Date32 if infinity(trimmed).is_some() => {
+            ScalarValue::Date32(Some(if infinity(trimmed) == Some(true) {
+                i32::MAX
+            } else {
+                i32::MIN
+            }))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, tz) if infinity(trimmed).is_some() => {
+            ScalarValue::TimestampMicrosecond(
+                Some(if infinity(trimmed) == Some(true) {
+                    i64::MAX
+                } else {
+                    i64::MIN
+                }),
+                tz.clone(),
+            )
+        }
         DataType::Date32 => {
             let (dt, _) = parse_datetime(trimmed).ok_or_else(|| bad_input(type_oid, text))?;
             let days = dt
@@ -1523,16 +1600,14 @@ fn decode_binary(b: &[u8], type_oid: u32) -> Result<ScalarValue> {
             ScalarValue::Float32(Some(f32::from_bits(u64::from_be_bytes(be(4)?) as u32)))
         }
         oid::FLOAT8 => ScalarValue::Float64(Some(f64::from_bits(u64::from_be_bytes(be(8)?)))),
-        oid::DATE => ScalarValue::Date32(Some(
-            (i64::from_be_bytes(be(4)?) as i32).saturating_add(PG_EPOCH_DAYS),
-        )),
+        oid::DATE => ScalarValue::Date32(Some(date_from_pg(i64::from_be_bytes(be(4)?) as i32))),
         oid::TIME => ScalarValue::Time64Microsecond(Some(i64::from_be_bytes(be(8)?))),
         oid::TIMESTAMP => ScalarValue::TimestampMicrosecond(
-            Some(i64::from_be_bytes(be(8)?).saturating_add(PG_EPOCH_MICROS)),
+            Some(timestamp_from_pg(i64::from_be_bytes(be(8)?))),
             None,
         ),
         oid::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
-            Some(i64::from_be_bytes(be(8)?).saturating_add(PG_EPOCH_MICROS)),
+            Some(timestamp_from_pg(i64::from_be_bytes(be(8)?))),
             Some("+00:00".into()),
         ),
         oid::INTERVAL => {
@@ -1706,6 +1781,35 @@ mod tests {
                 other => proptest::prop_assert!(false, "decoded {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn civil_dates_agree_with_chrono_and_reach_postgresqls_last_day() {
+        use chrono::Datelike;
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        for days in (-3_000_000i64..3_000_000)
+            .step_by(997)
+            .chain([-1, 0, 1, 59, 60])
+        {
+            let d = epoch + chrono::Duration::days(days);
+            assert_eq!(
+                civil(days),
+                (i64::from(d.year()), d.month(), d.day()),
+                "{days}"
+            );
+        }
+        // PostgreSQL's last date, 2,145,042,905 days after 1970.
+        assert_eq!(text(|b| date_text(2_145_042_905, b)), "5874897-12-31");
+        assert_eq!(text(|b| date_text(i32::MAX, b)), "infinity");
+        assert_eq!(text(|b| date_text(i32::MIN, b)), "-infinity");
+        assert_eq!(
+            text(|b| timestamp_text(i64::MAX - 1, None, b)),
+            "294247-01-10 04:00:54.775806"
+        );
+        assert_eq!(
+            text(|b| timestamp_text(i64::MAX, Some(3600), b)),
+            "infinity"
+        );
     }
 
     #[test]

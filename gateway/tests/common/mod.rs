@@ -49,6 +49,46 @@ fn remove_stale_data_dirs() {
     }
 }
 
+/// Panics raised by the server's code (anywhere outside the tests' own
+/// files) since the test binary started: (location, message).
+static SERVER_PANICS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Record every panic outside `tests/` (the server runs in the test's
+/// process), then go on as before: Weir catches a statement's panic and
+/// answers XX000, so a panic can look like an ordinary error or a closed
+/// socket from outside. Tests of bad input assert there was none.
+fn watch_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            if !location.contains("tests/") {
+                let what = info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                SERVER_PANICS
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(format!("{location}: {what}"));
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// Fails the test if the server code panicked (in any test of this binary).
+pub fn assert_no_server_panic() {
+    let panics = SERVER_PANICS.lock().unwrap_or_else(|p| p.into_inner());
+    assert!(panics.is_empty(), "the server panicked: {panics:?}");
+}
+
 /// A running server; it stops when the test's runtime ends.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -60,6 +100,7 @@ impl TestServer {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        watch_panics();
         let mut config = Config::default();
         config.server.listen = "127.0.0.1:0".into();
         config.server.data_dir = data_dir();
@@ -136,13 +177,21 @@ impl WeirProcess {
         use std::io::{BufRead, BufReader};
         let config = dir.path().join("weir.toml");
         std::fs::write(&config, config_text).unwrap();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_weir"));
+        // The server sees only its configuration file: none of the test
+        // machine's Weir or AWS settings (credentials would change how S3
+        // is reached).
+        for (name, _) in std::env::vars_os() {
+            let name_str = name.to_string_lossy();
+            if name_str.starts_with("WEIR_") || name_str.starts_with("AWS_") {
+                command.env_remove(&name);
+            }
+        }
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(&config)
             .arg("--data-dir")
             .arg(dir.path().join("data"))
-            .env_remove("WEIR_LISTEN")
-            .env_remove("WEIR_DATA_DIR")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()

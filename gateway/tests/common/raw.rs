@@ -128,16 +128,50 @@ impl Raw {
     }
 
     /// Whether the server closed the connection (EOF or reset) within 10 s.
+    /// Whole messages that arrived before the close are kept for
+    /// [`Raw::received`].
     pub async fn closed(&mut self) -> bool {
         loop {
             let mut chunk = [0u8; 1024];
             match tokio::time::timeout(Duration::from_secs(10), self.stream.read(&mut chunk)).await
             {
                 Ok(Ok(0)) | Ok(Err(_)) => return true,
-                Ok(Ok(_)) => continue,
+                Ok(Ok(n)) => self.buf.put_slice(&chunk[..n]),
                 Err(_) => return false,
             }
         }
+    }
+
+    /// The whole messages left unread (after [`Raw::closed`]).
+    pub fn received(&mut self) -> Vec<Msg> {
+        let mut out = Vec::new();
+        while self.buf.len() >= 5 {
+            let len =
+                i32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+            if len < 4 || self.buf.len() <= len {
+                break;
+            }
+            let tag = self.buf[0];
+            self.buf.advance(5);
+            let body = self.buf.split_to(len - 4);
+            out.push(Msg { tag, body });
+        }
+        out
+    }
+
+    /// Run `sql` and return its messages, asserting the session answered
+    /// in full: rows or a command tag, no error, and ReadyForQuery.
+    pub async fn works(&mut self, sql: &str) -> Vec<Msg> {
+        self.send(&query(sql.as_bytes())).await;
+        let msgs = self.until_ready().await;
+        assert_eq!(
+            msgs.last().map(|m| m.tag),
+            Some(b'Z'),
+            "the session ended instead of answering {sql:?}"
+        );
+        assert!(error_of(&msgs).is_none(), "{:?}", error_of(&msgs));
+        assert!(msgs.iter().any(|m| m.tag == b'C'), "no CommandComplete");
+        msgs
     }
 }
 
