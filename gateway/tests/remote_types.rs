@@ -351,18 +351,11 @@ async fn postgres_values_read_through_weir_as_postgres_sends_them() {
     .await
     .unwrap();
     for (i, case) in POSTGRES.iter().enumerate() {
-        let mut rows: Vec<String> = case
-            .values
-            .iter()
-            .enumerate()
-            .map(|(n, v)| format!("({n}, {v})"))
-            .collect();
-        rows.push(format!("({}, NULL)", case.values.len()));
+        let rows = numbered_rows(case.values);
         pg.execute(
             format!(
                 "CREATE TABLE t{i} (id int, v {}); INSERT INTO t{i} VALUES {}",
-                case.ty,
-                rows.join(", ")
+                case.ty, rows
             )
             .as_str(),
         )
@@ -587,6 +580,17 @@ const MYSQL_CASES: &[MyCase] = &[
     ),
 ];
 
+/// `(0, v0), (1, v1), …, (n, NULL)`: the values in order, then a NULL.
+fn numbered_rows(values: &[&str]) -> String {
+    let mut rows: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(n, v)| format!("({n}, {v})"))
+        .collect();
+    rows.push(format!("({}, NULL)", values.len()));
+    rows.join(", ")
+}
+
 /// A PostgreSQL string literal.
 fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
@@ -609,17 +613,11 @@ async fn mariadb_values_read_through_weir_as_postgresql_reads_their_text() {
         .await
         .unwrap();
     for (i, case) in MYSQL_CASES.iter().enumerate() {
-        let mut rows: Vec<String> = case
-            .values
-            .iter()
-            .enumerate()
-            .map(|(n, v)| format!("({n}, {v})"))
-            .collect();
-        rows.push(format!("({}, NULL)", case.values.len()));
+        let rows = numbered_rows(case.values);
         my.execute(format!("CREATE TABLE t{i} (id int, v {})", case.ty).as_str())
             .await
             .unwrap();
-        my.execute(format!("INSERT INTO t{i} VALUES {}", rows.join(", ")).as_str())
+        my.execute(format!("INSERT INTO t{i} VALUES {}", rows).as_str())
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", case.ty));
     }
