@@ -41,6 +41,21 @@ def wait_for_port(port, proc=None, timeout=120.0, what="server"):
     raise BenchError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
+def wait_for_listening(log_path, proc, timeout=120.0, what="weir"):
+    """The port a server bound to 127.0.0.1:0 itself, read from the line
+    "listening on 127.0.0.1:PORT" it logs (no port picked, released and
+    bound again, which another process could take in between)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"{what} exited with status {proc.returncode} before listening")
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", log_path.read_text(errors="replace"))
+        if match:
+            return int(match.group(1))
+        time.sleep(0.1)
+    raise BenchError(f"{what} did not log its address within {timeout:.0f} s (see {log_path})")
+
+
 class Processes:
     """Every process the harness starts, stopped by pid on exit or signal."""
 
@@ -105,9 +120,13 @@ class Runner:
             raise BenchError(f"{self.name} exited: {err.strip()[-2000:]}")
         return json.loads(line)
 
-    def run(self, sql, fmt="binary", timeout=1800.0):
-        """Run one statement; returns the runner's answer dict (ok, rows, bytes, ms | error)."""
-        self.proc.stdin.write(json.dumps({"sql": sql, "format": fmt}) + "\n")
+    def run(self, sql, fmt="binary", timeout=1800.0, answer=False):
+        """Run one statement; returns the runner's answer dict (ok, rows, bytes, ms | error),
+        with the rows themselves as text cells under "answer" when `answer` is set."""
+        request = {"sql": sql, "format": fmt}
+        if answer:
+            request["answer"] = True
+        self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         return self._read(timeout)
 
@@ -134,6 +153,52 @@ def summarize(values):
         "max": max(values),
         "n": len(values),
     }
+
+
+# How close two engines' numbers must be to count as the same answer: a
+# relative difference of at most 1e-6 (or an absolute one of 1e-6 near
+# zero). Engines differ in how many decimals an average or a ratio of
+# decimals keeps (DataFusion cuts avg() of a decimal(15,2) to 6 decimals,
+# PostgreSQL keeps 16, DuckDB computes in double), which is far inside that;
+# a wrong row, a missing row or a wrong digit in the first six is not.
+TOLERANCE = 1e-6
+
+
+def _number(cell):
+    try:
+        return float(cell)
+    except (TypeError, ValueError):
+        return None
+
+
+def same_cell(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    x, y = _number(a), _number(b)
+    if x is not None and y is not None:
+        return abs(x - y) <= TOLERANCE * max(1.0, abs(x), abs(y))
+    return a == b
+
+
+def compare_answers(got, want, limit=3):
+    """Differences between two answers (lists of rows of text cells),
+    compared cell by cell with TOLERANCE; rows are matched after sorting,
+    so ties an ORDER BY leaves open do not count. [] when they agree."""
+    if got is None or want is None:
+        return ["no answer to compare"]
+    if len(got) != len(want):
+        return [f"{len(got)} rows, expected {len(want)}"]
+
+    def key(row):
+        return [("" if c is None else (f"{_number(c):.6g}" if _number(c) is not None else c)) for c in row]
+
+    problems = []
+    for i, (g, w) in enumerate(zip(sorted(got, key=key), sorted(want, key=key))):
+        if len(g) != len(w) or not all(same_cell(a, b) for a, b in zip(g, w)):
+            problems.append(f"row {i}: {g} vs {w}")
+            if len(problems) >= limit:
+                break
+    return problems
 
 
 def ratio(a, b):

@@ -45,13 +45,16 @@ def serve(con):
         if not line.strip():
             continue
         try:
-            sql = json.loads(line)["sql"]
+            request = json.loads(line)
+            sql = request["sql"]
             started = time.perf_counter()
             cursor = con.cursor()
             rows = cursor.execute(sql).fetchall()
             ms = (time.perf_counter() - started) * 1000.0
             cursor.close()
             answer = {"ok": True, "rows": len(rows), "bytes": 0, "ms": ms}
+            if request.get("answer"):
+                answer["answer"] = [[None if v is None else str(v) for v in row] for row in rows]
         except Exception as e:  # any query error goes back to the harness
             answer = {"ok": False, "error": str(e)}
         print(json.dumps(answer), flush=True)

@@ -9,7 +9,15 @@ import shlex
 import shutil
 import subprocess
 
-from common import BenchError, Runner, command_version, free_port, log, wait_for_port
+from common import (
+    BenchError,
+    Runner,
+    command_version,
+    free_port,
+    log,
+    wait_for_listening,
+    wait_for_port,
+)
 
 HARNESS = pathlib.Path(__file__).resolve().parent
 TPCH_TABLES = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"]
@@ -64,7 +72,6 @@ class Weir:
         self.build = build
         self.data_dir = data_dir
         self.procs = procs
-        self.port = free_port()
         self.user, self.database = WEIR_USER, database
         self.config = data_dir / "bench-weir.toml"
         self.config.write_text(
@@ -72,7 +79,7 @@ class Weir:
                 [
                     "# Written by bench/run.",
                     "[server]",
-                    f'listen = "127.0.0.1:{self.port}"',
+                    'listen = "127.0.0.1:0"',
                     f"data_dir = {json.dumps(str(data_dir))}",
                     "max_connections = 512",
                     "[[auth.users]]",
@@ -91,7 +98,7 @@ class Weir:
         self.log_path = data_dir / "bench-weir.log"
         self._log = open(self.log_path, "w")
         self.proc = procs.start(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env)
-        wait_for_port(self.port, self.proc, what="weir")
+        self.port = wait_for_listening(self.log_path, self.proc)
         log(f"weir pid {self.proc.pid} listening on 127.0.0.1:{self.port}")
 
     def url(self):

@@ -35,12 +35,41 @@ pub async fn serve(lake: &Path, schema: &str) -> Result<(), String> {
             let frame = ctx.sql(&request.sql).await.map_err(|e| e.to_string())?;
             let mut stream = frame.execute_stream().await.map_err(|e| e.to_string())?;
             let mut outcome = Outcome::default();
+            let mut rows = Vec::new();
             while let Some(batch) = stream.try_next().await.map_err(|e| e.to_string())? {
                 outcome.rows += batch.num_rows() as u64;
                 outcome.bytes += batch.get_array_memory_size() as u64;
+                if request.answer {
+                    rows.extend(cells(&batch)?);
+                }
             }
+            outcome.answer = request.answer.then_some(rows);
             Ok(outcome)
         }
     })
     .await
+}
+
+/// A batch's cells as text (Arrow's display form; `None` for NULL).
+fn cells(
+    batch: &datafusion::arrow::record_batch::RecordBatch,
+) -> Result<Vec<Vec<Option<String>>>, String> {
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let options = FormatOptions::default();
+    let formatters = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    Ok((0..batch.num_rows())
+        .map(|row| {
+            batch
+                .columns()
+                .iter()
+                .zip(&formatters)
+                .map(|(column, f)| (!column.is_null(row)).then(|| f.value(row).to_string()))
+                .collect()
+        })
+        .collect())
 }

@@ -14,6 +14,10 @@ pub struct Request {
     /// protocol); ignored by the in-process runner.
     #[serde(default)]
     pub format: Format,
+    /// Return the answer itself: every cell as PostgreSQL's text form
+    /// (`null` for NULL), for the harness to compare engines cell by cell.
+    #[serde(default)]
+    pub answer: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -30,6 +34,8 @@ pub struct Outcome {
     pub rows: u64,
     /// Payload bytes received (the wire runner: DataRow message bytes).
     pub bytes: u64,
+    /// The rows, when the request asked for the answer.
+    pub answer: Option<Vec<Vec<Option<String>>>>,
 }
 
 /// Answer requests from stdin until it closes: `run` executes one request.
@@ -55,12 +61,18 @@ where
             Ok(request) => {
                 let started = Instant::now();
                 match run(request).await {
-                    Ok(outcome) => serde_json::json!({
-                        "ok": true,
-                        "rows": outcome.rows,
-                        "bytes": outcome.bytes,
-                        "ms": started.elapsed().as_secs_f64() * 1000.0,
-                    }),
+                    Ok(outcome) => {
+                        let mut answer = serde_json::json!({
+                            "ok": true,
+                            "rows": outcome.rows,
+                            "bytes": outcome.bytes,
+                            "ms": started.elapsed().as_secs_f64() * 1000.0,
+                        });
+                        if let Some(rows) = outcome.answer {
+                            answer["answer"] = serde_json::json!(rows);
+                        }
+                        answer
+                    }
                     Err(error) => serde_json::json!({"ok": false, "error": error}),
                 }
             }

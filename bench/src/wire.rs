@@ -45,9 +45,10 @@ pub async fn serve(url: &str, init: &[String]) -> Result<(), String> {
     let result = protocol::serve(|request: Request| {
         let client = &client;
         async move {
-            match request.format {
-                Format::Binary => binary(client, &request.sql).await,
-                Format::Text => text(client, &request.sql).await,
+            match (request.format, request.answer) {
+                (_, true) => answer(client, &request.sql).await,
+                (Format::Binary, false) => binary(client, &request.sql).await,
+                (Format::Text, false) => text(client, &request.sql).await,
             }
             .map_err(|e| describe(&e))
         }
@@ -98,6 +99,28 @@ async fn text(
         }
     }
     Ok(outcome)
+}
+
+/// Every cell as the server writes it in text (simple protocol).
+async fn answer(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<Outcome, tokio_postgres::Error> {
+    let mut rows = Vec::new();
+    for message in client.simple_query(sql).await? {
+        if let SimpleQueryMessage::Row(row) = message {
+            rows.push(
+                (0..row.len())
+                    .map(|i| row.get(i).map(str::to_owned))
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+    Ok(Outcome {
+        rows: rows.len() as u64,
+        bytes: 0,
+        answer: Some(rows),
+    })
 }
 
 /// A server error with its SQLSTATE, or the client error.

@@ -148,6 +148,11 @@ pub struct QueryConfig {
     pub max_queued_statements: usize,
     /// Seconds a statement waits for a slot before failing with 53000.
     pub queue_timeout_secs: u64,
+    /// Tests only, never read from a file or the environment: registers
+    /// `weir_test_panic(text)`, which panics where it runs, so the tests
+    /// can check a panicking statement fails alone (XX000).
+    #[serde(skip)]
+    pub test_panic_function: bool,
 }
 
 /// `[demo]`
@@ -206,6 +211,7 @@ impl Default for QueryConfig {
             max_running_statements_per_user: 0,
             max_queued_statements: 1024,
             queue_timeout_secs: 60,
+            test_panic_function: false,
         }
     }
 }

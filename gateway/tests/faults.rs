@@ -102,6 +102,37 @@ async fn huge_and_negative_lengths_before_login_close_the_connection() {
 }
 
 #[tokio::test]
+async fn a_startup_packet_of_10000_bytes_is_read_and_one_byte_more_is_refused() {
+    // PostgreSQL's limit (MAX_STARTUP_PACKET_LENGTH), length word included.
+    let s = TestServer::start().await;
+    let packet = |total: usize| {
+        let empty = startup_packet(&[("user", "weir"), ("application_name", "")]).len();
+        let value = "a".repeat(total - empty);
+        let p = startup_packet(&[("user", "weir"), ("application_name", &value)]);
+        assert_eq!(p.len(), total);
+        p
+    };
+    let mut raw = Raw::connect(s.addr).await;
+    raw.send(&packet(10_000)).await;
+    let m = raw
+        .recv()
+        .await
+        .expect("an answer to a 10,000-byte startup packet");
+    assert_eq!(m.tag, b'R', "authentication is requested");
+    let mut raw = Raw::connect(s.addr).await;
+    raw.send(&packet(10_001)).await;
+    assert!(
+        raw.closed().await,
+        "a 10,001-byte startup packet ends the connection"
+    );
+    for m in raw.received() {
+        let (severity, code, _) = error_of(&[m]).expect("only an error");
+        assert_eq!((severity.as_str(), code.as_str()), ("FATAL", "08P01"));
+    }
+    others_still_work(&s).await;
+}
+
+#[tokio::test]
 async fn unknown_message_types_and_bad_lengths_after_login_are_fatal() {
     let s = TestServer::start().await;
     for bytes in [
@@ -351,5 +382,51 @@ async fn clients_over_max_connections_are_refused_with_53300() {
     assert_eq!(n, 5);
     drop(a);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    others_still_work(&s).await;
+}
+
+#[tokio::test]
+async fn a_statement_that_panics_fails_alone_with_xx000() {
+    // `weir_test_panic` (registered for tests only) panics where it runs:
+    // on the query runtime, in the middle of a scan, in every batch.
+    let s = TestServer::start_with(|c| c.query.test_panic_function = true).await;
+    let c = s.client().await;
+    let other = s.client().await;
+    for sql in [
+        "SELECT weir_test_panic(n_name) FROM tpch.nation",
+        "SELECT count(*) FROM tpch.lineitem WHERE weir_test_panic(l_comment) = 'x'",
+    ] {
+        let e = c.query(sql, &[]).await.unwrap_err();
+        assert_eq!(common::sqlstate(&e), "XX000", "{sql}: {e}");
+        assert!(common::message(&e).contains("panicked"), "{e}");
+        // The session goes on, in and out of a transaction block.
+        assert_eq!(
+            c.query_one("SELECT count(*) FROM tpch.region", &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0),
+            5
+        );
+    }
+    c.batch_execute("BEGIN").await.unwrap();
+    let e = c
+        .query("SELECT weir_test_panic(r_name) FROM tpch.region", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(common::sqlstate(&e), "XX000");
+    assert_eq!(
+        common::sqlstate(&c.query("SELECT 1", &[]).await.unwrap_err()),
+        "25P02",
+        "a panic aborts the block like any error"
+    );
+    c.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        other
+            .query_one("SELECT count(*) FROM tpch.nation", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        25
+    );
     others_still_work(&s).await;
 }

@@ -26,6 +26,7 @@ impl Databases {
         let mut my = sqlx::MySqlConnection::connect(MYSQL)
             .await
             .expect("MariaDB on 127.0.0.1:3306 (see README: Testing)");
+        common::drop_left_behind_mysql_databases(&mut my).await;
         my.execute(format!("CREATE DATABASE {name} CHARACTER SET utf8mb4").as_str())
             .await
             .unwrap();
@@ -539,6 +540,16 @@ async fn running_on_postgres(db: &Databases, like: &str) -> Vec<i32> {
     .unwrap()
 }
 
+/// How many of `pids` are still connected to the source.
+async fn connected_on_postgres(db: &Databases, pids: &[i32]) -> i64 {
+    let mut pg = db.pg().await;
+    sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)")
+        .bind(pids)
+        .fetch_one(&mut pg)
+        .await
+        .unwrap()
+}
+
 async fn running_on_mysql(db: &Databases, like: &str) -> Vec<i64> {
     let mut my = db.mysql().await;
     sqlx::query_scalar(
@@ -595,9 +606,11 @@ async fn cancelling_a_query_cancels_it_at_the_source_and_source_errors_reach_the
             .await
             .unwrap_err()
     });
+    let mut pids = Vec::new();
     assert!(
         eventually(10, async || {
-            !running_on_postgres(&db, "%\"slow\"%").await.is_empty()
+            pids = running_on_postgres(&db, "%\"slow\"%").await;
+            !pids.is_empty()
         })
         .await,
         "the remote statement never ran"
@@ -610,6 +623,31 @@ async fn cancelling_a_query_cancels_it_at_the_source_and_source_errors_reach_the
             .is_empty())
         .await,
         "the remote statement kept running"
+    );
+    // ...and the connection it ran on is closed, not handed back to the pool.
+    assert!(
+        eventually(10, async || connected_on_postgres(&db, &pids).await == 0).await,
+        "the connection of the cancelled statement stayed open"
+    );
+
+    // A LIMIT met inside Weir (the filter is Weir's: reverse() is not
+    // pushed) ends the read, and the statement at the source with it.
+    let sql = "SELECT g FROM rds.shop.slow WHERE g % 2 = 0 AND reverse(z) = 'x' LIMIT 3";
+    // (No round-robin repartition over the read: DataFusion's holds rows
+    // until it has 8,192, which a slow source may never send.)
+    let plan = texts(&c, &format!("EXPLAIN {sql}")).await.join("\n");
+    assert!(!plan.contains("RoundRobin"), "{plan}");
+    let rows = tokio::time::timeout(std::time::Duration::from_secs(30), c.query(sql, &[]))
+        .await
+        .expect("the LIMIT was met, but the query did not end")
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(
+        eventually(5, async || running_on_postgres(&db, "%\"slow\"%")
+            .await
+            .is_empty())
+        .await,
+        "the remote statement kept running after the LIMIT was met"
     );
 
     // A CancelRequest, sent once the statement runs: the MySQL statement
@@ -687,8 +725,9 @@ async fn a_small_join_side_narrows_what_the_source_sends() {
     assert!(
         remote[0].contains("AS w WHERE")
             && remote[0].contains(">= 1")
-            && remote[0].contains("<= 2"),
-        "{plan}"
+            && remote[0].contains("<= 2")
+            && remote[0].contains("IN (1, 2)"),
+        "the key range and the key list reach the source: {plan}"
     );
     db.drop().await;
 }
@@ -706,9 +745,14 @@ async fn big_scans_are_read_in_parallel_ranges() {
         .await
         .unwrap();
     let mut my = db.mysql().await;
+    // Plain SQL MySQL and MariaDB both run (no sequence engine).
     my.execute(
         "CREATE TABLE big (id bigint PRIMARY KEY, v varchar(10)); \
-         INSERT INTO big SELECT seq, 'v' FROM seq_1_to_20000; ANALYZE TABLE big",
+         CREATE TABLE digits (d int); \
+         INSERT INTO digits VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9); \
+         INSERT INTO big SELECT 1 + a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d, 'v' \
+           FROM digits a, digits b, digits c, digits e, digits f WHERE f.d < 2; \
+         ANALYZE TABLE big",
     )
     .await
     .unwrap();
@@ -815,5 +859,113 @@ async fn psql_lists_and_queries_all_three_kinds() {
         let out = run(dbname.into(), vec!["-c".into(), sql]).await;
         assert_eq!(out.trim(), want, "{dbname}");
     }
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn pushed_filters_and_aggregates_answer_as_the_source_does() {
+    let (db, _server, c) = setup().await;
+    let (pg, pg_conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port=5432 user=postgres dbname={}", db.name),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(pg_conn);
+    // Each runs whole at the source (one RemoteExec, nothing left to do in
+    // Weir), and answers what PostgreSQL answers for the same statement.
+    let cases = [
+        "SELECT id FROM {s}.customers WHERE balance BETWEEN 0 AND 200 ORDER BY id",
+        "SELECT id FROM {s}.customers WHERE name IS NULL ORDER BY id",
+        "SELECT id FROM {s}.customers WHERE joined IS NOT NULL AND seen IS NULL ORDER BY id",
+        "SELECT id FROM {s}.customers WHERE CAST(nation AS bigint) = 1 ORDER BY id",
+        "SELECT id FROM {s}.customers WHERE joined + INTERVAL '2 days' >= DATE '2024-01-01' ORDER BY id",
+        "SELECT id FROM {s}.customers WHERE joined - INTERVAL '1 month' < DATE '2020-02-01' ORDER BY id",
+        "SELECT min(amount), max(amount), count(*) FROM {s}.orders WHERE customer = 2",
+        "SELECT customer, min(note), max(id) FROM {s}.orders GROUP BY customer ORDER BY customer",
+        "SELECT id / 7 AS q, count(*) FROM {s}.orders GROUP BY id / 7 ORDER BY q",
+        "SELECT id FROM {s}.orders WHERE id / 10 = 3 ORDER BY id",
+    ];
+    for case in cases {
+        let ours = case.replace("{s}", "rds.shop");
+        let plan = explain(&c, &ours).await;
+        assert_eq!(remote_sql(&plan).len(), 1, "{ours}: {plan}");
+        for op in ["FilterExec", "AggregateExec"] {
+            assert!(!plan.contains(op), "{ours}: {op} left in Weir: {plan}");
+        }
+        let theirs = case.replace("{s}", "shop");
+        let want: Vec<Vec<Option<String>>> = pg
+            .simple_query(&theirs)
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+                }
+                _ => None,
+            })
+            .collect();
+        let got: Vec<Vec<Option<String>>> = c
+            .simple_query(&ours)
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(!want.is_empty(), "{theirs} selects nothing: a weak case");
+        assert_eq!(got, want, "{ours}");
+    }
+    // MySQL's `/` is decimal division: Weir's integer division is sent as
+    // DIV, and answers as PostgreSQL would.
+    let sql = format!(
+        "SELECT id / 2 AS q FROM shop_mysql.{}.products ORDER BY id",
+        db.name
+    );
+    let plan = explain(&c, &sql).await;
+    assert!(plan.contains(" DIV "), "{plan}");
+    assert_eq!(
+        texts(&c, &format!("SELECT q::text FROM ({sql}) s ORDER BY q")).await,
+        ["0", "1", "1", "2"]
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_table_created_at_the_source_is_found_before_the_metadata_expires() {
+    let db = Databases::create().await;
+    fill_postgres(&db).await;
+    // Cached metadata lives an hour: only reading the source's metadata
+    // again on a name the cache does not know can find the new table.
+    let source: SourceConfig = toml::from_str(&format!(
+        "name = \"rds\"\nkind = \"postgres\"\nurl = \"{PG}/{}\"\nmetadata_ttl_secs = 3600",
+        db.name
+    ))
+    .unwrap();
+    let server = TestServer::start_with(move |c| c.sources = vec![source]).await;
+    let c = server.client().await;
+    assert_eq!(
+        texts(&c, "SELECT name FROM rds.shop.customers WHERE id = 2").await,
+        ["bob"]
+    );
+    db.pg()
+        .await
+        .execute("CREATE TABLE shop.fresh (k int); INSERT INTO shop.fresh VALUES (41), (42)")
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(&c, "SELECT k::text FROM rds.shop.fresh ORDER BY k").await,
+        ["41", "42"]
+    );
+    let e = c
+        .query("SELECT * FROM rds.shop.never_made", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42P01", "{}", message(&e));
     db.drop().await;
 }

@@ -281,6 +281,83 @@ async fn partitioned_tables_prune_files_and_explain_says_how_many() {
 }
 
 #[tokio::test]
+async fn every_partition_transform_is_written_and_pruned() {
+    let server = TestServer::start().await;
+    let c = server.client().await;
+    let s = schema("transforms");
+    c.batch_execute(&format!("CREATE SCHEMA {s}"))
+        .await
+        .unwrap();
+    // (transform, its folder name, a filter that keeps one partition of two)
+    let cases = [
+        ("year(d)", "d_year=", "d >= DATE '2026-01-01'"),
+        ("month(d)", "d_month=", "d < DATE '2025-07-01'"),
+        ("day(d)", "d_day=", "d = DATE '2025-06-30'"),
+        (
+            "hour(ts)",
+            "ts_hour=",
+            "ts >= TIMESTAMP '2025-06-30 11:00:00'",
+        ),
+        // Iceberg's bucket hash puts 1 in bucket 4 of 8, and 3 in bucket 3.
+        ("bucket(8, id)", "id_bucket=", "id = 1"),
+        ("truncate(3, name)", "name_trunc=", "name = 'abcdef'"),
+        ("id", "id=", "id = 3"),
+    ];
+    for (i, (transform, folder, filter)) in cases.iter().enumerate() {
+        let t = format!("{s}.t{i}");
+        // Both rows in one INSERT: one file per partition, so only the
+        // partition split them.
+        c.batch_execute(&format!(
+            "CREATE TABLE {t} (id INT, name TEXT, d DATE, ts TIMESTAMP) PARTITIONED BY ({transform});
+             INSERT INTO {t} VALUES
+               (1, 'abcdef', DATE '2025-06-30', TIMESTAMP '2025-06-30 10:15:00'),
+               (3, 'xyz', DATE '2026-01-02', TIMESTAMP '2025-06-30 11:45:00')"
+        ))
+        .await
+        .unwrap();
+        let dir = server_lake_dir().join(&s).join(format!("t{i}"));
+        let folders = folders_under(&dir);
+        assert!(
+            folders.iter().filter(|f| f.starts_with(folder)).count() == 2,
+            "{transform}: {folders:?}"
+        );
+        let sql = format!("SELECT id FROM {t} WHERE {filter}");
+        let plan = explain(&c, &sql).await;
+        assert!(plan.contains("files=1/2"), "{transform}: {plan}");
+        assert_eq!(
+            texts(&c, &format!("SELECT id::text FROM ({sql}) q"))
+                .await
+                .len(),
+            1,
+            "{sql}"
+        );
+    }
+    c.batch_execute(&format!("DROP SCHEMA {s} CASCADE"))
+        .await
+        .unwrap();
+}
+
+/// The lake directory of `TestServer`s.
+fn server_lake_dir() -> std::path::PathBuf {
+    common::data_dir().join("lake")
+}
+
+/// The names of every directory under `dir`.
+fn folders_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                out.push(entry.file_name().to_string_lossy().into_owned());
+                stack.push(entry.path());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
 async fn snapshots_are_listed_and_time_travel_reads_them() {
     let server = TestServer::start().await;
     let c = server.client().await;
@@ -324,6 +401,43 @@ async fn snapshots_are_listed_and_time_travel_reads_them() {
         count(&c, &format!("SELECT count(*) FROM {s}.\"t@{at}\"")).await,
         1
     );
+    // With an offset (ISO 8601 too): the same instant written elsewhere.
+    let plus_two = (between + chrono::Duration::hours(2))
+        .format("%Y-%m-%dT%H:%M:%S%.3f+02:00")
+        .to_string();
+    assert_eq!(
+        count(&c, &format!("SELECT count(*) FROM {s}.\"t@{plus_two}\"")).await,
+        1
+    );
+    // The same wall-clock time at -05:00 is five hours later: both commits.
+    let minus_five = format!("{at}-05:00");
+    assert_eq!(
+        count(&c, &format!("SELECT count(*) FROM {s}.\"t@{minus_five}\"")).await,
+        3
+    );
+    // $manifests: the current snapshot's manifests, one per append.
+    let manifests = c
+        .query(&format!("SELECT * FROM {s}.\"t$manifests\""), &[])
+        .await
+        .unwrap();
+    assert_eq!(manifests.len(), 2);
+    let columns: Vec<&str> = manifests[0].columns().iter().map(|c| c.name()).collect();
+    for name in ["path", "added_snapshot_id", "added_data_files_count"] {
+        assert!(columns.contains(&name), "{columns:?}");
+    }
+    assert_eq!(
+        count(
+            &c,
+            &format!("SELECT sum(added_data_files_count)::bigint FROM {s}.\"t$manifests\"")
+        )
+        .await,
+        2
+    );
+    // A write commits on its own: ROLLBACK does not undo it.
+    c.batch_execute(&format!("BEGIN; INSERT INTO {s}.t VALUES (4); ROLLBACK"))
+        .await
+        .unwrap();
+    assert_eq!(count(&c, &format!("SELECT count(*) FROM {s}.t")).await, 4);
     let e = c
         .query(&format!("SELECT * FROM {s}.\"t@12345\""), &[])
         .await
@@ -969,14 +1083,8 @@ fn parquet_files(dir: &std::path::Path) -> usize {
 
 #[tokio::test]
 async fn a_postgres_catalog_is_shared_and_a_failure_mid_commit_keeps_the_files() {
-    let db = format!("weir_catalog_{}", std::process::id());
+    let (db, _) = common::create_pg_database("weir_catalog").await;
     let admin = postgres("postgres").await;
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
-        format!("CREATE DATABASE {db}"),
-    ] {
-        admin.simple_query(&sql).await.unwrap();
-    }
     let lake = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(lake.path().join("raw")).unwrap();
     std::fs::write(lake.path().join("raw/a.csv"), "a\n1\n").unwrap();
@@ -1098,4 +1206,292 @@ async fn servers_starting_together_on_a_new_postgres_catalog_all_come_up() {
     )
     .await
     .unwrap();
+}
+
+/// The files under `dir` whose names start with `prefix` and end with `ext`.
+fn files_named(dir: &std::path::Path, prefix: &str, ext: &str) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                stack.push(path);
+            } else if name.starts_with(prefix) && name.ends_with(ext) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[tokio::test]
+async fn commits_from_two_servers_retry_conflicts_and_report_only_what_landed() {
+    use common::{AtCommit, CatalogLink};
+    let (db, admin) = common::create_pg_database("weir_commits").await;
+    let lake = tempfile::tempdir().unwrap();
+    // Server `a` reaches the catalog database through a link that can
+    // break a commit; `b` directly.
+    let link = CatalogLink::start().await;
+    let urls = [
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{db}?sslmode=disable",
+            link.port
+        ),
+        format!("postgres://postgres@127.0.0.1:5432/{db}"),
+    ];
+    let mut servers = Vec::new();
+    for url in &urls {
+        servers.push(
+            TestServer::start_with(|c| {
+                c.lake.catalog_url = Some(url.clone());
+                c.lake.location = Some(lake.path().display().to_string());
+            })
+            .await,
+        );
+    }
+    let c = servers[0].client().await;
+    c.batch_execute("CREATE SCHEMA commits; CREATE TABLE commits.t (server INT, n INT)")
+        .await
+        .unwrap();
+    let table_dir = lake.path().join("commits/t");
+
+    // Two servers, four sessions each, INSERT into one table: each server
+    // serialises its own commits, so the two collide at the catalog, and
+    // iceberg-rust rebuilds the loser's snapshot on the new base and
+    // retries. Every attempt writes a manifest list ("snap-*.avro"), so
+    // more lists than snapshots show the retries ran.
+    let mut tasks = Vec::new();
+    for (server_no, server) in servers.iter().enumerate() {
+        for _ in 0..4 {
+            let client = server.client().await;
+            tasks.push(tokio::spawn(async move {
+                for n in 0..15 {
+                    let sql = format!("INSERT INTO commits.t VALUES ({server_no}, {n})");
+                    assert_eq!(client.execute(&sql, &[]).await.unwrap(), 1);
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let other = servers[1].client().await;
+    for client in [&c, &other] {
+        assert_eq!(
+            texts(
+                client,
+                "SELECT server || ':' || count(*) || ':' || sum(n) FROM commits.t GROUP BY server ORDER BY server"
+            )
+            .await,
+            ["0:60:420", "1:60:420"]
+        );
+    }
+    let snapshots = count(&c, "SELECT count(*) FROM commits.\"t$snapshots\"").await;
+    assert_eq!(snapshots, 120, "one snapshot per INSERT");
+    let lists = files_named(&table_dir, "snap-", ".avro") as i64;
+    assert!(
+        lists > snapshots,
+        "the servers' commits never conflicted ({lists} manifest lists, {snapshots} snapshots)"
+    );
+
+    let catalog = postgres(&db).await;
+    // The catalog database refuses the COMMIT of the pointer's update
+    // (a deferred constraint fails): iceberg-catalog-sql reports success
+    // all the same; Weir asks again, finds nothing, and says so.
+    catalog
+        .batch_execute(
+            "CREATE FUNCTION weir_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'refused at commit'; END $$;
+             CREATE CONSTRAINT TRIGGER weir_refuse AFTER UPDATE ON iceberg_tables
+               DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION weir_refuse();",
+        )
+        .await
+        .unwrap();
+    let e = c
+        .batch_execute("INSERT INTO commits.t VALUES (9, 1)")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "58000", "{}", message(&e));
+    assert!(
+        message(&e).contains("commits.t") && message(&e).contains("nothing was committed"),
+        "{}",
+        message(&e)
+    );
+    catalog
+        .batch_execute("DROP TRIGGER weir_refuse ON iceberg_tables")
+        .await
+        .unwrap();
+    assert_eq!(count(&other, "SELECT count(*) FROM commits.t").await, 120);
+
+    // The COMMIT reaches the catalog database, the answer is lost: the
+    // statement succeeds, because the commit landed (asked again).
+    link.at_next_commit(AtCommit::Cut);
+    assert_eq!(
+        c.execute("INSERT INTO commits.t VALUES (9, 2)", &[])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        count(&other, "SELECT count(*) FROM commits.t WHERE server = 9").await,
+        1
+    );
+
+    // The same, and then the catalog database cannot be reached at all:
+    // nobody can know whether it landed: 40003, naming the table and
+    // where to look. (It did land: the COMMIT went through.)
+    link.at_next_commit(AtCommit::CutAndGone);
+    let e = c
+        .batch_execute("INSERT INTO commits.t VALUES (9, 3)")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "40003", "{}", message(&e));
+    assert!(
+        message(&e).contains("commits.t") && message(&e).contains("t$snapshots"),
+        "{}",
+        message(&e)
+    );
+    link.restore();
+    assert_eq!(
+        texts(
+            &other,
+            "SELECT n::text FROM commits.t WHERE server = 9 ORDER BY n"
+        )
+        .await,
+        ["2", "3"]
+    );
+    // Server `a` recovers once its catalog database is back.
+    assert_eq!(count(&c, "SELECT count(*) FROM commits.t").await, 122);
+
+    // Every attempt conflicts (the pointer's UPDATE never matches): the
+    // retries run out, 40001, nothing committed.
+    catalog
+        .batch_execute(
+            "CREATE FUNCTION weir_skip() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RETURN NULL; END $$;
+             CREATE TRIGGER weir_skip BEFORE UPDATE ON iceberg_tables
+               FOR EACH ROW EXECUTE FUNCTION weir_skip();",
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let e = other
+        .batch_execute("INSERT INTO commits.t VALUES (9, 4)")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "40001", "{}", message(&e));
+    assert!(message(&e).contains("commits.t"), "{}", message(&e));
+    eprintln!("retries ran out after {:?}", started.elapsed());
+    catalog
+        .batch_execute("DROP TRIGGER weir_skip ON iceberg_tables")
+        .await
+        .unwrap();
+    assert_eq!(count(&c, "SELECT count(*) FROM commits.t").await, 122);
+
+    drop((c, other, catalog, servers, link));
+    let mut admin = admin;
+    sqlx::Executor::execute(
+        &mut admin,
+        format!("DROP DATABASE {db} WITH (FORCE)").as_str(),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_running_statement_reads_the_snapshot_it_started_with() {
+    use futures::{pin_mut, TryStreamExt};
+    let server = TestServer::start().await;
+    let c = server.client().await;
+    let writer = server.client().await;
+    let s = schema("snapiso");
+    c.batch_execute(&format!(
+        "CREATE SCHEMA {s};
+         CREATE TABLE {s}.t AS SELECT value AS v FROM generate_series(1, 300000);"
+    ))
+    .await
+    .unwrap();
+    let rows = c
+        .query_raw(&format!("SELECT v FROM {s}.t"), Vec::<i64>::new())
+        .await
+        .unwrap();
+    pin_mut!(rows);
+    let mut seen = 0u64;
+    while seen < 1000 {
+        rows.try_next().await.unwrap().expect("a row");
+        seen += 1;
+    }
+    // Committed while the read runs: not part of it.
+    writer
+        .batch_execute(&format!(
+            "INSERT INTO {s}.t SELECT value FROM generate_series(1, 5000)"
+        ))
+        .await
+        .unwrap();
+    while rows.try_next().await.unwrap().is_some() {
+        seen += 1;
+    }
+    assert_eq!(seen, 300_000);
+    // The next statement sees the commit.
+    assert_eq!(
+        count(&c, &format!("SELECT count(*) FROM {s}.t")).await,
+        305_000
+    );
+    c.batch_execute(&format!("DROP SCHEMA {s} CASCADE"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn csv_and_json_options_read_files_as_declared() {
+    let server = TestServer::start().await;
+    let c = server.client().await;
+    let s = schema("opts");
+    let root = format!("raw_{s}");
+    let dir = server_lake_dir().join(&root);
+    for sub in ["csv", "csvgz", "jsongz"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    std::fs::write(dir.join("csv/a.csv"), "1;'x;y';NA\n2;'it\\'s';7\n").unwrap();
+    std::fs::write(dir.join("csvgz/a.csv"), "id,name\n1,zipped\n").unwrap();
+    std::fs::write(dir.join("jsongz/a.json"), "{\"id\": 5, \"name\": \"j\"}\n").unwrap();
+    for file in ["csvgz/a.csv", "jsongz/a.json"] {
+        let status = std::process::Command::new("gzip")
+            .arg(dir.join(file))
+            .status()
+            .expect("gzip");
+        assert!(status.success());
+    }
+    c.batch_execute(&format!(
+        "CREATE SCHEMA {s};
+         CREATE EXTERNAL TABLE {s}.c (id INT, name TEXT, n INT) STORED AS CSV LOCATION '{root}/csv/'
+           OPTIONS ('header' 'false', 'delimiter' ';', 'quote' '''', 'escape' '\\', 'null_value' 'NA');
+         CREATE EXTERNAL TABLE {s}.cz (id INT, name TEXT) STORED AS CSV LOCATION '{root}/csvgz/'
+           OPTIONS ('compression' 'gzip');
+         CREATE EXTERNAL TABLE {s}.jz (id INT, name TEXT) STORED AS JSON LOCATION '{root}/jsongz/'
+           OPTIONS ('compression' 'gzip');"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        texts(
+            &c,
+            &format!("SELECT id || '|' || name || '|' || coalesce(n::text, 'null') FROM {s}.c ORDER BY id")
+        )
+        .await,
+        ["1|x;y|null", "2|it's|7"]
+    );
+    assert_eq!(
+        texts(&c, &format!("SELECT id || '|' || name FROM {s}.cz")).await,
+        ["1|zipped"]
+    );
+    assert_eq!(
+        texts(&c, &format!("SELECT id || '|' || name FROM {s}.jz")).await,
+        ["5|j"]
+    );
+    c.batch_execute(&format!("DROP SCHEMA {s} CASCADE"))
+        .await
+        .unwrap();
 }

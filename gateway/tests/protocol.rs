@@ -115,6 +115,29 @@ async fn tpch_demo_tables_resolve_by_full_name_database_and_search_path() {
         .unwrap()
         .get(0);
     assert_eq!(db, "lake");
+
+    // A client that names no database (tokio-postgres then sends none;
+    // psql sends the user name): `session.default_catalog`.
+    for url in [
+        format!(
+            "host={} port={} user=weir password=weir",
+            s.addr.ip(),
+            s.addr.port()
+        ),
+        s.url("weir"),
+    ] {
+        let (c, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+        tokio::spawn(conn);
+        let row = c
+            .query_one("SELECT current_database(), count(*) FROM tpch.region", &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            (row.get::<_, String>(0), row.get::<_, i64>(1)),
+            ("lake".into(), 5),
+            "{url}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -448,29 +471,68 @@ async fn wrong_password_and_unknown_database_are_rejected_with_their_sqlstates()
 async fn cancel_request_stops_a_running_query_and_the_session_stays_usable() {
     let s = TestServer::start().await;
     let c = s.client().await;
-    let token = c.cancel_token();
     let started = Instant::now();
-    let canceller = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        token.cancel_query(NoTls).await.unwrap();
-        Instant::now()
-    });
-    let e = c
-        .simple_query("SELECT count(*) FROM generate_series(1, 5000000000) WHERE value % 7 = 3")
-        .await
-        .unwrap_err();
-    let stopped = Instant::now();
-    let cancelled_at = canceller.await.unwrap();
+    let (result, stopped, sent) = common::cancelled(
+        c.cancel_token(),
+        Duration::from_millis(500),
+        c.simple_query("SELECT count(*) FROM generate_series(1, 5000000000) WHERE value % 7 = 3"),
+    )
+    .await;
+    let e = result.unwrap_err();
     assert_eq!(sqlstate(&e), "57014");
+    // Stopped within a second of the cancel that reached it (a cancel sent
+    // before the statement was registered is resent after 2 s).
+    let last = *sent.last().expect("a cancel was sent");
+    assert!(sent.len() <= 2, "{} cancels were needed", sent.len());
     assert!(
-        stopped.duration_since(cancelled_at) < Duration::from_secs(1),
+        stopped.duration_since(last) < Duration::from_secs(1),
         "took {:?}",
-        stopped.duration_since(cancelled_at)
+        stopped.duration_since(last)
     );
     assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(
         rows(&c.simple_query("SELECT 6").await.unwrap()),
         vec![vec![Some("6".into())]]
+    );
+}
+
+#[tokio::test]
+async fn a_cancel_stops_a_statement_while_its_rows_stream() {
+    use futures::{pin_mut, TryStreamExt};
+    let s = TestServer::start().await;
+    let c = s.client().await;
+    let rows_stream = c
+        .query_raw(
+            "SELECT value, md5(value::text) FROM generate_series(1, 2000000000)",
+            Vec::<i64>::new(),
+        )
+        .await
+        .unwrap();
+    pin_mut!(rows_stream);
+    // Rows are flowing: the statement is registered and running.
+    for _ in 0..10_000 {
+        rows_stream.try_next().await.unwrap().expect("a row");
+    }
+    let cancelled_at = Instant::now();
+    c.cancel_token().cancel_query(NoTls).await.unwrap();
+    let mut more = 0u64;
+    let e = loop {
+        match tokio::time::timeout(Duration::from_secs(30), rows_stream.try_next()).await {
+            Ok(Ok(Some(_))) => more += 1,
+            Ok(Ok(None)) => panic!("the statement ended without the cancel ({more} more rows)"),
+            Ok(Err(e)) => break e,
+            Err(_) => panic!("the cancel did not stop the statement within 30 s"),
+        }
+    };
+    assert_eq!(sqlstate(&e), "57014", "{e}");
+    assert!(
+        cancelled_at.elapsed() < Duration::from_secs(2),
+        "took {:?} ({more} rows after the cancel)",
+        cancelled_at.elapsed()
+    );
+    assert_eq!(
+        rows(&c.simple_query("SELECT 7").await.unwrap()),
+        vec![vec![Some("7".into())]]
     );
 }
 
@@ -823,4 +885,123 @@ async fn prepared_queries_answer_each_execution_with_its_own_parameters() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     let t2: String = c.query_one(&now, &[]).await.unwrap().get(0);
     assert_ne!(t1, t2, "now() must not be frozen into a reused plan");
+}
+
+/// What a client sees of one simple query, message by message: command
+/// tags, SQLSTATEs of errors and notices, the columns (name and type OID)
+/// of row descriptions, the number of rows, the transaction status.
+async fn seen(raw: &mut common::raw::Raw, sql: &str) -> Vec<String> {
+    raw.send(&common::raw::query(sql.as_bytes())).await;
+    let mut out = Vec::new();
+    let mut rows = 0;
+    for m in raw.until_ready().await {
+        let text = |b: &[u8]| {
+            String::from_utf8_lossy(b.split(|c| *c == 0).next().unwrap_or(b)).into_owned()
+        };
+        if m.tag != b'D' && rows > 0 {
+            out.push(format!("{rows} rows"));
+            rows = 0;
+        }
+        match m.tag {
+            b'C' => out.push(text(&m.body)),
+            b'E' | b'N' => out.push(format!(
+                "{}{}",
+                m.tag as char,
+                m.fields().get(&'C').cloned().unwrap_or_default()
+            )),
+            b'I' => out.push("empty".into()),
+            b'D' => rows += 1,
+            b'T' => {
+                let mut b = &m.body[2..];
+                let mut columns = Vec::new();
+                while let Some(end) = b.iter().position(|c| *c == 0) {
+                    let name = String::from_utf8_lossy(&b[..end]).into_owned();
+                    let oid = u32::from_be_bytes([b[end + 7], b[end + 8], b[end + 9], b[end + 10]]);
+                    columns.push(format!("{name}:{oid}"));
+                    b = &b[end + 19..];
+                }
+                out.push(format!("T {}", columns.join(",")));
+            }
+            b'Z' => out.push(format!("Z{}", m.body[0] as char)),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn command_tags_errors_and_transaction_states_are_postgresqls() {
+    let s = TestServer::start().await;
+    let mut weir = common::raw::Raw::login(s.addr).await;
+    let mut pg = common::raw::Raw::connect("127.0.0.1:5432".parse().unwrap()).await;
+    pg.send(&common::raw::startup_packet(&[
+        ("user", "postgres"),
+        ("database", "postgres"),
+    ]))
+    .await;
+    assert_eq!(pg.until_ready().await.last().map(|m| m.tag), Some(b'Z'));
+    let schema = format!("tags_{}", std::process::id());
+    weir.works(&format!(
+        "CREATE SCHEMA {schema}; SET search_path = {schema}"
+    ))
+    .await;
+    // (what Weir runs, what PostgreSQL runs): the same where both can.
+    // (Output columns avoid integer literals: Weir types them int8 where
+    // PostgreSQL types them int4, a known difference.)
+    let steps = [
+        ("SELECT * FROM (VALUES ('a'), ('b'), ('c')) v(x)", None),
+        ("SELECT 'a' AS a WHERE false", None),
+        ("", None),
+        (";", None),
+        (
+            "CREATE TABLE t (id int, name text)",
+            Some("CREATE TEMP TABLE t (id int, name text)"),
+        ),
+        ("INSERT INTO t VALUES (1, 'a'), (2, 'b')", None),
+        ("INSERT INTO t SELECT id, name FROM t WHERE false", None),
+        ("SELECT id FROM t ORDER BY id; SELECT count(*) FROM t", None),
+        (
+            "CREATE TABLE t2 AS SELECT id FROM t",
+            Some("CREATE TEMP TABLE t2 AS SELECT id FROM t"),
+        ),
+        ("BEGIN; SELECT 1/0; SELECT 2", None),
+        ("SELECT 'a' AS a", None),
+        ("COMMIT", None),
+        ("BEGIN", None),
+        ("INSERT INTO t VALUES (3, 'c')", None),
+        ("COMMIT", None),
+        ("BEGIN; BEGIN", None),
+        ("ROLLBACK", None),
+        ("ROLLBACK", None),
+        ("COMMIT", None),
+        (
+            "SET application_name = 'tags'; SHOW application_name; RESET application_name",
+            None,
+        ),
+        ("SELECT * FROM nope", None),
+        ("SELEC 1", None),
+        ("SELECT 'a' AS a; SELEC 2; SELECT 3", None),
+        ("EXPLAIN SELECT 1", None),
+        ("DROP TABLE t2", None),
+        ("DROP TABLE t", None),
+    ];
+    for (weir_sql, pg_sql) in steps {
+        let pg_sql = pg_sql.unwrap_or(weir_sql);
+        let (got, want) = (seen(&mut weir, weir_sql).await, seen(&mut pg, pg_sql).await);
+        // EXPLAIN's plan has as many lines as the engine prints.
+        let (got, want) = if weir_sql.starts_with("EXPLAIN") {
+            let drop_rows = |v: Vec<String>| -> Vec<String> {
+                v.into_iter().filter(|l| !l.ends_with(" rows")).collect()
+            };
+            (drop_rows(got), drop_rows(want))
+        } else {
+            (got, want)
+        };
+        assert_eq!(got, want, "{weir_sql}");
+    }
+    // SHOW ALL: PostgreSQL's three text columns.
+    let all = seen(&mut weir, "SHOW ALL").await;
+    assert_eq!(all[0], "T name:25,setting:25,description:25", "{all:?}");
+    assert_eq!(all[all.len() - 2..], ["SHOW".to_owned(), "ZI".to_owned()]);
+    weir.works(&format!("DROP SCHEMA {schema} CASCADE")).await;
 }

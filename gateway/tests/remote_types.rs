@@ -603,6 +603,7 @@ async fn mariadb_values_read_through_weir_as_postgresql_reads_their_text() {
     let mut root = sqlx::MySqlConnection::connect(MYSQL)
         .await
         .expect("MariaDB on 127.0.0.1:3306 (see README: Testing)");
+    common::drop_left_behind_mysql_databases(&mut root).await;
     root.execute(format!("CREATE DATABASE {db} CHARACTER SET utf8mb4").as_str())
         .await
         .unwrap();

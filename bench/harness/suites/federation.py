@@ -6,12 +6,13 @@
    table straight into Arrow (rows/s). Target: Weir at least as fast.
 2. TPC-H Q1 and Q6 through Weir (pushed down whole: EXPLAIN must show one
    remote statement and no aggregation in Weir) beside the same SQL run on
-   PostgreSQL directly. Target: within 1.2x."""
+   PostgreSQL directly. Target: within 1.2x. Weir's answers must be
+   PostgreSQL's, cell by cell (common.TOLERANCE)."""
 
 import time
 
 import peers
-from common import log, ratio, summarize
+from common import compare_answers, log, ratio, summarize
 from suites.lakehouse import psql
 from suites.tpch import queries
 
@@ -65,6 +66,13 @@ def run(ctx):
             failures.append(f"scan row counts differ: {rows}")
         q = {n: {"weir": [], "postgres": []} for n in (1, 6)}
         for number in (1, 6):
+            # The answer first: Weir's must be PostgreSQL's, cell by cell.
+            answers = {e: runners[e].run(by_number[number], fmt="text", answer=True)
+                       for e in ("weir", "postgres")}
+            problems = compare_answers(answers["weir"].get("answer"), answers["postgres"].get("answer"))
+            if problems:
+                failures.append(f"Q{number}: Weir's answer differs from PostgreSQL's: {problems}")
+                log(f"Q{number} weir differs from postgres: {problems}")
             for i in range(args.warmup + args.runs):
                 for engine in (["weir", "postgres"] if i % 2 == 0 else ["postgres", "weir"]):
                     answer = runners[engine].run(by_number[number])

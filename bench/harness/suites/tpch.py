@@ -3,13 +3,15 @@
 Weir over the wire (tokio-postgres, extended protocol, binary results, every
 row read) beside DataFusion in-process with Weir's own engine configuration
 (the gateway's overhead) and DuckDB on the same files (where we stand).
+Every answer of Weir and of DataFusion is compared with DuckDB's cell by
+cell (common.TOLERANCE); a difference fails the run.
 Engines alternate query by query, and the order rotates each run."""
 
 import os
 import pathlib
 
 import peers
-from common import log, ratio, summarize
+from common import TOLERANCE, compare_answers, log, ratio, summarize
 
 QUERIES = pathlib.Path(__file__).resolve().parents[2] / "tpch" / "queries"
 ENGINES = ["weir", "datafusion", "duckdb"]
@@ -42,6 +44,7 @@ def run(ctx):
         times = {e: {} for e in ENGINES}
         rows = {e: {} for e in ENGINES}
         errors = {e: {} for e in ENGINES}
+        wrong = {e: {} for e in ENGINES}
         for number, sql in queries():
             for i in range(args.warmup + args.runs):
                 order = ENGINES[i % 3:] + ENGINES[:i % 3]
@@ -56,6 +59,19 @@ def run(ctx):
                     rows[engine][number] = answer["rows"]
                     if i >= args.warmup:
                         times[engine].setdefault(number, []).append(answer["ms"])
+            # The answers themselves, once, outside the timings: Weir's and
+            # DataFusion's against DuckDB's, cell by cell.
+            answers = {}
+            for engine in ENGINES:
+                if number not in errors[engine]:
+                    answer = runners[engine].run(sql, fmt="text", answer=True)
+                    answers[engine] = answer.get("answer") if answer.get("ok") else None
+            for engine in ("weir", "datafusion"):
+                if engine in answers and "duckdb" in answers:
+                    problems = compare_answers(answers[engine], answers["duckdb"])
+                    if problems:
+                        wrong[engine][number] = problems
+                        log(f"Q{number} {engine} differs from duckdb: {problems}")
             medians = {e: (summarize(times[e].get(number)) or {}).get("median") for e in ENGINES}
             log(f"Q{number:02d} " + "  ".join(
                 f"{e} {medians[e]:.0f} ms" if medians[e] is not None else f"{e} failed" for e in ENGINES))
@@ -63,10 +79,10 @@ def run(ctx):
         for r in runners.values():
             r.close()
         weir.stop()
-    return summarize_suite(ctx, times, rows, errors)
+    return summarize_suite(ctx, times, rows, errors, wrong)
 
 
-def summarize_suite(ctx, times, rows, errors):
+def summarize_suite(ctx, times, rows, errors, wrong):
     per_query = []
     failures = []
     totals = {e: 0.0 for e in ENGINES}
@@ -89,6 +105,9 @@ def summarize_suite(ctx, times, rows, errors):
             failures.append(f"Q{number}: row counts differ {entry['rows']}" +
                             (f", expected {expected}" if expected is not None else ""))
         for e in ENGINES:
+            if number in wrong[e]:
+                entry.setdefault("answer_differs", {})[e] = wrong[e][number]
+                failures.append(f"Q{number}: {e}'s answer differs from DuckDB's: {wrong[e][number]}")
             if number in errors[e]:
                 entry.setdefault("errors", {})[e] = errors[e][number]
                 if e in ("weir", "datafusion"):
@@ -113,6 +132,7 @@ def summarize_suite(ctx, times, rows, errors):
         },
     ]
     return {
+        "answers_checked": f"cell by cell against DuckDB, numbers within {TOLERANCE:g} (relative)",
         "per_query": per_query,
         "total_ms": total,
         "common_queries": [q["query"] for q in common],

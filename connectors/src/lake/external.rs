@@ -182,7 +182,13 @@ pub fn provider(lake: &Lakehouse, def: &ExternalTable) -> Result<Arc<dyn TablePr
     let url = table_url(def)?;
     let options = listing_options(def)?;
     let declared = file_schema(def)?;
-    if null_bad_rows && def.format != FileFormat::Parquet {
+    // DataFusion 53 ignores a CSV null pattern when it reads (it uses it
+    // only to infer a schema): such files take the text path too.
+    let null_value = match def.format {
+        FileFormat::Csv => def.options.get("null_value").cloned(),
+        _ => None,
+    };
+    if (null_bad_rows || null_value.is_some()) && def.format != FileFormat::Parquet {
         // Read every field as text, then convert with TRY_CAST semantics.
         let keep = in_partition_folders(&options);
         let inner: Arc<dyn TableProvider> = if def.format == FileFormat::Json {
@@ -204,12 +210,14 @@ pub fn provider(lake: &Lakehouse, def: &ExternalTable) -> Result<Arc<dyn TablePr
                 .with_schema(text);
             Arc::new(ListingTable::try_new(config)?)
         };
-        return Ok(Arc::new(super::lenient::LenientTable::new(
+        return Ok(Arc::new(super::lenient::LenientTable::with_nulls(
             inner,
             declared,
             def.partition_columns.len(),
             qualified(lake, def),
             keep,
+            null_value,
+            !null_bad_rows,
         )?));
     }
     let config = ListingTableConfig::new(url.clone())

@@ -1,7 +1,10 @@
 //! The `bad_rows = 'null'` policy: a text file is read with every column as
 //! text, then each field is converted to its declared type with TRY_CAST
 //! semantics, so a field that does not fit reads as NULL instead of failing
-//! the query.
+//! the query. CSV files with a `null_value` are read the same way, with the
+//! null marker turned into NULL first (DataFusion 53 honours its null
+//! pattern only when inferring a schema, not when reading), and converted
+//! strictly unless `bad_rows = 'null'`.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -16,12 +19,16 @@ use datafusion::catalog::Session;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::Operator;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_expr::expressions::{Column, TryCastExpr};
+use datafusion::physical_expr::expressions::{
+    BinaryExpr, CaseExpr, CastExpr, Column, Literal, TryCastExpr,
+};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use serde_json::value::RawValue;
 
@@ -34,6 +41,10 @@ pub struct LenientTable {
     /// Filters every scan of `inner` gets (see
     /// [`super::external::in_partition_folders`]).
     keep: Vec<Expr>,
+    /// The text that means NULL (CSV's `null_value`).
+    null_value: Option<String>,
+    /// A field that does not fit fails the query (else it reads as NULL).
+    strict: bool,
 }
 
 impl LenientTable {
@@ -46,6 +57,28 @@ impl LenientTable {
         partition_columns: usize,
         qualified: String,
         keep: Vec<Expr>,
+    ) -> Result<Self> {
+        Self::with_nulls(
+            inner,
+            declared,
+            partition_columns,
+            qualified,
+            keep,
+            None,
+            false,
+        )
+    }
+
+    /// As [`LenientTable::new`], with a null marker, and strict conversion
+    /// when `strict`.
+    pub fn with_nulls(
+        inner: Arc<dyn TableProvider>,
+        declared: SchemaRef,
+        partition_columns: usize,
+        qualified: String,
+        keep: Vec<Expr>,
+        null_value: Option<String>,
+        strict: bool,
     ) -> Result<Self> {
         let inner_schema = inner.schema();
         // TRY_CAST makes every column nullable, partition columns too.
@@ -61,6 +94,8 @@ impl LenientTable {
             schema: Arc::new(Schema::new(fields)),
             qualified,
             keep,
+            null_value,
+            strict,
         })
     }
 }
@@ -99,12 +134,31 @@ impl TableProvider for LenientTable {
             .enumerate()
             .map(|(i, col)| {
                 let field = self.schema.field(*col);
-                let source: Arc<dyn PhysicalExpr> = Arc::new(Column::new(field.name(), i));
-                let expr: Arc<dyn PhysicalExpr> =
-                    Arc::new(TryCastExpr::new(source, field.data_type().clone()));
-                (expr, field.name().clone())
+                let mut source: Arc<dyn PhysicalExpr> = Arc::new(Column::new(field.name(), i));
+                let text = input.schema().field(i).data_type() == &DataType::Utf8;
+                if let (Some(marker), true) = (&self.null_value, text) {
+                    // CASE WHEN field = marker THEN NULL ELSE field END
+                    let is_marker: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
+                        source.clone(),
+                        Operator::Eq,
+                        Arc::new(Literal::new(ScalarValue::Utf8(Some(marker.clone())))),
+                    ));
+                    let null: Arc<dyn PhysicalExpr> =
+                        Arc::new(Literal::new(ScalarValue::Utf8(None)));
+                    source = Arc::new(CaseExpr::try_new(
+                        None,
+                        vec![(is_marker, null)],
+                        Some(source),
+                    )?);
+                }
+                let expr: Arc<dyn PhysicalExpr> = if self.strict {
+                    Arc::new(CastExpr::new(source, field.data_type().clone(), None))
+                } else {
+                    Arc::new(TryCastExpr::new(source, field.data_type().clone()))
+                };
+                Ok((expr, field.name().clone()))
             })
-            .collect::<Vec<_>>();
+            .collect::<Result<Vec<_>>>()?;
         tracing::trace!(table = %self.qualified, "lenient scan");
         Ok(Arc::new(ProjectionExec::try_new(exprs, input)?))
     }

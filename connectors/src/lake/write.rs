@@ -359,10 +359,12 @@ impl ExecutionPlan for CommitExec {
 /// a failure the catalog can be asked whether it landed.
 const COMMIT_ID: &str = "weir.commit-id";
 
-/// Append `files` to `ident` in one snapshot. When the catalog fails with
-/// anything but a conflict (which iceberg-rust retries), the commit may
-/// still have landed: the table is read again and the snapshot looked up by
-/// its commit id. Files are never deleted here, whatever the outcome.
+/// Append `files` to `ident` in one snapshot. iceberg-rust retries
+/// conflicts; a conflict left after the last retry is 40001. Whatever else
+/// the catalog answers, success included, the table is read again and the
+/// snapshot looked up by its commit id: found, the statement succeeds; not
+/// found, it fails (58000); the catalog cannot be asked, 40003. Files are
+/// never deleted here, whatever the outcome.
 async fn commit(
     catalog: &dyn Catalog,
     ident: &TableIdent,
@@ -382,28 +384,50 @@ async fn commit(
         .map_err(ext)?
         .commit(catalog)
         .await;
-    let error = match outcome {
-        Ok(_) => return Ok(()),
-        Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => return Err(ext(e)),
-        Err(e) => e,
-    };
     let qualified = qualified(ident);
+    let reported = match outcome {
+        // iceberg-catalog-sql reports success once its UPDATE of the
+        // metadata pointer matched, even when the COMMIT of that update
+        // then fails (it ignores the COMMIT's result): a success is
+        // believed only once the catalog, asked again, holds the snapshot.
+        Ok(_) => None,
+        // Still conflicting after every retry the table allows: 40001.
+        Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => {
+            return Err(DataFusionError::External(Box::new(
+                weir_catalog::CatalogError::iceberg(qualified, e),
+            )));
+        }
+        Err(e) => Some(e),
+    };
     match catalog.load_table(ident).await {
         Ok(now) if landed(&now, &id) => {
-            tracing::warn!(table = %qualified, error = %error, "commit reported an error but landed");
+            if let Some(error) = reported {
+                tracing::warn!(table = %qualified, error = %error, "commit reported an error but landed");
+            }
             Ok(())
         }
+        // The catalog database failed, and the table is as it was: 58000.
         Ok(_) => Err(DataFusionError::External(Box::new(
-            weir_catalog::CatalogError::iceberg(
-                format!("committing to {qualified} failed, and nothing was committed"),
-                error,
-            ),
+            weir_catalog::CatalogError::Database(format!(
+                "committing to {qualified} failed, and nothing was committed: {}",
+                match reported {
+                    Some(error) => error.to_string(),
+                    None => "the catalog database did not keep the update of the \
+                             metadata pointer it reported done"
+                        .to_owned(),
+                }
+            )),
         ))),
         Err(check) => Err(DataFusionError::External(Box::new(
             weir_catalog::CatalogError::CommitUnknown {
                 table: qualified,
                 files: count,
-                message: format!("{error}; asking the catalog again failed too: {check}"),
+                message: match reported {
+                    Some(error) => {
+                        format!("{error}; asking the catalog again failed too: {check}")
+                    }
+                    None => format!("the catalog could not be asked whether it landed: {check}"),
+                },
             },
         ))),
     }

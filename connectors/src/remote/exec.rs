@@ -1029,4 +1029,35 @@ mod tests {
         );
         assert_eq!(mysql_time("bad"), None);
     }
+
+    #[tokio::test]
+    async fn unloaded_files_are_removed_when_the_read_is_dropped() {
+        use futures::TryStreamExt;
+        use object_store::{ObjectStore, ObjectStoreExt};
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let folder = object_store::path::Path::from("weir-unload-1");
+        let other = object_store::path::Path::from("kept/part.parquet");
+        for path in [folder.clone().join("0000_part_00.parquet"), other.clone()] {
+            store.put(&path, vec![1u8, 2, 3].into()).await.unwrap();
+        }
+        // A read that stops early (cancel, LIMIT, an error) drops its guard.
+        drop(RemoveOnDrop(store.clone(), folder.clone()));
+        let mut left = 1;
+        for _ in 0..100 {
+            left = store
+                .list(Some(&folder))
+                .try_collect::<Vec<_>>()
+                .await
+                .unwrap()
+                .len();
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(left, 0, "the unloaded files are gone");
+        assert!(store.head(&other).await.is_ok(), "nothing else is touched");
+    }
 }

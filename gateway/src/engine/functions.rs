@@ -39,6 +39,19 @@ pub fn register_static(ctx: &SessionContext) {
     ));
 }
 
+/// `weir_test_panic(text)`: panics where it runs (tests only, see
+/// `QueryConfig::test_panic_function`).
+#[allow(clippy::panic)]
+pub fn test_panic() -> ScalarUDF {
+    create_udf(
+        "weir_test_panic",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Volatile,
+        Arc::new(|_args: &[ColumnarValue]| panic!("weir_test_panic was called")),
+    )
+}
+
 /// Functions answering for this session.
 pub fn register_session(
     ctx: &SessionContext,

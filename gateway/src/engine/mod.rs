@@ -215,10 +215,16 @@ impl Engine {
         rules.push(Arc::new(FederateRemote::default()));
         let rules = checkpoint::between(rules, Arc::new(checkpoint::Checkpoint));
         let analyzer = checkpoint::between(Analyzer::new().rules, Arc::new(checkpoint::Checkpoint));
-        let physical = checkpoint::between(
-            PhysicalOptimizer::new().rules,
-            Arc::new(checkpoint::Checkpoint),
-        );
+        // Round-robin repartitions over remote reads are taken out again
+        // right after DataFusion places them (see `RemoteRowsFlow`).
+        let mut physical = PhysicalOptimizer::new().rules;
+        if let Some(at) = physical
+            .iter()
+            .position(|r| r.name() == "EnforceDistribution")
+        {
+            physical.insert(at + 1, Arc::new(weir_connectors::remote::RemoteRowsFlow));
+        }
+        let physical = checkpoint::between(physical, Arc::new(checkpoint::Checkpoint));
         let template = SessionStateBuilder::new()
             .with_config(session_config)
             .with_runtime_env(runtime)
@@ -244,6 +250,9 @@ impl Engine {
             }
         }
         functions::register_static(&ctx);
+        if config.test_panic_function {
+            ctx.register_udf(functions::test_panic());
+        }
         Ok(Self {
             lake,
             catalogs,

@@ -221,10 +221,35 @@ fn ready(conn: &mut Connection, session: &Session) -> Result<()> {
     )))
 }
 
-fn relay_events(conn: &mut Connection, session: &mut Session) -> Result<()> {
+/// Notices a statement raised go out before its CommandComplete, as
+/// PostgreSQL sends them (while the statement runs).
+fn relay_notices(conn: &mut Connection, session: &mut Session) -> Result<()> {
     for (severity, code, msg) in std::mem::take(&mut session.events.notices) {
         conn.push_notice(severity, code, &msg)?;
     }
+    Ok(())
+}
+
+/// The tag of a statement that returned `rows` rows: PostgreSQL counts
+/// them for SELECT (and FETCH, COPY...), not for SHOW or EXPLAIN.
+fn rows_tag(tag: &str, rows: usize) -> String {
+    match tag {
+        "SHOW" | "EXPLAIN" => tag.to_owned(),
+        _ => format!("{tag} {rows}"),
+    }
+}
+
+/// A statement's CommandComplete, after its notices.
+fn completed(conn: &mut Connection, session: &mut Session, tag: &str) -> Result<()> {
+    relay_notices(conn, session)?;
+    conn.push(complete(tag))
+}
+
+/// What is left to tell after a statement: notices, then the
+/// ParameterStatus of changed settings (PostgreSQL reports those just
+/// before ReadyForQuery).
+fn relay_events(conn: &mut Connection, session: &mut Session) -> Result<()> {
+    relay_notices(conn, session)?;
     for (name, value) in std::mem::take(&mut session.events.reports) {
         conn.push(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
             name.to_owned(),
@@ -329,9 +354,9 @@ async fn simple_query_inner(
                     )
                     .await?;
                     let tag = portal.running.as_ref().map(|r| r.tag).unwrap_or("SELECT");
-                    conn.push(complete(&format!("{tag} {rows}")))
+                    completed(conn, session, &rows_tag(tag, rows))
                 }
-                Outcome::Done(tag) => conn.push(complete(&tag)),
+                Outcome::Done(tag) => completed(conn, session, &tag),
                 Outcome::Empty => conn.push(PgWireBackendMessage::EmptyQueryResponse(
                     EmptyQueryResponse::new(),
                 )),
@@ -612,7 +637,7 @@ async fn execute(
         return Err(WeirError::InFailedTransaction);
     }
     if portal.finished {
-        return conn.push(complete(&format!("{} 0", portal.last_tag)));
+        return conn.push(complete(&rows_tag(portal.last_tag, 0)));
     }
     if portal.running.is_none() {
         let (prepared, params) = (portal.prepared.clone(), portal.params.clone());
@@ -622,7 +647,7 @@ async fn execute(
             Outcome::Rows(running) => portal.running = Some(running),
             Outcome::Done(tag) => {
                 portal.finished = true;
-                return conn.push(complete(&tag));
+                return completed(conn, session, &tag);
             }
             Outcome::Empty => {
                 portal.finished = true;
@@ -659,7 +684,7 @@ async fn execute(
         let tag = portal.running.take().map(|r| r.tag).unwrap_or("SELECT");
         portal.finished = true;
         portal.last_tag = tag;
-        conn.push(complete(&format!("{tag} {rows}")))
+        completed(conn, session, &rows_tag(tag, rows))
     }
 }
 

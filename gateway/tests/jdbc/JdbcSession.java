@@ -52,28 +52,46 @@ public class JdbcSession {
             c.commit();
             c.setAutoCommit(true);
 
-            // Past prepareThreshold (5) pgjdbc uses a named server-side statement and binary results.
-            try (PreparedStatement ps = c.prepareStatement("SELECT n_name, n_regionkey FROM lake.tpch.nation WHERE n_nationkey = ?")) {
+            // Past prepareThreshold (5) pgjdbc uses a named server-side statement
+            // and binary results: every execution must answer for its own
+            // parameter, as the same query with the value written in does.
+            try (PreparedStatement ps = c.prepareStatement("SELECT n_name, n_regionkey FROM lake.tpch.nation WHERE n_nationkey = ?");
+                 Statement literal = c.createStatement()) {
                 for (int i = 0; i < 12; i++) {
+                    String want;
+                    try (ResultSet rs = literal.executeQuery("SELECT n_name || '/' || n_regionkey FROM lake.tpch.nation WHERE n_nationkey = " + i)) {
+                        check(rs.next(), "literal nation " + i);
+                        want = rs.getString(1);
+                    }
                     ps.setLong(1, i);
                     try (ResultSet rs = ps.executeQuery()) {
                         check(rs.next(), "nation " + i);
-                        check(!rs.getString(1).isEmpty(), "name");
-                        check(rs.getLong(2) >= 0, "region");
+                        String got = rs.getString(1) + "/" + rs.getLong(2);
+                        check(got.equals(want), "nation " + i + ": " + got + " (want " + want + ")");
                         check(!rs.next(), "one row");
                     }
                 }
+                check(ps.unwrap(org.postgresql.PGStatement.class).isUseServerPrepare(), "server-side prepare in use");
             }
-            try (PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM lake.tpch.lineitem WHERE l_shipdate >= ? AND l_discount > ?")) {
-                for (int i = 0; i < 7; i++) {
-                    ps.setDate(1, java.sql.Date.valueOf("1998-01-01"));
-                    ps.setBigDecimal(2, new BigDecimal("0.05"));
-                    try (ResultSet rs = ps.executeQuery()) {
-                        check(rs.next() && rs.getLong(1) > 0, "typed parameters");
+            String[][] params = {{"1998-01-01", "0.05"}, {"1995-06-17", "0.01"}, {"1992-01-02", "0.09"}, {"1998-01-01", "0.05"}, {"1997-03-01", "0.00"}, {"1993-10-10", "0.07"}, {"1996-01-01", "0.02"}};
+            try (PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM lake.tpch.lineitem WHERE l_shipdate >= ? AND l_discount > ?");
+                 Statement literal = c.createStatement()) {
+                Set<Long> distinct = new HashSet<>();
+                for (String[] p : params) {
+                    long want;
+                    try (ResultSet rs = literal.executeQuery("SELECT count(*) FROM lake.tpch.lineitem WHERE l_shipdate >= DATE '" + p[0] + "' AND l_discount > " + p[1])) {
+                        check(rs.next(), "literal count");
+                        want = rs.getLong(1);
                     }
+                    ps.setDate(1, java.sql.Date.valueOf(p[0]));
+                    ps.setBigDecimal(2, new BigDecimal(p[1]));
+                    try (ResultSet rs = ps.executeQuery()) {
+                        check(rs.next() && rs.getLong(1) == want, "typed parameters " + Arrays.toString(p) + ": want " + want);
+                    }
+                    distinct.add(want);
                 }
+                check(distinct.size() >= 5, "the parameters select different rows: " + distinct);
             }
-
             try (Statement st = c.createStatement()) {
                 try {
                     st.executeQuery("SELECT * FROM lake.tpch.nope");

@@ -37,10 +37,15 @@ def psycopg3():
         check(isinstance(row[0], decimal.Decimal) and row[0].as_tuple().exponent == -2, f"numeric: {row[0]!r}")
         check(isinstance(row[1], datetime.date), f"date: {row[1]!r}")
         check(row[2] == datetime.datetime(2024, 1, 2, 3, 4, 5), f"timestamp: {row[2]!r}")
-        # Prepared statements (server-side, reused).
-        for key in range(8):
+        # Prepared statements (server-side, reused): one named statement,
+        # each execution answering for its own parameter.
+        names = dict(conn.execute("SELECT n_nationkey, n_name FROM lake.tpch.nation").fetchall())
+        for key in [0, 7, 3, 7, 24, 1, 0, 12]:
             cur = conn.execute("SELECT n_name FROM lake.tpch.nation WHERE n_nationkey = %s", [key], prepare=True)
-            check(cur.fetchone() is not None, "prepared")
+            got = cur.fetchone()
+            check(got == (names[key],), f"prepared, key {key}: {got} (want {names[key]})")
+        prepared = conn._prepared._names  # psycopg's cache: query -> server-side name
+        check(len(prepared) == 1, f"one server-side statement, reused: {prepared}")
         # Binary results.
         with conn.cursor(binary=True) as cur:
             cur.execute("SELECT count(*), sum(l_quantity) FROM lake.tpch.lineitem")
