@@ -137,7 +137,7 @@ pub struct QueryConfig {
     pub statement_memory_limit_mb: usize,
     /// Where sorts, aggregations and joins spill; default `<data_dir>/spill`.
     pub spill_dir: Option<PathBuf>,
-    /// Worker threads of the query runtime; 0 means four per core.
+    /// Worker threads of the query runtime; 0 means one per core (at least two).
     pub threads: usize,
     /// Statements executing at once (reading tables); 0 means four per core.
     pub max_running_statements: usize,

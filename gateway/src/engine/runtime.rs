@@ -17,9 +17,9 @@
 //! The channel gives backpressure (a slow client holds the plan back);
 //! dropping the [`QueryStream`] cancels the statement's token (checked inside
 //! long-running operators, see [`super::guard`]) and aborts the driver, whose
-//! spawned tasks abort with it. The query runtime has more threads than
-//! cores: a worker stuck in a long poll leaves others free, and the kernel
-//! shares the cores between them.
+//! spawned tasks abort with it. The query runtime has one worker per core
+//! (at least two): long-running operators yield and check their token, so
+//! a heavy statement leaves workers to the others.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -79,10 +79,14 @@ impl QueryRuntime {
         })
     }
 
-    /// Worker threads for `cores` cores: four per core, at least four, so
-    /// that statements stuck in long polls leave workers for the others.
+    /// Worker threads for `cores` cores: one per core, at least two, so a
+    /// statement stuck in a long poll leaves a worker for the others (its
+    /// long-running operators yield and check their token, see
+    /// [`super::guard`]). More workers than cores cost throughput: TPC-H
+    /// SF 1 on 2 cores took 1.14x DataFusion's time with 8 workers, 1.11x
+    /// with 4 and 0.99x with 2 (`bench/run --suite tpch`).
     pub fn default_threads(cores: usize) -> usize {
-        (cores * 4).max(4)
+        cores.max(2)
     }
 
     /// Start `plan` on the query runtime, its long-running operators
