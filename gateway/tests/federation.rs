@@ -862,6 +862,22 @@ async fn psql_lists_and_queries_all_three_kinds() {
     db.drop().await;
 }
 
+/// Every row of a simple query, each cell as the server's text.
+async fn text_rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn pushed_filters_and_aggregates_answer_as_the_source_does() {
     let (db, _server, c) = setup().await;
@@ -894,30 +910,8 @@ async fn pushed_filters_and_aggregates_answer_as_the_source_does() {
             assert!(!plan.contains(op), "{ours}: {op} left in Weir: {plan}");
         }
         let theirs = case.replace("{s}", "shop");
-        let want: Vec<Vec<Option<String>>> = pg
-            .simple_query(&theirs)
-            .await
-            .unwrap()
-            .iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => {
-                    Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
-                }
-                _ => None,
-            })
-            .collect();
-        let got: Vec<Vec<Option<String>>> = c
-            .simple_query(&ours)
-            .await
-            .unwrap()
-            .iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => {
-                    Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
-                }
-                _ => None,
-            })
-            .collect();
+        let want = text_rows(&pg, &theirs).await;
+        let got = text_rows(&c, &ours).await;
         assert!(!want.is_empty(), "{theirs} selects nothing: a weak case");
         assert_eq!(got, want, "{ours}");
     }

@@ -1064,23 +1064,6 @@ async fn postgres(db: &str) -> Client {
     client
 }
 
-/// The Parquet files under `dir`.
-fn parquet_files(dir: &std::path::Path) -> usize {
-    let mut n = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                n += 1;
-            }
-        }
-    }
-    n
-}
-
 #[tokio::test]
 async fn a_postgres_catalog_is_shared_and_a_failure_mid_commit_keeps_the_files() {
     let (db, _) = common::create_pg_database("weir_catalog").await;
@@ -1135,7 +1118,7 @@ async fn a_postgres_catalog_is_shared_and_a_failure_mid_commit_keeps_the_files()
         .await
         .unwrap();
     let table_dir = lake.path().join("pgcat/t");
-    let before = parquet_files(&table_dir);
+    let before = files_named(&table_dir, "", ".parquet");
     let e = c
         .batch_execute("INSERT INTO pgcat.t VALUES (2)")
         .await
@@ -1147,7 +1130,7 @@ async fn a_postgres_catalog_is_shared_and_a_failure_mid_commit_keeps_the_files()
         "the outcome was checked: {m}"
     );
     assert_eq!(
-        parquet_files(&table_dir),
+        files_named(&table_dir, "", ".parquet"),
         before + 1,
         "the files a failed commit wrote are never deleted"
     );
