@@ -67,11 +67,43 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
-/// CPU the server uses over one second, in cores.
-async fn cpu_load(pid: u32) -> f64 {
+/// CPU the server uses over a quarter of a second, in cores.
+async fn quick_load(pid: u32) -> f64 {
     let before = cpu_seconds(pid);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    cpu_seconds(pid) - before
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    (cpu_seconds(pid) - before) * 4.0
+}
+
+/// Waits until the server keeps `cores` busy (its heavy statements are
+/// running, so a cancel now finds them registered); fails after 20 s.
+async fn until_busy(pid: u32, cores: f64) {
+    let started = Instant::now();
+    loop {
+        let load = quick_load(pid).await;
+        if load >= cores {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the server never kept {cores} cores busy (last {load:.2})"
+        );
+    }
+}
+
+/// Waits until the server uses less than `cores` (the work it was doing is
+/// gone); fails if that takes longer than `within`.
+async fn until_idle(pid: u32, cores: f64, within: Duration, what: &str) {
+    let started = Instant::now();
+    loop {
+        let load = quick_load(pid).await;
+        if load < cores {
+            return;
+        }
+        assert!(
+            started.elapsed() < within,
+            "{what}: server still uses {load:.2} cores after {within:?}"
+        );
+    }
 }
 
 /// `n` terms joined by `op`.
@@ -172,11 +204,7 @@ async fn heavy_statements_leave_new_connections_and_small_queries_fast() {
     let w = serve("");
     let (c1, t1) = start_heavy(&w, NESTED_LOOP).await;
     let (c2, t2) = start_heavy(&w, BIG_SORT).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(
-        cpu_load(w.child.id()).await > 1.0,
-        "the heavy statements run"
-    );
+    until_busy(w.child.id(), 1.0).await;
     for _ in 0..3 {
         let started = Instant::now();
         let c = connect(&w).await;
@@ -215,7 +243,7 @@ async fn cancel_request_stops_each_heavy_statement_within_a_second() {
         HEAVY_AGGREGATE,
     ] {
         let (cancel, task) = start_heavy(&w, sql).await;
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        until_busy(w.child.id(), 0.8).await;
         assert!(!task.is_finished(), "{sql} still runs before the cancel");
         let started = Instant::now();
         cancel.cancel_query(NoTls).await.unwrap();
@@ -224,9 +252,7 @@ async fn cancel_request_stops_each_heavy_statement_within_a_second() {
         assert_eq!(sqlstate(&err), "57014", "{sql}: {err}");
         assert!(took < Duration::from_secs(1), "{sql}: cancel took {took:?}");
         // Its work is gone, not merely unanswered.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let load = cpu_load(w.child.id()).await;
-        assert!(load < 0.3, "{sql}: server still uses {load:.2} cores");
+        until_idle(w.child.id(), 0.3, Duration::from_secs(2), sql).await;
     }
     // statement_timeout ends them the same way.
     let c = connect(&w).await;
@@ -275,16 +301,10 @@ async fn a_killed_client_ends_its_statement() {
     let w = serve("");
     for sql in [NESTED_LOOP, NESTED_LOOP_SELECTIVE] {
         let mut psql = psql_running(&w, sql);
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        assert!(cpu_load(w.child.id()).await > 0.8, "{sql} runs");
+        until_busy(w.child.id(), 0.8).await;
         psql.kill().unwrap();
         psql.wait().unwrap();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let load = cpu_load(w.child.id()).await;
-        assert!(
-            load < 0.3,
-            "{sql}: {load:.2} cores busy after its client died"
-        );
+        until_idle(w.child.id(), 0.3, Duration::from_secs(3), sql).await;
     }
     assert_eq!(select_one(&w).await, 1);
 }
@@ -319,7 +339,7 @@ async fn sigterm_cancels_reads_after_the_grace_period_and_keeps_writes_whole() {
         (done, None)
     });
     let idle = connect(&w).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    until_busy(w.child.id(), 0.8).await;
     let pid = w.child.id().to_string();
     let sent = Instant::now();
     assert!(std::process::Command::new("kill")
@@ -328,11 +348,25 @@ async fn sigterm_cancels_reads_after_the_grace_period_and_keeps_writes_whole() {
         .unwrap()
         .success());
     // New connections are refused at once; the idle session is ended.
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let (host, port) = w.addr.rsplit_once(':').unwrap();
     let url = format!("host={host} port={port} user=weir password=weir dbname=lake");
-    assert!(tokio_postgres::connect(&url, NoTls).await.is_err());
-    let err = idle.simple_query("SELECT 1").await.unwrap_err();
+    while tokio_postgres::connect(&url, NoTls).await.is_ok() {
+        assert!(
+            sent.elapsed() < Duration::from_secs(1),
+            "new connections still accepted a second after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let err = loop {
+        match idle.simple_query("SELECT 1").await {
+            Err(err) => break err,
+            Ok(_) => assert!(
+                sent.elapsed() < Duration::from_secs(1),
+                "the idle session still answers a second after SIGTERM"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(err.is_closed() || sqlstate(&err) == "57P01", "{err}");
     // The read runs until the grace period ends, then gets 57P01.
     let err = read.await.unwrap().unwrap_err();
@@ -459,7 +493,7 @@ async fn admission_queues_table_reads_but_never_cheap_statements() {
     let w =
         serve("max_running_statements = 1\nqueue_timeout_secs = 1\nmax_queued_statements = 1\n");
     let (cancel, heavy) = start_heavy(&w, NESTED_LOOP).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    until_busy(w.child.id(), 0.8).await;
     // Cheap statements do not wait.
     let c = connect(&w).await;
     let started = Instant::now();
@@ -590,7 +624,7 @@ async fn one_user_cannot_take_every_execution_slot() {
          [[auth.users]]\nname = \"ann\"\npassword = \"ann\"\n",
     );
     let (cancel, heavy) = start_heavy(&w, NESTED_LOOP).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    until_busy(w.child.id(), 0.8).await;
     // weir's second table read waits for weir's own slot, then gives up.
     let weir = connect(&w).await;
     let err = weir

@@ -100,3 +100,89 @@ impl Drop for CancelHandle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(secret: i32) -> [u8; 4] {
+        secret.to_be_bytes()
+    }
+
+    #[test]
+    fn a_cancel_needs_the_pid_and_its_whole_secret() {
+        let registry = Arc::new(CancelRegistry::default());
+        let a = registry.register();
+        let b = registry.register();
+        assert_ne!(a.pid, b.pid, "every connection has its own pid");
+        assert!(
+            a.pid > 0 && b.pid > 0,
+            "pids are positive: {} {}",
+            a.pid,
+            b.pid
+        );
+        let running = a.begin();
+        let other = b.begin();
+        // Each wrong byte, a short key, another connection's secret, an
+        // unknown pid: nothing is cancelled.
+        for i in 0..4 {
+            let mut wrong = key(a.secret);
+            wrong[i] ^= 0x01;
+            assert!(!registry.cancel(a.pid, &wrong), "byte {i} flipped");
+        }
+        assert!(!registry.cancel(a.pid, &key(a.secret)[..3]));
+        assert!(!registry.cancel(a.pid, &[]));
+        if a.secret != b.secret {
+            assert!(!registry.cancel(a.pid, &key(b.secret)));
+        }
+        assert!(!registry.cancel(a.pid ^ 0x4000_0000, &key(a.secret)));
+        assert!(!running.is_cancelled() && !other.is_cancelled());
+        // The right key cancels that connection's statement, and only it.
+        assert!(registry.cancel(a.pid, &key(a.secret)));
+        assert!(running.is_cancelled());
+        assert!(!other.is_cancelled());
+    }
+
+    #[test]
+    fn a_cancel_reaches_only_the_statement_running_now() {
+        let registry = Arc::new(CancelRegistry::default());
+        let conn = registry.register();
+        let (pid, secret) = (conn.pid, key(conn.secret));
+        // Between statements a cancel matches but stops nothing, and the
+        // next statement starts afresh.
+        let first = conn.begin();
+        conn.end();
+        assert!(registry.cancel(pid, &secret));
+        assert!(
+            !first.is_cancelled(),
+            "a finished statement is not cancelled"
+        );
+        let second = conn.begin();
+        assert!(!second.is_cancelled());
+        assert!(registry.cancel(pid, &secret));
+        assert!(second.is_cancelled());
+        // A closed connection's key no longer matches.
+        drop(conn);
+        assert!(!registry.cancel(pid, &secret));
+        assert!(registry
+            .entries
+            .lock()
+            .map(|e| e.is_empty())
+            .unwrap_or(false));
+    }
+
+    #[test]
+    fn secrets_differ_between_connections() {
+        let registry = Arc::new(CancelRegistry::default());
+        let handles: Vec<_> = (0..64).map(|_| registry.register()).collect();
+        let secrets: std::collections::HashSet<i32> = handles.iter().map(|h| h.secret).collect();
+        // 64 random 32-bit secrets collide with odds below one in a million.
+        assert!(
+            secrets.len() >= 63,
+            "{} distinct secrets of 64",
+            secrets.len()
+        );
+        let pids: std::collections::HashSet<i32> = handles.iter().map(|h| h.pid).collect();
+        assert_eq!(pids.len(), 64);
+    }
+}
