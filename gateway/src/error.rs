@@ -530,7 +530,7 @@ fn message_to_client(m: &str) -> ClientError {
     if lower.contains("placeholder") || lower.contains("parameter") && lower.contains("expected") {
         return ClientError::new("08P01", m);
     }
-    if lower.contains("unsupported sql type") || lower.contains("unsupported") {
+    if lower.contains("unsupported") {
         return ClientError::new("0A000", m);
     }
     ClientError::new("XX000", m)
@@ -713,7 +713,22 @@ mod tests {
             m("Cannot infer common argument type for comparison"),
             "42804"
         );
+        assert_eq!(
+            m("The function 'sum' does not support inputs of type Utf8."),
+            "42883"
+        );
+        assert_eq!(m("Operation not supported for type Date32"), "42883");
+        assert_eq!(
+            m("Column 'a' of type Utf8 cannot be cast to Int32"),
+            "22P02"
+        );
+        assert_eq!(m("Division by zero in expression"), "22012");
+        assert_eq!(m("Utf8 cannot be coerced to Int64"), "42804");
+        assert_eq!(m("Placeholder $3 has no type"), "08P01");
+        assert_eq!(m("Expected 2 parameter values, got 1"), "08P01");
+        assert_eq!(m("Parameter $1 was never bound"), "XX000");
         assert_eq!(m("Unsupported SQL type Foo"), "0A000");
+        assert_eq!(m("This feature is unsupported: LATERAL"), "0A000");
         assert_eq!(m("something nobody expected"), "XX000");
         let c = message_to_client(
             "Error during planning: Invalid function 'nope'. Did you mean 'now'?",
@@ -815,13 +830,89 @@ mod tests {
 
     #[test]
     fn cast_failures_split_into_bad_syntax_and_out_of_range() {
-        assert_eq!(
-            cast_message_to_client("Cannot cast string 'abc' to value of Int32 type").code,
-            "22P02"
-        );
-        assert_eq!(
-            cast_message_to_client("Overflow happened on: 99999999999").code,
-            "22003"
-        );
+        for (message, code) in [
+            ("Cannot cast string 'abc' to value of Int32 type", "22P02"),
+            ("Overflow happened on: 99999999999", "22003"),
+            ("Cast error: value 300 is out of range for Int8", "22003"),
+            ("Decimal value too large for precision 5", "22003"),
+            ("Can't cast value 300 to type Int8", "22003"),
+            ("Can't parse '12:xx' as time", "22P02"),
+        ] {
+            assert_eq!(cast_message_to_client(message).code, code, "{message}");
+        }
+    }
+
+    #[test]
+    fn arrow_errors_map_by_kind_and_what_they_say() {
+        for (e, code) in [
+            (ArrowError::DivideByZero, "22012"),
+            (
+                ArrowError::InvalidArgumentError(
+                    "Column 'a' is declared as non-nullable but contains null values".into(),
+                ),
+                "23502",
+            ),
+            (
+                ArrowError::InvalidArgumentError("arrays must have the same length".into()),
+                "XX000",
+            ),
+            (ArrowError::ArithmeticOverflow("1 + 2".into()), "22003"),
+            (
+                ArrowError::CastError("Can't cast value 300 to type Int8".into()),
+                "22003",
+            ),
+            (ArrowError::ParseError("bad digit".into()), "22P02"),
+            (ArrowError::JsonError("EOF".into()), "22P02"),
+            (
+                ArrowError::ComputeError("Overflow happened".into()),
+                "22003",
+            ),
+            (ArrowError::ComputeError("integer overflow".into()), "22003"),
+            (ArrowError::ComputeError("something else".into()), "XX000"),
+            (ArrowError::MemoryError("1 GB".into()), "53200"),
+            (
+                ArrowError::IoError("disk".into(), std::io::Error::other("disk")),
+                "58030",
+            ),
+        ] {
+            assert_eq!(arrow_to_client(&e).code, code, "{e}");
+        }
+    }
+
+    #[test]
+    fn server_faults_are_internal_resource_and_memory_errors_only() {
+        for (e, fault) in [
+            (WeirError::Internal("i".into()), true),
+            (
+                WeirError::DataFusion(DataFusionError::ArrowError(
+                    Box::new(ArrowError::IoError(
+                        "disk".into(),
+                        std::io::Error::other("disk"),
+                    )),
+                    None,
+                )),
+                true,
+            ),
+            (
+                WeirError::DataFusion(DataFusionError::ResourcesExhausted("1 GB".into())),
+                true,
+            ),
+            (WeirError::Canceled, false),
+            (WeirError::Busy("b".into()), false),
+            (WeirError::NumericOutOfRange("n".into()), false),
+            (WeirError::UnknownCatalog("d".into()), false),
+        ] {
+            assert_eq!(e.is_server_fault(), fault, "{e}: {}", e.to_client().code);
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_keeps_its_position() {
+        let e = WeirError::Syntax {
+            message: "syntax error at or near \"FORM\"".into(),
+            position: Some(10),
+        };
+        let c = e.to_client();
+        assert_eq!((c.code, c.position), ("42601", Some(10)));
     }
 }

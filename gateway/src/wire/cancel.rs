@@ -172,6 +172,16 @@ mod tests {
     }
 
     #[test]
+    fn pids_stay_non_negative_when_the_counter_wraps() {
+        let registry = Arc::new(CancelRegistry::default());
+        registry
+            .next_pid
+            .store(i32::MAX - 10_001, Ordering::Relaxed);
+        let pids: Vec<i32> = (0..4).map(|_| registry.register().pid).collect();
+        assert_eq!(pids, [i32::MAX - 1, i32::MAX, 0, 1]);
+    }
+
+    #[test]
     fn secrets_differ_between_connections() {
         let registry = Arc::new(CancelRegistry::default());
         let handles: Vec<_> = (0..64).map(|_| registry.register()).collect();
