@@ -425,6 +425,24 @@ async fn mysql_types_redshift_cursor_and_cross_source_joins() {
         Some("12345678901234567890.500000000000000000000000000000")
     );
 
+    // A date MySQL keeps but no PostgreSQL client could read (zero month
+    // and day, allowed with sql_mode = ''): the statement fails naming the
+    // value, it is never read as NULL.
+    let mut my = db.mysql().await;
+    my.execute("SET SESSION sql_mode = ''").await.unwrap();
+    my.execute("CREATE TABLE baddates (d date); INSERT INTO baddates VALUES ('2024-00-00')")
+        .await
+        .unwrap();
+    drop(my);
+    let e = c
+        .query(
+            &format!("SELECT d FROM shop_mysql.{}.baddates", db.name),
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(message(&e).contains("2024-00-00"), "{}", message(&e));
+
     // The Redshift connector (a cursor) against the PostgreSQL stand-in.
     let plan = explain(&c, "SELECT name FROM warehouse.shop.customers WHERE id < 3").await;
     assert!(plan.contains("source=warehouse (redshift)"), "{plan}");
@@ -463,6 +481,26 @@ async fn mysql_types_redshift_cursor_and_cross_source_joins() {
             ("BRAZIL".to_owned(), "bob".to_owned(), 7),
             ("ARGENTINA".to_owned(), "Émile".to_owned(), 1),
         ]
+    );
+    // Redshift's catalog view answers first; only when it does not exist
+    // (the stand-in) does the connector fall back to information_schema.
+    // Any other failure of it is reported, not papered over.
+    let mut pg = db.pg().await;
+    pg.execute(
+        "CREATE VIEW public.svv_columns AS SELECT 1 AS nothing_redshift_has; \
+         CREATE TABLE shop.later (x int)",
+    )
+    .await
+    .unwrap();
+    drop(pg);
+    let e = c
+        .query("SELECT x FROM warehouse.shop.later", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        message(&e).contains("warehouse") && message(&e).contains("does not exist"),
+        "{}",
+        message(&e)
     );
     db.drop().await;
 }
@@ -699,6 +737,146 @@ async fn cancelling_a_query_cancels_it_at_the_source_and_source_errors_reach_the
         message(&e).contains("rds") && message(&e).contains("orders"),
         "{}",
         message(&e)
+    );
+    db.drop().await;
+}
+
+/// Every row arrives, whether the source sends more than one batch (8,192
+/// rows) or pauses longer than the 100 ms after which a read hands over
+/// the rows it has: a read stops early only when nobody takes its rows.
+#[tokio::test]
+async fn big_and_pausing_remote_reads_return_every_row() {
+    let (db, _server, c) = setup().await;
+    db.pg()
+        .await
+        .execute(
+            "CREATE TABLE shop.many AS SELECT g FROM generate_series(1, 20000) g; \
+             CREATE VIEW shop.pauses AS \
+               SELECT g, pg_sleep(0.15)::text AS z FROM generate_series(1, 4) g",
+        )
+        .await
+        .unwrap();
+    let mut my = db.mysql().await;
+    my.execute(
+        "CREATE TABLE digits (x int); \
+         INSERT INTO digits VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9); \
+         CREATE TABLE many (g int); \
+         INSERT INTO many SELECT 1 + a.x + 10 * b.x + 100 * c.x + 1000 * d.x + 10000 * e.x \
+           FROM digits a, digits b, digits c, digits d, digits e WHERE e.x < 2; \
+         CREATE VIEW pauses AS SELECT g, SLEEP(0.15) AS z FROM \
+           (SELECT 1 AS g UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4) t",
+    )
+    .await
+    .unwrap();
+    drop(my);
+    // reverse() is not pushed down: the source sends all 20,000 rows and
+    // Weir counts them.
+    for table in [
+        "rds.shop.many".to_owned(),
+        "warehouse.shop.many".to_owned(),
+        format!("shop_mysql.{}.many", db.name),
+    ] {
+        let sql =
+            format!("SELECT count(*), sum(g) FROM {table} WHERE reverse(CAST(g AS text)) <> 'x'");
+        let plan = explain(&c, &sql).await;
+        assert!(
+            remote_sql(&plan).iter().all(|r| !r.contains("reverse")),
+            "{plan}"
+        );
+        let row = c.query_one(&sql, &[]).await.unwrap();
+        assert_eq!(
+            (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+            (20_000, 200_010_000),
+            "{table}"
+        );
+    }
+    // 150 ms between rows: each is handed over on its own, and all come.
+    for table in [
+        "rds.shop.pauses".to_owned(),
+        format!("shop_mysql.{}.pauses", db.name),
+    ] {
+        let got: Vec<i32> = c
+            .query(&format!("SELECT CAST(g AS int) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, i32>(0))
+            .collect();
+        assert_eq!(got, [1, 2, 3, 4], "{table}");
+    }
+    db.drop().await;
+}
+
+/// With a pool of one, a read dropped mid-statement (statement_timeout
+/// here) must still stop at the source and free the slot for the next
+/// statement at once. The cancel used to wait for a pool connection behind
+/// the next statement, give up after the connect timeout, and leave the
+/// source's statement running for hours; it now has a connection of its
+/// own, and the dropped read's connection is closed, not pooled.
+#[tokio::test]
+async fn a_cancelled_read_frees_its_pool_slot_at_once() {
+    let db = Databases::create().await;
+    fill_postgres(&db).await;
+    fill_mysql(&db).await;
+    db.pg()
+        .await
+        .execute(
+            "CREATE VIEW shop.slow AS SELECT g, CASE WHEN g > 2000 THEN pg_sleep(0.05)::text \
+             ELSE 'x' END AS z FROM generate_series(1, 1000000) g",
+        )
+        .await
+        .unwrap();
+    db.mysql()
+        .await
+        .execute("CREATE VIEW slow AS SELECT SLEEP(60) AS z")
+        .await
+        .unwrap();
+    let mut sources = db.sources();
+    for s in &mut sources {
+        s.pool_size = 1;
+        s.connect_timeout_secs = 3;
+    }
+    let server = TestServer::start_with(move |c| c.sources = sources).await;
+    let c = server.client().await;
+    let mysql_slow = format!("SELECT count(z) FROM shop_mysql.{}.slow", db.name);
+    let mysql_next = format!("SELECT count(*) FROM shop_mysql.{}.stock", db.name);
+    for (slow, next) in [
+        (
+            "SELECT count(z) FROM rds.shop.slow",
+            "SELECT count(*) FROM rds.shop.customers",
+        ),
+        (mysql_slow.as_str(), mysql_next.as_str()),
+    ] {
+        c.batch_execute("SET statement_timeout = 2000")
+            .await
+            .unwrap();
+        let e = c.query(slow, &[]).await.unwrap_err();
+        assert_eq!(sqlstate(&e), "57014", "{slow}: {}", message(&e));
+        c.batch_execute("SET statement_timeout = 0").await.unwrap();
+        let started = std::time::Instant::now();
+        let n: i64 =
+            tokio::time::timeout(std::time::Duration::from_secs(20), c.query_one(next, &[]))
+                .await
+                .unwrap_or_else(|_| panic!("{next} waited 20 s for the pool's one slot"))
+                .unwrap_or_else(|e| panic!("{next}: {}", message(&e)))
+                .get(0);
+        assert!(n > 0);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{next} waited {:?} for the pool's one slot",
+            started.elapsed()
+        );
+    }
+    assert!(
+        eventually(5, async || running_on_postgres(&db, "%\"slow\"%")
+            .await
+            .is_empty())
+        .await,
+        "the PostgreSQL statement kept running"
+    );
+    assert!(
+        eventually(5, async || running_on_mysql(&db, "%slow%").await.is_empty()).await,
+        "the MySQL statement kept running"
     );
     db.drop().await;
 }

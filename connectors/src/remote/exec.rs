@@ -575,7 +575,36 @@ impl Drop for AbortOnDrop {
 /// finished, and closes the connection it was using.
 struct CancelGuard<C: CloseOnDrop> {
     conn: C,
-    cancel: Option<(Pool, String, String)>,
+    cancel: Option<Cancel>,
+}
+
+/// How to stop a statement at its source: `sql` (`pg_cancel_backend` or
+/// `KILL QUERY`) sent on a connection of its own, opened with the pool's
+/// options but outside the pool: a pool whose every slot is busy (the
+/// read's own among them) must not hold up the cancel that frees one.
+struct Cancel {
+    pool: Pool,
+    sql: String,
+    source: String,
+    timeout: std::time::Duration,
+}
+
+impl Cancel {
+    async fn send(&self) -> std::result::Result<(), sqlx::Error> {
+        use sqlx::{ConnectOptions, Connection};
+        match &self.pool {
+            Pool::Postgres(p) => {
+                let mut conn = p.connect_options().connect().await?;
+                conn.execute(self.sql.as_str()).await?;
+                conn.close().await
+            }
+            Pool::MySql(p) => {
+                let mut conn = p.connect_options().connect().await?;
+                conn.execute(self.sql.as_str()).await?;
+                conn.close().await
+            }
+        }
+    }
 }
 
 trait CloseOnDrop {
@@ -596,21 +625,22 @@ impl<C: CloseOnDrop> CancelGuard<C> {
 
 impl<C: CloseOnDrop> Drop for CancelGuard<C> {
     fn drop(&mut self) {
-        let Some((pool, sql, source)) = self.cancel.take() else {
+        let Some(cancel) = self.cancel.take() else {
             return;
         };
         self.conn.close_on_drop();
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
-                let result = match &pool {
-                    Pool::Postgres(p) => p.execute(sql.as_str()).await.map(|_| ()),
-                    Pool::MySql(p) => p.execute(sql.as_str()).await.map(|_| ()),
-                };
-                match result {
-                    Ok(()) => tracing::debug!(%source, "cancelled the remote statement"),
-                    Err(e) => {
+                let source = &cancel.source;
+                match tokio::time::timeout(cancel.timeout, cancel.send()).await {
+                    Ok(Ok(())) => tracing::debug!(%source, "cancelled the remote statement"),
+                    Ok(Err(e)) => {
                         tracing::warn!(%source, error = %e, "could not cancel the remote statement")
                     }
+                    Err(_) => tracing::warn!(
+                        %source,
+                        "could not cancel the remote statement: no connection within the connect timeout"
+                    ),
                 }
             });
         }
@@ -652,11 +682,12 @@ impl Read {
             .map_err(|e| src.error(e))?;
         Ok(CancelGuard {
             conn,
-            cancel: Some((
-                src.pool().clone(),
-                format!("SELECT pg_cancel_backend({pid})"),
-                src.name().to_owned(),
-            )),
+            cancel: Some(Cancel {
+                pool: src.pool().clone(),
+                sql: format!("SELECT pg_cancel_backend({pid})"),
+                source: src.name().to_owned(),
+                timeout: src.config().connect_timeout(),
+            }),
         })
     }
 
@@ -790,11 +821,12 @@ impl Read {
             .map_err(err)?;
         let mut guard = CancelGuard {
             conn,
-            cancel: Some((
-                src.pool().clone(),
-                format!("KILL QUERY {id}"),
-                src.name().to_owned(),
-            )),
+            cancel: Some(Cancel {
+                pool: src.pool().clone(),
+                sql: format!("KILL QUERY {id}"),
+                source: src.name().to_owned(),
+                timeout: src.config().connect_timeout(),
+            }),
         };
         let mut columns = TextColumns::new(self.schema.clone(), self.placeholder);
         {
