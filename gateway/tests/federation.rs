@@ -790,13 +790,14 @@ async fn big_and_pausing_remote_reads_return_every_row() {
             "{table}"
         );
     }
-    // 150 ms between rows: each is handed over on its own, and all come.
+    // 150 ms between rows (z is read, so the source evaluates the sleep):
+    // each is handed over on its own, and all come.
     for table in [
         "rds.shop.pauses".to_owned(),
         format!("shop_mysql.{}.pauses", db.name),
     ] {
         let got: Vec<i32> = c
-            .query(&format!("SELECT CAST(g AS int) FROM {table}"), &[])
+            .query(&format!("SELECT CAST(g AS int), z FROM {table}"), &[])
             .await
             .unwrap()
             .iter()
@@ -838,6 +839,28 @@ async fn a_cancelled_read_frees_its_pool_slot_at_once() {
     }
     let server = TestServer::start_with(move |c| c.sources = sources).await;
     let c = server.client().await;
+    // A read that ends normally hands its connection back to the pool: the
+    // same backend serves statement after statement (no reconnect each time).
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        assert_eq!(
+            texts(&c, "SELECT name FROM rds.shop.customers WHERE id = 2").await,
+            ["bob"]
+        );
+        let mut pg = db.pg().await;
+        let pids: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'COPY (%'",
+        )
+        .bind(&db.name)
+        .fetch_all(&mut pg)
+        .await
+        .unwrap();
+        readers.push(pids);
+    }
+    assert!(
+        readers.iter().all(|p| p.len() == 1 && *p == readers[0]),
+        "the source's connections were not reused: {readers:?}"
+    );
     let mysql_slow = format!("SELECT count(z) FROM shop_mysql.{}.slow", db.name);
     let mysql_next = format!("SELECT count(*) FROM shop_mysql.{}.stock", db.name);
     for (slow, next) in [

@@ -662,9 +662,12 @@ async fn remote_reads_stop_with_their_statement_and_sources_close_at_shutdown() 
         let mut c = sqlx::PgConnection::connect(&format!("{pg}/{db}"))
             .await
             .unwrap();
-        c.execute("CREATE VIEW slow AS SELECT pg_sleep(120)::text AS s")
-            .await
-            .unwrap();
+        c.execute(
+            "CREATE VIEW slow AS SELECT pg_sleep(120)::text AS s; \
+             CREATE TABLE small AS SELECT 1 AS x",
+        )
+        .await
+        .unwrap();
     }
     let w = serve(&format!(
         "[server]\nshutdown_grace_secs = 2\n\
@@ -721,6 +724,15 @@ async fn remote_reads_stop_with_their_statement_and_sources_close_at_shutdown() 
     psql.wait().unwrap();
     let took = until("active", true, Duration::from_secs(1)).await;
     eprintln!("remote statement ended {took:?} after the client left");
+    // (Cancelled reads close their connections; one that ends normally
+    // stays in the pool.)
+    let c = connect(&w).await;
+    let one: i32 = c
+        .query_one("SELECT x FROM rds.public.small", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(one, 1);
     assert!(at_source("").await > 0, "Weir keeps pooled connections");
     // Shutdown closes them.
     let mut w = w;
