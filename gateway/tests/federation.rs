@@ -135,13 +135,38 @@ async fn fill_mysql(db: &Databases) {
 }
 
 async fn setup() -> (Databases, TestServer, Client) {
+    setup_with(|_| {}).await
+}
+
+/// [`setup`], each source's settings changed by `tune` first.
+async fn setup_with(tune: fn(&mut SourceConfig)) -> (Databases, TestServer, Client) {
     let db = Databases::create().await;
     fill_postgres(&db).await;
     fill_mysql(&db).await;
-    let sources = db.sources();
+    let mut sources = db.sources();
+    sources.iter_mut().for_each(tune);
     let server = TestServer::start_with(move |c| c.sources = sources).await;
     let client = server.client().await;
     (db, server, client)
+}
+
+/// `shop.slow` on PostgreSQL: fast for its first 2,000 rows (so they reach
+/// Weir at once), then 50 ms a row for hours; `slow` on MySQL: one row
+/// after 60 s. Only a cancel at the source stops either.
+async fn create_slow_views(db: &Databases) {
+    db.pg()
+        .await
+        .execute(
+            "CREATE VIEW shop.slow AS SELECT g, CASE WHEN g > 2000 THEN pg_sleep(0.05)::text \
+             ELSE 'x' END AS z FROM generate_series(1, 1000000) g",
+        )
+        .await
+        .unwrap();
+    db.mysql()
+        .await
+        .execute("CREATE VIEW slow AS SELECT SLEEP(60) AS z")
+        .await
+        .unwrap();
 }
 
 async fn explain(client: &Client, sql: &str) -> String {
@@ -616,21 +641,7 @@ async fn eventually(secs: u64, mut check: impl AsyncFnMut() -> bool) -> bool {
 #[tokio::test]
 async fn cancelling_a_query_cancels_it_at_the_source_and_source_errors_reach_the_client() {
     let (db, server, c) = setup().await;
-    // Fast for its first 2,000 rows (so they reach Weir at once), then
-    // 50 ms a row for hours: only a cancel at the source stops it.
-    db.pg()
-        .await
-        .execute(
-            "CREATE VIEW shop.slow AS SELECT g, CASE WHEN g > 2000 THEN pg_sleep(0.05)::text \
-             ELSE 'x' END AS z FROM generate_series(1, 1000000) g",
-        )
-        .await
-        .unwrap();
-    db.mysql()
-        .await
-        .execute("CREATE VIEW slow AS SELECT SLEEP(60) AS z")
-        .await
-        .unwrap();
+    create_slow_views(&db).await;
 
     // statement_timeout: the COPY at PostgreSQL is cancelled too.
     let timed = server.client().await;
@@ -828,29 +839,12 @@ async fn big_and_pausing_remote_reads_return_every_row() {
 /// own, and the dropped read's connection is closed, not pooled.
 #[tokio::test]
 async fn a_cancelled_read_frees_its_pool_slot_at_once() {
-    let db = Databases::create().await;
-    fill_postgres(&db).await;
-    fill_mysql(&db).await;
-    db.pg()
-        .await
-        .execute(
-            "CREATE VIEW shop.slow AS SELECT g, CASE WHEN g > 2000 THEN pg_sleep(0.05)::text \
-             ELSE 'x' END AS z FROM generate_series(1, 1000000) g",
-        )
-        .await
-        .unwrap();
-    db.mysql()
-        .await
-        .execute("CREATE VIEW slow AS SELECT SLEEP(60) AS z")
-        .await
-        .unwrap();
-    let mut sources = db.sources();
-    for s in &mut sources {
+    let (db, _server, c) = setup_with(|s| {
         s.pool_size = 1;
         s.connect_timeout_secs = 3;
-    }
-    let server = TestServer::start_with(move |c| c.sources = sources).await;
-    let c = server.client().await;
+    })
+    .await;
+    create_slow_views(&db).await;
     // A read that ends normally hands its connection back to the pool: the
     // same backend serves statement after statement (no reconnect each time).
     let mut readers = Vec::new();

@@ -77,31 +77,27 @@ async fn quick_load(pid: u32) -> f64 {
 /// Waits until the server keeps `cores` busy (its heavy statements are
 /// running, so a cancel now finds them registered); fails after 20 s.
 async fn until_busy(pid: u32, cores: f64) {
-    let started = Instant::now();
-    loop {
-        let load = quick_load(pid).await;
-        if load >= cores {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the server never kept {cores} cores busy (last {load:.2})"
-        );
-    }
+    let what = format!("the server never kept {cores} cores busy");
+    until_load(pid, |load| load >= cores, Duration::from_secs(20), &what).await;
 }
 
 /// Waits until the server uses less than `cores` (the work it was doing is
 /// gone); fails if that takes longer than `within`.
 async fn until_idle(pid: u32, cores: f64, within: Duration, what: &str) {
+    until_load(pid, |load| load < cores, within, what).await;
+}
+
+/// Waits until the server's load over a quarter second satisfies `done`.
+async fn until_load(pid: u32, done: impl Fn(f64) -> bool, within: Duration, what: &str) {
     let started = Instant::now();
     loop {
         let load = quick_load(pid).await;
-        if load < cores {
+        if done(load) {
             return;
         }
         assert!(
             started.elapsed() < within,
-            "{what}: server still uses {load:.2} cores after {within:?}"
+            "{what}: {load:.2} cores after {within:?}"
         );
     }
 }

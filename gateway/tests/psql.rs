@@ -188,18 +188,12 @@ impl Tmux {
 
     /// Wait until the screen shows `text`.
     async fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.screen();
-            if screen.contains(text) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {text:?}; screen:\n{screen}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        assert!(
+            self.shows(text, Duration::from_secs(20)).await,
+            "timed out waiting for {text:?}; screen:\n{}",
+            self.screen()
+        );
+        self.screen()
     }
 }
 

@@ -590,8 +590,20 @@ struct Cancel {
 }
 
 impl Cancel {
+    /// `sql` will stop the statement on `source`.
+    fn new(source: &Source, sql: String) -> Self {
+        Self {
+            pool: source.pool().clone(),
+            sql,
+            source: source.name().to_owned(),
+            timeout: source.config().connect_timeout(),
+        }
+    }
+
     async fn send(&self) -> std::result::Result<(), sqlx::Error> {
         use sqlx::{ConnectOptions, Connection};
+        // (Two arms alike: a function generic over the connection type does
+        // not satisfy the Send bound of `spawn`, a known sqlx/rustc limit.)
         match &self.pool {
             Pool::Postgres(p) => {
                 let mut conn = p.connect_options().connect().await?;
@@ -682,12 +694,7 @@ impl Read {
             .map_err(|e| src.error(e))?;
         Ok(CancelGuard {
             conn,
-            cancel: Some(Cancel {
-                pool: src.pool().clone(),
-                sql: format!("SELECT pg_cancel_backend({pid})"),
-                source: src.name().to_owned(),
-                timeout: src.config().connect_timeout(),
-            }),
+            cancel: Some(Cancel::new(src, format!("SELECT pg_cancel_backend({pid})"))),
         })
     }
 
@@ -821,12 +828,7 @@ impl Read {
             .map_err(err)?;
         let mut guard = CancelGuard {
             conn,
-            cancel: Some(Cancel {
-                pool: src.pool().clone(),
-                sql: format!("KILL QUERY {id}"),
-                source: src.name().to_owned(),
-                timeout: src.config().connect_timeout(),
-            }),
+            cancel: Some(Cancel::new(src, format!("KILL QUERY {id}"))),
         };
         let mut columns = TextColumns::new(self.schema.clone(), self.placeholder);
         {
