@@ -32,6 +32,8 @@ pub async fn serve(lake: &Path, schema: &str) -> Result<(), String> {
     protocol::serve(|request: Request| {
         let ctx = &ctx;
         async move {
+            // The in-process peer: DataFusion alone, without Weir's session.
+            #[allow(clippy::disallowed_methods)]
             let frame = ctx.sql(&request.sql).await.map_err(|e| e.to_string())?;
             let mut stream = frame.execute_stream().await.map_err(|e| e.to_string())?;
             let mut outcome = Outcome::default();

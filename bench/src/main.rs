@@ -16,6 +16,9 @@
 //! alternate Weir and its peers query by query without process start-up in
 //! the figures.
 
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
 mod gen;
 mod inproc;
 mod protocol;
@@ -39,7 +42,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Write TPC-H at a scale factor as Parquet under <lake>/tpch (tables
+    /// Write TPC-H at a scale factor as Parquet under `<lake>/tpch` (tables
     /// already present are kept).
     GenTpch {
         #[arg(long)]

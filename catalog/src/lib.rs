@@ -16,6 +16,7 @@
 //! This crate knows nothing of DataFusion or the wire protocol: connectors
 //! turn its tables into scans, the gateway maps its errors to SQLSTATEs.
 #![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod error;
 pub mod iceberg_io;

@@ -12,6 +12,9 @@
 //! Connectors never import gateway code; the gateway registers their catalog
 //! providers in its DataFusion session and maps [`ConnectorError`] to SQLSTATEs.
 
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
 pub mod error;
 pub mod lake;
 pub mod remote;

@@ -65,7 +65,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), StartError> {
         .users
         .first()
         .map(|u| u.name.clone())
-        .unwrap_or_else(|| crate::auth::DEMO_USER.to_owned());
+        .unwrap_or_else(|| crate::auth::users::DEMO_USER.to_owned());
     let password_hint = if config.auth.users.is_empty() {
         " (password: weir)"
     } else {

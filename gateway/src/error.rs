@@ -222,6 +222,22 @@ impl WeirError {
     }
 }
 
+impl From<weir_pgtypes::Error> for WeirError {
+    fn from(e: weir_pgtypes::Error) -> Self {
+        use weir_pgtypes::Error as E;
+        match e {
+            E::InvalidText { .. } => Self::InvalidTextRepresentation(e.to_string()),
+            E::OutOfRange { .. } => Self::NumericOutOfRange(e.to_string()),
+            E::InvalidUtf8(what) => Self::InvalidUtf8(what),
+            E::Malformed(m) => Self::Protocol(m),
+            E::NotSupported(m) => Self::NotSupported(m),
+            E::Arrow(a) => Self::DataFusion(a.into()),
+            E::DataFusion(d) => Self::DataFusion(d),
+            E::Format => Self::Internal(e.to_string()),
+        }
+    }
+}
+
 /// Map a DataFusion error to what the client sees, by its root cause.
 fn datafusion_to_client(err: &DataFusionError) -> ClientError {
     match err {
@@ -391,12 +407,7 @@ fn arrow_to_client(e: &ArrowError) -> ClientError {
 /// Casts that fail because the value is too big are `22003`, because the
 /// text is not a number/date/... `22P02`.
 fn cast_message_to_client(m: &str) -> ClientError {
-    let lower = m.to_ascii_lowercase();
-    if lower.contains("overflow")
-        || lower.contains("out of range")
-        || lower.contains("too large")
-        || lower.starts_with("can't cast value")
-    {
+    if weir_pgtypes::error::cast_overflowed(m) {
         ClientError::new("22003", format!("value out of range: {m}"))
     } else {
         ClientError::new("22P02", format!("invalid input syntax: {m}"))

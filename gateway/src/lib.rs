@@ -4,27 +4,40 @@
 //! A client's statement flows through these modules, in order:
 //!
 //! ```text
-//! server      accept, connection limit, data dir, demo data
-//!  └ wire/startup     TLS negotiation, startup packet, SCRAM auth  (auth: user secrets)
-//!  └ wire/connection  simple + extended protocol loop, cancel, timeouts
-//!     └ session       parameters, transaction state, statements, portals
-//!        ├ statements/  SET, SHOW, BEGIN/COMMIT..., EXPLAIN shape: answered here
-//!        └ engine       DataFusion SessionContext over Weir's catalogs
-//!           └ connectors (crate)   sources as table providers
-//!     └ wire/types    Arrow batches → DataRow bytes (text or binary)
+//! server      accept, connection limit, data dir, demo data; builds state
+//!  └ wire/startup     TLS negotiation, startup packet, then auth:
+//!     └ auth          Authenticator → Principal (SCRAM over the user store)
+//!  └ wire/connection  simple + extended protocol loop; a StatementScope
+//!                     per statement (cancel token, deadline, span)
+//!     └ session       the session API: parse, prepare, bind, execute
+//!        ├ session/parse   routes SQL by its leading tokens
+//!        ├ statements/     SET, SHOW, BEGIN/COMMIT..., EXPLAIN shape
+//!        └ session/plan    the one planning door (statement → LogicalPlan)
+//!           └ engine       DataFusion SessionContext over Weir's catalogs,
+//!                          runtime, memory, admission
+//!              └ connectors (crate)   lake and remote sources
+//!     └ pgtypes (crate)  Arrow batches → DataRow bytes, Bind values → scalars
+//! state       what connections share (engine, authenticator, registry)
+//! registry    live sessions: backend keys, principals, running statements
 //! error       the one WeirError → SQLSTATE table
 //! config      defaults < weir.toml < environment < flags
 //! ```
 //!
-//! The wire layer calls the engine only through [`session::Session`];
-//! connectors and the catalog never import this crate.
+//! `wire` reaches planning and execution only through [`session::Session`];
+//! `session` and `engine` never import `wire`, and `state` imports neither
+//! `server` nor `wire`. Connectors and the catalog never import this crate.
+
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod registry;
 pub mod server;
 pub mod session;
+pub mod state;
 pub mod statements;
 pub mod wire;

@@ -12,37 +12,12 @@ use tokio::sync::Semaphore;
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::UserStore;
-use crate::config::{Config, ConfigError, SessionDefaults, TlsConfig};
+use crate::auth::scram::PasswordAuthenticator;
+use crate::auth::users::UserStore;
+use crate::config::{Config, ConfigError, TlsConfig};
 use crate::engine::Engine;
-use crate::wire::cancel::CancelRegistry;
+use crate::state::{ServerState, Shutdown};
 use crate::wire::{connection, startup};
-
-/// State shared by all connections.
-pub struct Shared {
-    /// The query engine.
-    pub engine: Arc<Engine>,
-    /// Who may log in.
-    pub users: UserStore,
-    /// Live connections' cancel keys.
-    pub cancels: Arc<CancelRegistry>,
-    /// TLS, when configured.
-    pub tls: Option<TlsAcceptor>,
-    /// Refuse non-TLS clients.
-    pub tls_required: bool,
-    /// Message size limit after authentication.
-    pub max_message_bytes: usize,
-    /// Catalog for clients that name none.
-    pub default_catalog: String,
-    /// Session defaults.
-    pub session: SessionDefaults,
-    /// Time allowed for startup.
-    pub startup_timeout: Duration,
-    /// The server's shutdown, as connections see it.
-    pub shutdown: connection::Shutdown,
-    /// How long running statements may go on after a shutdown signal.
-    pub shutdown_grace: Duration,
-}
 
 /// Why Weir could not start.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +54,7 @@ pub enum StartError {
 /// A bound, ready server.
 pub struct Server {
     listener: TcpListener,
-    shared: Arc<Shared>,
+    shared: Arc<ServerState>,
     slots: Arc<Semaphore>,
     max_connections: usize,
 }
@@ -139,17 +114,19 @@ impl Server {
                 },
                 source,
             })?;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(ServerState {
             engine: Arc::new(engine),
-            users: UserStore::from_config(&config.auth),
-            cancels: Arc::default(),
+            authenticator: Arc::new(PasswordAuthenticator::new(UserStore::from_config(
+                &config.auth,
+            ))),
+            sessions: Arc::default(),
             tls_required: config.tls.as_ref().is_some_and(|t| t.required),
             tls,
             max_message_bytes: config.server.max_message_bytes,
             default_catalog: config.session.default_catalog.clone(),
             session: config.session.clone(),
             startup_timeout: Duration::from_secs(config.server.startup_timeout_secs.max(1)),
-            shutdown: connection::Shutdown::default(),
+            shutdown: Shutdown::default(),
             shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
         });
         Ok(Self {
@@ -199,7 +176,7 @@ impl Server {
                 .await;
                 match started {
                     Ok(Ok(Some(s))) => {
-                        tracing::debug!(%peer, user = %s.session.user, "session started");
+                        tracing::debug!(%peer, user = %s.session.user(), "session started");
                         let stop = shared.shutdown.clone();
                         connection::run(s.conn, s.session, s.cancel, stop).await;
                     }

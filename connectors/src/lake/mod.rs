@@ -2,7 +2,7 @@
 //! the [`Lakehouse`] catalog.
 //!
 //! - Iceberg tables are read by [`scan::IcebergScanExec`] and written by
-//!   [`write`]; a statement reads the snapshot current when it resolved the
+//!   [`write`](mod@write); a statement reads the snapshot current when it resolved the
 //!   table, or an older one with time travel: `"orders@<snapshot id>"` or
 //!   `"orders@2026-11-21 10:00:00"` (UTC unless an offset is given).
 //!   `orders$snapshots`, `orders$manifests` (and the other Iceberg metadata

@@ -2,9 +2,9 @@
 //!
 //! Tables are [`FederatedTableProviderAdaptor`]s, so datafusion-federation's
 //! optimizer rule finds the largest subplans whose tables all belong to one
-//! source and hands each to [`RemoteRule`], which wraps the largest parts
+//! source and hands each to `RemoteRule`, which wraps the largest parts
 //! [`Renderer`] can write as one statement into a `Federated` node;
-//! [`RemotePlanner`] turns that into a [`RemoteExec`].
+//! `RemotePlanner` turns that into a [`RemoteExec`].
 
 use std::any::Any;
 use std::sync::Arc;

@@ -108,7 +108,11 @@ impl RemoteExec {
                 let decodable = pgbinary::decodable(oid);
                 // Read what Weir has no binary decoder for as text.
                 as_text.push(!decodable);
-                oids.push(if decodable { oid } else { pgbinary::oid::TEXT });
+                oids.push(if decodable {
+                    oid
+                } else {
+                    weir_pgtypes::oid::TEXT
+                });
             }
         }
         if let Pool::MySql(pool) = source.pool() {

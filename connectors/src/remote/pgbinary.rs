@@ -17,56 +17,33 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
+use weir_pgtypes::{datetime, numeric, oid};
 
-/// PostgreSQL type OIDs Weir decodes in binary.
-pub mod oid {
-    #![allow(missing_docs)]
-    pub const BOOL: u32 = 16;
-    pub const BYTEA: u32 = 17;
-    pub const CHAR: u32 = 18;
-    pub const NAME: u32 = 19;
-    pub const INT8: u32 = 20;
-    pub const INT2: u32 = 21;
-    pub const INT4: u32 = 23;
-    pub const TEXT: u32 = 25;
-    pub const OID: u32 = 26;
-    pub const FLOAT4: u32 = 700;
-    pub const FLOAT8: u32 = 701;
-    pub const BPCHAR: u32 = 1042;
-    pub const VARCHAR: u32 = 1043;
-    pub const DATE: u32 = 1082;
-    pub const TIME: u32 = 1083;
-    pub const TIMESTAMP: u32 = 1114;
-    pub const TIMESTAMPTZ: u32 = 1184;
-    pub const INTERVAL: u32 = 1186;
-    pub const NUMERIC: u32 = 1700;
-    pub const UNKNOWN: u32 = 705;
-}
-
-/// Array OIDs and their element OIDs.
-const ARRAYS: &[(u32, u32)] = &[
-    (1000, oid::BOOL),
-    (1005, oid::INT2),
-    (1007, oid::INT4),
-    (1016, oid::INT8),
-    (1009, oid::TEXT),
-    (1015, oid::VARCHAR),
-    (1014, oid::BPCHAR),
-    (1021, oid::FLOAT4),
-    (1022, oid::FLOAT8),
-    (1182, oid::DATE),
-    (1115, oid::TIMESTAMP),
-    (1185, oid::TIMESTAMPTZ),
-    (1231, oid::NUMERIC),
+/// Element types whose arrays Weir decodes in binary.
+const ARRAY_ELEMENTS: &[u32] = &[
+    oid::BOOL,
+    oid::INT2,
+    oid::INT4,
+    oid::INT8,
+    oid::TEXT,
+    oid::VARCHAR,
+    oid::BPCHAR,
+    oid::FLOAT4,
+    oid::FLOAT8,
+    oid::DATE,
+    oid::TIMESTAMP,
+    oid::TIMESTAMPTZ,
+    oid::NUMERIC,
 ];
 
-/// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
-const PG_EPOCH_DAYS: i32 = 10_957;
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+/// The element type of an array type Weir decodes in binary.
+fn array_element(array: u32) -> Option<u32> {
+    oid::element_oid(array).filter(|e| ARRAY_ELEMENTS.contains(e))
+}
 
 /// Whether Weir decodes `oid` in binary (else the SQL asks for text).
 pub fn decodable(oid: u32) -> bool {
-    scalar_decodable(oid) || ARRAYS.iter().any(|(a, _)| *a == oid)
+    scalar_decodable(oid) || array_element(oid).is_some()
 }
 
 fn scalar_decodable(oid: u32) -> bool {
@@ -93,6 +70,10 @@ fn scalar_decodable(oid: u32) -> bool {
             | NUMERIC
             | UNKNOWN
     )
+}
+
+fn bad_numeric(_: weir_pgtypes::Error) -> DataFusionError {
+    bad("numeric")
 }
 
 fn bad(what: &str) -> DataFusionError {
@@ -156,7 +137,7 @@ impl Column {
                 }
                 _ => Builder::NumericText(StringBuilder::new()),
             },
-            o if ARRAYS.iter().any(|(a, _)| *a == o) => Builder::List(o, Vec::new()),
+            o if array_element(o).is_some() => Builder::List(o, Vec::new()),
             _ => Builder::Text(StringBuilder::new()),
         };
         Self {
@@ -205,10 +186,7 @@ impl Column {
                 // ±infinity keep PostgreSQL's own sentinels, which sort
                 // after and before every date, as in PostgreSQL; the wire
                 // layer prints them as `infinity` and `-infinity`.
-                b.append_value(match days {
-                    i32::MAX | i32::MIN => days,
-                    _ => days.saturating_add(PG_EPOCH_DAYS),
-                })
+                b.append_value(datetime::date_from_pg(days))
             }
             Builder::Time(b) => b.append_value(i64::from_be_bytes(fixed(v, "time")?)),
             Builder::Timestamp(b) => {
@@ -218,7 +196,7 @@ impl Column {
                     // PostgreSQL counts from 2000, Arrow from 1970: the
                     // last 29 years PostgreSQL allows (after 294246 AD)
                     // do not fit, and must not turn into `infinity`.
-                    _ => match us.checked_add(PG_EPOCH_MICROS) {
+                    _ => match us.checked_add(datetime::PG_EPOCH_MICROS) {
                         Some(unix) if unix != i64::MAX => b.append_value(unix),
                         _ => {
                             return Err(self.does_not_fit(&format!(
@@ -242,27 +220,29 @@ impl Column {
                 };
                 b.append_value(IntervalMonthDayNano::new(months, days, nanos))
             }
-            Builder::Decimal(b, scale) => match numeric_to_i128(v, *scale)? {
-                Some(n) => b.append_value(n),
-                None => return Err(self.does_not_fit(&numeric_to_string(v)?)),
-            },
+            Builder::Decimal(b, scale) => {
+                match numeric::binary_to_i128(v, *scale).map_err(bad_numeric)? {
+                    Some(n) => b.append_value(n),
+                    None => {
+                        return Err(
+                            self.does_not_fit(&numeric::binary_to_string(v).map_err(bad_numeric)?)
+                        )
+                    }
+                }
+            }
             Builder::NumericText(b) => {
-                let text = numeric_to_string(v)?;
+                let text = numeric::binary_to_string(v).map_err(bad_numeric)?;
                 let decimal = matches!(
                     self.target,
                     DataType::Decimal128(..) | DataType::Decimal256(..)
                 );
-                if decimal && numeric_parts(v)?.special.is_some() {
+                if decimal && ["NaN", "Infinity", "-Infinity"].contains(&text.as_str()) {
                     return Err(self.does_not_fit(&text));
                 }
                 b.append_value(text)
             }
             Builder::List(array_oid, values) => {
-                let elem = ARRAYS
-                    .iter()
-                    .find(|(a, _)| a == array_oid)
-                    .map(|(_, e)| *e)
-                    .unwrap_or(oid::TEXT);
+                let elem = array_element(*array_oid).unwrap_or(oid::TEXT);
                 values.push(decode_array(&self.name, v, elem, &self.target)?);
             }
         }
@@ -397,132 +377,6 @@ fn decode_array(name: &str, v: &[u8], elem: u32, target: &DataType) -> Result<Sc
             None,
         ),
     )))
-}
-
-struct Numeric<'a> {
-    weight: i16,
-    negative: bool,
-    special: Option<&'static str>,
-    dscale: u16,
-    digits: &'a [u8],
-}
-
-fn numeric_parts(v: &[u8]) -> Result<Numeric<'_>> {
-    if v.len() < 8 {
-        return Err(bad("numeric"));
-    }
-    let ndigits = u16::from_be_bytes([v[0], v[1]]) as usize;
-    let weight = i16::from_be_bytes([v[2], v[3]]);
-    let sign = u16::from_be_bytes([v[4], v[5]]);
-    let dscale = u16::from_be_bytes([v[6], v[7]]);
-    let digits = &v[8..];
-    if digits.len() != ndigits * 2 {
-        return Err(bad("numeric"));
-    }
-    let special = match sign {
-        0x0000 | 0x4000 => None,
-        0xC000 => Some("NaN"),
-        0xD000 => Some("Infinity"),
-        0xF000 => Some("-Infinity"),
-        _ => return Err(bad("numeric")),
-    };
-    Ok(Numeric {
-        weight,
-        negative: sign == 0x4000,
-        special,
-        dscale,
-        digits,
-    })
-}
-
-fn digit(d: &[u8], i: usize) -> i128 {
-    i16::from_be_bytes([d[2 * i], d[2 * i + 1]]) as i128
-}
-
-/// The numeric as an unscaled integer at `scale`, exactly; `None` when it
-/// cannot be held so: too many digits, nonzero digits past `scale`, or
-/// NaN/±Infinity. Weir never rounds a source's value.
-pub fn numeric_to_i128(v: &[u8], scale: i8) -> Result<Option<i128>> {
-    let n = numeric_parts(v)?;
-    if n.special.is_some() {
-        return Ok(None);
-    }
-    let count = n.digits.len() / 2;
-    let mut acc: i128 = 0;
-    // value = Σ d_i · 10000^(weight − i); unscaled = value · 10^scale.
-    for i in 0..count {
-        let exp = 4 * (n.weight as i32 - i as i32) + scale as i32;
-        let d = digit(n.digits, i);
-        if exp >= 0 {
-            let Some(term) = 10i128
-                .checked_pow(exp as u32)
-                .and_then(|p| p.checked_mul(d))
-            else {
-                return Ok(None);
-            };
-            let Some(sum) = acc.checked_add(term) else {
-                return Ok(None);
-            };
-            acc = sum;
-        } else if exp > -4 {
-            let div = 10i128.pow((-exp) as u32);
-            if d % div != 0 {
-                return Ok(None);
-            }
-            let Some(sum) = acc.checked_add(d / div) else {
-                return Ok(None);
-            };
-            acc = sum;
-        } else if d != 0 {
-            return Ok(None);
-        }
-    }
-    Ok(Some(if n.negative { -acc } else { acc }))
-}
-
-/// The numeric as PostgreSQL prints it.
-pub fn numeric_to_string(v: &[u8]) -> Result<String> {
-    let n = numeric_parts(v)?;
-    if let Some(s) = n.special {
-        return Ok(s.to_owned());
-    }
-    let count = n.digits.len() / 2;
-    let mut int = String::new();
-    let mut frac = String::new();
-    for i in 0..=(n.weight.max(-1) as i32) {
-        let d = if (i as usize) < count {
-            digit(n.digits, i as usize)
-        } else {
-            0
-        };
-        if int.is_empty() {
-            if d != 0 {
-                int = d.to_string();
-            }
-        } else {
-            int.push_str(&format!("{d:04}"));
-        }
-    }
-    if int.is_empty() {
-        int.push('0');
-    }
-    let mut i = n.weight as i32 + 1;
-    while frac.len() < n.dscale as usize {
-        let d = if i >= 0 && (i as usize) < count {
-            digit(n.digits, i as usize)
-        } else {
-            0
-        };
-        frac.push_str(&format!("{d:04}"));
-        i += 1;
-    }
-    frac.truncate(n.dscale as usize);
-    let sign = if n.negative { "-" } else { "" };
-    Ok(if frac.is_empty() {
-        format!("{sign}{int}")
-    } else {
-        format!("{sign}{int}.{frac}")
-    })
 }
 
 /// A batch being decoded.
@@ -684,63 +538,5 @@ impl CopyReader {
             self.buf.advance(at);
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn numeric(weight: i16, negative: bool, dscale: u16, digits: &[i16]) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend((digits.len() as u16).to_be_bytes());
-        v.extend(weight.to_be_bytes());
-        v.extend((if negative { 0x4000u16 } else { 0 }).to_be_bytes());
-        v.extend(dscale.to_be_bytes());
-        for d in digits {
-            v.extend(d.to_be_bytes());
-        }
-        v
-    }
-
-    #[test]
-    fn numerics_decode_exactly_or_not_at_all() {
-        // 12345.6789
-        let v = numeric(1, false, 4, &[1, 2345, 6789]);
-        assert_eq!(numeric_to_string(&v).unwrap(), "12345.6789");
-        assert_eq!(numeric_to_i128(&v, 4).unwrap(), Some(123_456_789));
-        assert_eq!(numeric_to_i128(&v, 6).unwrap(), Some(12_345_678_900));
-        assert_eq!(numeric_to_i128(&v, 3).unwrap(), None);
-        assert_eq!(numeric_to_i128(&v, 0).unwrap(), None);
-        // 12345.6700: zeros past the scale are no loss
-        let v = numeric(1, false, 4, &[1, 2345, 6700]);
-        assert_eq!(numeric_to_i128(&v, 2).unwrap(), Some(1_234_567));
-        // -0.0005
-        let v = numeric(-1, true, 4, &[5]);
-        assert_eq!(numeric_to_string(&v).unwrap(), "-0.0005");
-        assert_eq!(numeric_to_i128(&v, 3).unwrap(), None);
-        assert_eq!(numeric_to_i128(&v, 4).unwrap(), Some(-5));
-        assert_eq!(numeric_to_i128(&v, 6).unwrap(), Some(-500));
-        // 1e-21: beyond any scale Weir offers by default
-        let v = numeric(-6, false, 21, &[1000]);
-        assert_eq!(numeric_to_string(&v).unwrap(), "0.000000000000000000001");
-        assert_eq!(numeric_to_i128(&v, 10).unwrap(), None);
-        assert_eq!(numeric_to_i128(&v, 21).unwrap(), Some(1));
-        // NaN
-        let mut v = numeric(0, false, 0, &[]);
-        v[4..6].copy_from_slice(&0xC000u16.to_be_bytes());
-        assert_eq!(numeric_to_string(&v).unwrap(), "NaN");
-        assert_eq!(numeric_to_i128(&v, 2).unwrap(), None);
-        // 100000000 (trailing zero groups dropped by PostgreSQL)
-        let v = numeric(2, false, 0, &[1]);
-        assert_eq!(numeric_to_string(&v).unwrap(), "100000000");
-        assert_eq!(numeric_to_i128(&v, 2).unwrap(), Some(10_000_000_000));
-        // 0
-        let v = numeric(0, false, 2, &[]);
-        assert_eq!(numeric_to_string(&v).unwrap(), "0.00");
-        assert_eq!(numeric_to_i128(&v, 2).unwrap(), Some(0));
-        // too big for 38 digits
-        let v = numeric(10, false, 0, &[1]);
-        assert_eq!(numeric_to_i128(&v, 0).unwrap(), None);
     }
 }

@@ -13,9 +13,7 @@ use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 
 use super::SourceKind;
 
-/// Field metadata key under which the wire layer finds a column's
-/// PostgreSQL type name (`json`, `jsonb`), for types Arrow has no tag for.
-pub const PG_TYPE_METADATA: &str = "weir.pg_type";
+use weir_pgtypes::PG_TYPE_METADATA;
 
 /// How a column is read from its source.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,7 +27,7 @@ fn constant(name: &str, value: String) -> ScalarUDF {
 
 /// Functions whose answer is the same for every session.
 pub fn register_static(ctx: &SessionContext) {
-    for f in super::pgtypes::functions() {
+    for f in super::casts::functions() {
         ctx.register_udf(f);
     }
     ctx.register_udf(constant(

@@ -15,12 +15,12 @@
 //! ```
 
 pub mod admission;
+pub mod casts;
 pub mod checkpoint;
 mod functions;
 pub mod guard;
 pub mod memory;
 mod pg_catalog;
-pub mod pgtypes;
 pub mod runtime;
 
 use std::path::Path;

@@ -15,7 +15,7 @@
 //! ```
 //!
 //! The channel gives backpressure (a slow client holds the plan back);
-//! dropping the [`QueryStream`] cancels the statement's token (checked inside
+//! dropping the `QueryStream` cancels the statement's token (checked inside
 //! long-running operators, see [`super::guard`]) and aborts the driver, whose
 //! spawned tasks abort with it. The query runtime has one worker per core
 //! (at least two): long-running operators yield and check their token, so

@@ -9,6 +9,8 @@
 //! command tag). It never sees SQLSTATEs or bytes.
 
 pub mod params;
+mod parse;
+mod plan;
 mod reuse;
 mod write;
 
@@ -24,35 +26,18 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
-use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
-use datafusion::sql::sqlparser::ast::Statement;
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::parser::Statement as DfStatement;
 
+use crate::auth::Principal;
 use crate::engine::admission::Permit;
 use crate::engine::checkpoint::StatementStop;
 use crate::engine::Engine;
-use crate::error::{parse_error, Result, WeirError};
+use crate::error::{Result, WeirError};
 use crate::statements::transaction::{self, TxnState};
-use crate::statements::{classify, colnames, explain, show, Command};
-use crate::wire::types::{self, oid, TextOptions};
+use crate::statements::{classify, explain, show, Command};
 use params::Params;
-
-/// One parsed statement.
-#[derive(Debug)]
-pub struct Parsed {
-    stmt: DfStatement,
-    /// `PARTITIONED BY` of a `CREATE TABLE`.
-    partitions: Vec<weir_connectors::lake::ddl::PartitionField>,
-}
-
-impl From<Statement> for Parsed {
-    fn from(stmt: Statement) -> Self {
-        Self {
-            stmt: DfStatement::Statement(Box::new(stmt)),
-            partitions: Vec::new(),
-        }
-    }
-}
+pub use parse::Parsed;
+use weir_pgtypes::{self as types, oid, TextOptions};
 
 /// A statement ready to run: classified, and planned if it is a query.
 #[derive(Debug)]
@@ -179,8 +164,8 @@ pub struct Session {
     generation: u64,
     /// Constant simple-protocol statements by SQL text.
     simple_cache: HashMap<String, Arc<Prepared>>,
-    /// Authenticated user.
-    pub user: String,
+    /// Who the session acts as.
+    principal: Principal,
     /// The catalog the client connected to (its "database").
     pub catalog: String,
     /// Run-time parameters.
@@ -207,30 +192,31 @@ struct Snapshot {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("user", &self.user)
+            .field("user", &self.principal.user)
             .field("catalog", &self.catalog)
             .finish()
     }
 }
 
 impl Session {
-    /// A session for `user` on `catalog`.
-    pub fn new(engine: Arc<Engine>, user: String, catalog: String, params: Params) -> Self {
+    /// A session acting as `principal` on `catalog`.
+    pub fn new(engine: Arc<Engine>, principal: Principal, catalog: String, params: Params) -> Self {
         let ctx = engine.session_context(&catalog);
         let stop = StatementStop::default();
-        ctx.state_ref()
-            .write()
-            .config_mut()
-            .options_mut()
-            .extensions
-            .insert(stop.clone());
+        {
+            let state = ctx.state_ref();
+            let mut state = state.write();
+            let extensions = &mut state.config_mut().options_mut().extensions;
+            extensions.insert(stop.clone());
+            extensions.insert(principal.clone());
+        }
         let mut session = Self {
             engine,
             ctx,
             snapshot: None,
             generation: 0,
             simple_cache: HashMap::new(),
-            user,
+            principal,
             catalog,
             params,
             txn: TxnState::Idle,
@@ -244,6 +230,16 @@ impl Session {
         session
     }
 
+    /// The login name the session acts as.
+    pub fn user(&self) -> &str {
+        &self.principal.user
+    }
+
+    /// Who the session acts as.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
     fn apply_params(&mut self) {
         self.snapshot = None;
         self.generation += 1;
@@ -252,7 +248,7 @@ impl Session {
             &self.ctx,
             &self.catalog,
             &self.params.search_path(),
-            &self.user,
+            &self.principal.user,
             self.params.timezone(),
         );
     }
@@ -305,65 +301,10 @@ impl Session {
         }
     }
 
-    /// Split SQL text into statements. Catalog queries from client tools go
-    /// through the pg_catalog compatibility rewriter; `CREATE EXTERNAL TABLE`
-    /// through DataFusion's parser, which knows its `STORED AS`, `LOCATION`
-    /// and `OPTIONS`; `PARTITIONED BY` of `CREATE TABLE` is cut out first
-    /// (see [`crate::statements::partition`]).
+    /// Split SQL text into statements, each routed to its parser by its
+    /// leading tokens (`session/parse.rs`).
     pub fn parse(&self, sql: &str) -> Result<Vec<Parsed>> {
-        let lower = sql.to_ascii_lowercase();
-        let words: Vec<&str> = lower.split_whitespace().take(3).collect();
-        if words.starts_with(&["create", "external"])
-            || words.starts_with(&["create", "unbounded"])
-            || lower.contains("external table")
-        {
-            let stmts = DFParserBuilder::new(sql)
-                .with_dialect(&PostgreSqlDialect {})
-                .with_recursion_limit(crate::statements::depth::MAX_NESTING)
-                .build()
-                .and_then(|mut p| p.parse_statements())
-                .map_err(|e| match e {
-                    datafusion::error::DataFusionError::SQL(p, _) => parse_error(&p, sql),
-                    other => WeirError::Syntax {
-                        message: other.to_string(),
-                        position: None,
-                    },
-                })?;
-            return Ok(stmts
-                .into_iter()
-                .map(|s| Parsed {
-                    stmt: s,
-                    partitions: Vec::new(),
-                })
-                .collect());
-        }
-        if lower.contains("pg_")
-            || lower.contains("information_schema")
-            || lower.contains("::regclass")
-        {
-            // The rewriter walks the statement: its depth is checked first
-            // (other parse errors are the rewriter's to judge).
-            if let Err(e @ WeirError::TooDeep { .. }) = crate::statements::depth::parse(sql) {
-                return Err(e);
-            }
-            if let Ok(stmts) = self.engine.compat().parse(sql) {
-                return Ok(stmts.into_iter().map(Parsed::from).collect());
-            }
-        }
-        let (text, partitions) = match crate::statements::partition::split(sql)? {
-            Some((rest, fields)) => (rest, fields),
-            None => (sql.to_owned(), Vec::new()),
-        };
-        let mut out: Vec<Parsed> = crate::statements::depth::parse(&text)?
-            .into_iter()
-            .map(|s| Parsed::from(self.engine.compat().rewrite(s)))
-            .collect();
-        for (index, fields) in partitions {
-            if let Some(p) = out.get_mut(index) {
-                p.partitions = fields;
-            }
-        }
-        Ok(out)
+        parse::parse(&self.engine, sql)
     }
 
     /// Check the transaction state allows `cmd`.
@@ -403,11 +344,7 @@ impl Session {
         let stmt = match stmt {
             DfStatement::Statement(stmt) => *stmt,
             other => {
-                let plan = self
-                    .statement_state()
-                    .state
-                    .statement_to_plan(other)
-                    .await?;
+                let plan = self.plan_statement(other).await?;
                 return Ok(finish(
                     sql,
                     self.write_body(plan, partitions)?,
@@ -417,9 +354,10 @@ impl Session {
                 ));
             }
         };
+        let lists_catalog = parse::lists_catalog(&stmt);
         let cmd = classify(stmt)?;
         self.check_txn(&cmd)?;
-        if lists_catalog(sql) {
+        if lists_catalog {
             // Tables and schemas may have been created elsewhere (another
             // server, PyIceberg): listings are re-read before answering.
             self.engine.lake().refresh().await?;
@@ -474,88 +412,6 @@ impl Session {
             other => (Body::Command(other), None, Vec::new()),
         };
         Ok(finish(sql, body, schema, targets, declared))
-    }
-
-    /// Plan a query (or EXPLAIN): body, result columns, parameter types.
-    async fn plan_query(
-        &mut self,
-        mut stmt: Box<Statement>,
-    ) -> Result<(Body, Option<SchemaRef>, Vec<Option<DataType>>)> {
-        let shown_names = colnames::assign(&mut stmt);
-        crate::engine::pgtypes::rewrite_casts(&mut stmt);
-        let explain_verbose = match stmt.as_ref() {
-            Statement::Explain { verbose, .. } => Some(*verbose),
-            _ => None,
-        };
-        let plan = self
-            .statement_state()
-            .state
-            .statement_to_plan(DfStatement::Statement(stmt))
-            .await?;
-        let mut targets: Vec<Option<DataType>> = Vec::new();
-        for (name, t) in plan.get_parameter_types()? {
-            let idx = name
-                .trim_start_matches('$')
-                .parse::<usize>()
-                .ok()
-                .filter(|i| *i >= 1);
-            let Some(idx) = idx else {
-                return Err(WeirError::Syntax {
-                    message: format!("invalid parameter name {name}"),
-                    position: None,
-                });
-            };
-            if idx > 65535 {
-                return Err(WeirError::Protocol(format!(
-                    "parameter ${idx} is out of range"
-                )));
-            }
-            if targets.len() < idx {
-                targets.resize(idx, None);
-            }
-            targets[idx - 1] = t;
-        }
-        let mut arrow_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-        if let Some(names) = shown_names.filter(|n| n.len() == arrow_schema.fields().len()) {
-            let fields: Vec<_> = arrow_schema
-                .fields()
-                .iter()
-                .zip(names)
-                .map(|(f, n)| match n {
-                    Some(n) => Arc::new(f.as_ref().clone().with_name(n)),
-                    None => f.clone(),
-                })
-                .collect();
-            arrow_schema = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
-                fields,
-                arrow_schema.metadata().clone(),
-            ));
-        }
-        let schema = if explain_verbose.is_some() || explain::is_explain_output(&arrow_schema) {
-            Some(explain::schema())
-        } else {
-            Some(arrow_schema)
-        };
-        let constant =
-            (explain_verbose.is_none() && targets.is_empty() && reuse::is_constant(&plan))
-                .then(reuse::Cached::default);
-        let optimized = (constant.is_none()
-            && explain_verbose.is_none()
-            && targets.iter().all(Option::is_some)
-            && reuse::is_reusable(&plan))
-        .then(reuse::Optimized::default);
-        let reads_tables = reads_tables(&plan);
-        Ok((
-            Body::Plan {
-                plan: Box::new(plan),
-                explain_verbose,
-                constant,
-                optimized,
-                reads_tables,
-            },
-            schema,
-            targets,
-        ))
     }
 
     /// Bind parameter values (wire bytes) to a prepared statement.
@@ -641,7 +497,7 @@ impl Session {
                     return Err(WeirError::InFailedTransaction);
                 }
                 let plan = bind_params(plan.as_ref().clone(), params)?;
-                let _slot = self.engine.admission().admit(&self.user).await?;
+                let _slot = self.engine.admission().admit(&self.principal.user).await?;
                 let tag =
                     crate::engine::runtime::cpu_bound(self.run_write(plan, partitions)).await?;
                 Ok(Outcome::Done(tag))
@@ -690,7 +546,7 @@ impl Session {
                     return self.start_constant(plan, cache).await;
                 }
                 let slot = match reads_tables {
-                    true => Some(self.engine.admission().admit(&self.user).await?),
+                    true => Some(self.engine.admission().admit(&self.principal.user).await?),
                     false => None,
                 };
                 let stream = match optimized {
@@ -924,33 +780,6 @@ impl Session {
             self.portals.retain(|_, p| p.holdable);
         }
     }
-}
-
-/// Whether a plan reads tables other than the catalogs' own
-/// (`pg_catalog`, `information_schema`), subqueries included.
-fn reads_tables(plan: &LogicalPlan) -> bool {
-    use datafusion::common::tree_node::TreeNodeRecursion;
-    let mut reads = false;
-    let _ = plan.apply_with_subqueries(|node| {
-        if let LogicalPlan::TableScan(scan) = node {
-            if !matches!(
-                scan.table_name.schema(),
-                Some("pg_catalog" | "information_schema")
-            ) {
-                reads = true;
-                return Ok(TreeNodeRecursion::Stop);
-            }
-        }
-        Ok(TreeNodeRecursion::Continue)
-    });
-    reads
-}
-
-/// Whether a statement reads catalog listings (client introspection,
-/// SHOW TABLES), which come from the catalog database.
-fn lists_catalog(sql: &str) -> bool {
-    let lower = sql.to_ascii_lowercase();
-    lower.contains("pg_") || lower.contains("information_schema") || lower.contains("show ")
 }
 
 /// Replace a plan's parameter placeholders with bound values.

@@ -426,7 +426,7 @@ fn normalize(name: &'static str, value: &str) -> Result<String> {
             Ok(n) if (-15..=3).contains(&n) => Ok(n.to_string()),
             _ => Err(invalid(name, v, "must be an integer from -15 to 3")),
         },
-        "standard_conforming_strings" => match parse_bool(v) {
+        "standard_conforming_strings" => match weir_pgtypes::parse_bool(v) {
             Some(true) => Ok("on".into()),
             Some(false) => Err(WeirError::NotSupported(
                 "standard_conforming_strings = off is not supported".into(),
@@ -442,7 +442,7 @@ fn normalize(name: &'static str, value: &str) -> Result<String> {
                     "expected milliseconds or a value with a unit (ms, s, min, h)",
                 )
             }),
-        "TimeZone" => crate::wire::types::parse_timezone(v)
+        "TimeZone" => weir_pgtypes::parse_timezone(v)
             .map(|_| canonical_timezone(v))
             .ok_or_else(|| invalid(name, v, "time zone not recognized")),
         "search_path" => Ok(split_list(v)
@@ -468,15 +468,6 @@ fn canonical_timezone(v: &str) -> String {
         "UTC".into()
     } else {
         v.to_owned()
-    }
-}
-
-/// PostgreSQL's Boolean spellings.
-pub fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "on" | "true" | "yes" | "1" | "t" | "y" => Some(true),
-        "off" | "false" | "no" | "0" | "f" | "n" => Some(false),
-        _ => None,
     }
 }
 

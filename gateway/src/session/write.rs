@@ -19,6 +19,7 @@ use datafusion::common::{SchemaReference, TableReference};
 use datafusion::logical_expr::{
     cast, col, DdlStatement, DmlStatement, LogicalPlan, LogicalPlanBuilder, WriteOp,
 };
+use datafusion::sql::parser::Statement as DfStatement;
 use weir_catalog::{ExternalTable, FileFormat};
 use weir_connectors::lake::ddl::{self, ColumnChange, NewTable, PartitionField, Rows};
 
@@ -133,7 +134,13 @@ impl Session {
                     }
                     // The planner's own mapping of SQL types to Arrow types.
                     let probe = format!("SELECT CAST(NULL AS {})", column_def.data_type);
-                    let plan = self.statement_state().state.create_logical_plan(&probe).await?;
+                    let mut probe = crate::statements::depth::parse(&probe)?;
+                    let Some(probe) = probe.pop() else {
+                        return Err(WeirError::Internal("empty type probe".into()));
+                    };
+                    let plan = self
+                        .plan_statement(DfStatement::Statement(Box::new(probe)))
+                        .await?;
                     let data_type = plan.schema().field(0).data_type().clone();
                     changes.push(ColumnChange::Add {
                         name: ident(&column_def.name),

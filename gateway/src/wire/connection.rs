@@ -31,24 +31,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::cancel::CancelHandle;
 use super::frontend::Message;
-use super::types::{canonical_batch, RowEncoder, TextOptions};
 use super::Connection;
 use crate::engine::checkpoint::StatementStop;
 use crate::error::{Result, WeirError};
+use crate::registry::SessionHandle;
 use crate::session::{Outcome, Portal, Prepared, Session};
+use crate::state::Shutdown;
 use crate::statements::transaction::TxnState;
-
-/// The server's shutdown, as a connection sees it.
-#[derive(Debug, Clone, Default)]
-pub struct Shutdown {
-    /// Fires when the server stops accepting: idle sessions end (57P01).
-    pub stopping: CancellationToken,
-    /// Fires when the grace period is over: running reads are canceled
-    /// (57P01); writes run to their end, so a commit is never cut.
-    pub terminate: CancellationToken,
-}
+use weir_pgtypes::{canonical_batch, RowEncoder, TextOptions};
 
 /// What one statement runs under: its cancel token (CancelRequest), its
 /// deadline (`statement_timeout`) and the server's shutdown. CancelRequests
@@ -57,14 +48,19 @@ struct Scope<'a> {
     token: CancellationToken,
     deadline: Option<Instant>,
     shutdown: &'a Shutdown,
-    cancel: &'a CancelHandle,
+    cancel: &'a SessionHandle,
     /// The session's planning checkpoints see the token and deadline too.
     planning: StatementStop,
 }
 
 impl<'a> Scope<'a> {
-    fn new(cancel: &'a CancelHandle, session: &Session, shutdown: &'a Shutdown) -> Self {
-        let token = cancel.begin();
+    fn new(
+        cancel: &'a SessionHandle,
+        session: &Session,
+        shutdown: &'a Shutdown,
+        sql: &str,
+    ) -> Self {
+        let token = cancel.begin(sql);
         let deadline = session
             .params
             .statement_timeout()
@@ -92,10 +88,10 @@ impl Drop for Scope<'_> {
 pub async fn run(
     mut conn: Connection,
     mut session: Session,
-    cancel: CancelHandle,
+    cancel: SessionHandle,
     shutdown: Shutdown,
 ) {
-    let span = tracing::info_span!("session", pid = cancel.pid, user = %session.user, catalog = %session.catalog);
+    let span = tracing::info_span!("session", pid = cancel.pid, user = %session.user(), catalog = %session.catalog);
     async move {
         let mut skipping = false;
         loop {
@@ -263,7 +259,7 @@ fn relay_events(conn: &mut Connection, session: &mut Session) -> Result<()> {
 async fn simple_query(
     conn: &mut Connection,
     session: &mut Session,
-    cancel: &CancelHandle,
+    cancel: &SessionHandle,
     shutdown: &Shutdown,
     sql: &str,
 ) -> Result<()> {
@@ -287,7 +283,7 @@ enum SimpleStatement {
 async fn simple_query_inner(
     conn: &mut Connection,
     session: &mut Session,
-    cancel: &CancelHandle,
+    cancel: &SessionHandle,
     shutdown: &Shutdown,
     sql: &str,
 ) -> Result<()> {
@@ -311,7 +307,7 @@ async fn simple_query_inner(
     }
     let single = statements.len() == 1;
     for stmt in statements {
-        let scope = Scope::new(cancel, session, shutdown);
+        let scope = Scope::new(cancel, session, shutdown, sql);
         let result = async {
             let prepared = match stmt {
                 SimpleStatement::Prepared(prepared) => prepared,
@@ -515,7 +511,7 @@ async fn stream_rows(
 async fn extended_message(
     conn: &mut Connection,
     session: &mut Session,
-    cancel: &CancelHandle,
+    cancel: &SessionHandle,
     shutdown: &Shutdown,
     msg: Message,
 ) -> Result<()> {
@@ -535,7 +531,7 @@ async fn extended_message(
                     position: None,
                 });
             }
-            let scope = Scope::new(cancel, session, shutdown);
+            let scope = Scope::new(cancel, session, shutdown, &sql);
             let prepared = guarded(
                 conn,
                 &scope,
@@ -600,7 +596,7 @@ async fn extended_message(
             let mut portal = session.portals.remove(&name).ok_or_else(|| {
                 WeirError::UnknownPortal(format!("portal \"{name}\" does not exist"))
             })?;
-            let scope = Scope::new(cancel, session, shutdown);
+            let scope = Scope::new(cancel, session, shutdown, &portal.prepared.sql);
             let result = execute(conn, session, &mut portal, max_rows as usize, &scope).await;
             drop(scope);
             if result.is_err() {

@@ -6,17 +6,15 @@
 //! - [`connection`]: the per-connection loop: simple and extended query
 //!   protocol, portals with row limits, streaming with backpressure,
 //!   cancellation and statement timeouts.
-//! - [`cancel`]: the registry CancelRequests are matched against.
-//! - [`types`]: Arrow ↔ PostgreSQL types and value encodings.
+//!   CancelRequests are matched against [`crate::registry`].
 //!
 //! Backend messages are encoded with the `pgwire` crate's message types;
-//! DataRows are written directly into the output buffer by [`types::RowEncoder`].
+//! DataRows are written directly into the output buffer by
+//! [`weir_pgtypes::RowEncoder`], which also owns the type OIDs and value codecs.
 
-pub mod cancel;
 pub mod connection;
 pub mod frontend;
 pub mod startup;
-pub mod types;
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -89,6 +87,8 @@ pub struct Connection {
     pub limit: usize,
     /// Whether the socket is TLS.
     pub tls: bool,
+    /// The client's address, when known.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Connection {
@@ -101,6 +101,7 @@ impl Connection {
             wbuf: BytesMut::with_capacity(FLUSH_THRESHOLD * 2),
             limit,
             tls,
+            peer: None,
         }
     }
 

@@ -6,9 +6,10 @@
 //! and the connection closed, never processed as if encrypted (the class of
 //! PostgreSQL's CVE-2021-23214).
 
+use std::net::SocketAddr;
+
+use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use pgwire::api::auth::sasl::scram::ScramServerAuth;
-use pgwire::api::auth::Password;
 use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
 use pgwire::messages::startup::{
     Authentication, BackendKeyData, NegotiateProtocolVersion, ParameterStatus, SecretKey,
@@ -19,10 +20,11 @@ use tokio::net::TcpStream;
 
 use super::frontend::{self, Message, Reader, StartupPacket};
 use super::{Connection, Stream};
+use crate::auth::AuthExchange;
 use crate::error::{Result, WeirError};
-use crate::server::Shared;
 use crate::session::params::Params;
 use crate::session::Session;
+use crate::state::ServerState;
 
 /// What a finished startup hands to the query loop.
 pub struct Started {
@@ -30,14 +32,15 @@ pub struct Started {
     pub conn: Connection,
     /// The new session.
     pub session: Session,
-    /// The connection's cancel registration.
-    pub cancel: super::cancel::CancelHandle,
+    /// The session's registration (cancel key, running statement).
+    pub cancel: crate::registry::SessionHandle,
 }
 
 /// Run startup on a fresh socket. `Ok(None)` when the connection ends
 /// without a session (a CancelRequest, or the client going away).
-pub async fn handshake(tcp: TcpStream, shared: &Shared) -> Result<Option<Started>> {
+pub async fn handshake(tcp: TcpStream, shared: &ServerState) -> Result<Option<Started>> {
     let _ = tcp.set_nodelay(true);
+    let peer = tcp.peer_addr().ok();
     let mut tcp = tcp;
     let mut rbuf = BytesMut::with_capacity(1024);
     let mut packet = read_startup(&mut tcp, &mut rbuf).await?;
@@ -81,12 +84,13 @@ pub async fn handshake(tcp: TcpStream, shared: &Shared) -> Result<Option<Started
                 stream = Stream::Plain(tcp);
             }
             Some(StartupPacket::Cancel { pid, secret }) => {
-                let hit = shared.cancels.cancel(pid, &secret);
+                let hit = shared.sessions.cancel(pid, &secret);
                 tracing::debug!(pid, hit, "cancel request");
                 return Ok(None);
             }
             Some(StartupPacket::Startup { version, params }) => {
-                let conn = Connection::new(stream, rbuf, frontend::STARTUP_LIMIT);
+                let mut conn = Connection::new(stream, rbuf, frontend::STARTUP_LIMIT);
+                conn.peer = peer;
                 return startup(conn, version, params, shared).await.map(Some);
             }
             None => return Ok(None),
@@ -113,7 +117,7 @@ async fn startup(
     mut conn: Connection,
     version: i32,
     params: Vec<(String, String)>,
-    shared: &Shared,
+    shared: &ServerState,
 ) -> Result<Started> {
     if shared.tls_required && !conn.tls {
         return fatal(
@@ -150,9 +154,14 @@ async fn startup(
         ))?;
     }
 
-    if let Err(e) = authenticate(&mut conn, &user, shared).await {
-        return fatal(&mut conn, e).await;
-    }
+    let principal = match shared
+        .authenticator
+        .authenticate(&user, &mut Exchange(&mut conn))
+        .await
+    {
+        Ok(principal) => principal,
+        Err(e) => return fatal(&mut conn, e).await,
+    };
     conn.limit = shared.max_message_bytes;
 
     let database = get("database")
@@ -189,7 +198,7 @@ async fn startup(
             return fatal(&mut conn, e).await;
         }
     }
-    let cancel = shared.cancels.register();
+    let cancel = shared.sessions.register(&principal);
     conn.push(PgWireBackendMessage::Authentication(Authentication::Ok))?;
     for (name, value) in session_params.reported() {
         conn.push(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
@@ -205,7 +214,7 @@ async fn startup(
         TransactionStatus::Idle,
     )))?;
     conn.flush().await?;
-    let session = Session::new(shared.engine.clone(), user, catalog, session_params);
+    let session = Session::new(shared.engine.clone(), principal, catalog, session_params);
     Ok(Started {
         conn,
         session,
@@ -246,74 +255,56 @@ async fn fatal<T>(conn: &mut Connection, e: WeirError) -> Result<T> {
     Err(e)
 }
 
-async fn read_password(conn: &mut Connection) -> Result<Bytes> {
-    match conn.read_message().await? {
-        Some(Ok(Message::Password(body))) => Ok(body),
-        Some(Ok(_)) => Err(WeirError::Protocol("expected password response".into())),
-        Some(Err(e)) => Err(e),
-        None => Err(WeirError::Protocol(
-            "client closed the connection during authentication".into(),
-        )),
+/// The connection during authentication, for an [`Authenticator`].
+struct Exchange<'a>(&'a mut Connection);
+
+impl Exchange<'_> {
+    async fn read_password_message(&mut self) -> Result<Bytes> {
+        match self.0.read_message().await? {
+            Some(Ok(Message::Password(body))) => Ok(body),
+            Some(Ok(_)) => Err(WeirError::Protocol("expected password response".into())),
+            Some(Err(e)) => Err(e),
+            None => Err(WeirError::Protocol(
+                "client closed the connection during authentication".into(),
+            )),
+        }
     }
 }
 
-async fn authenticate(conn: &mut Connection, user: &str, shared: &Shared) -> Result<()> {
-    if conn.tls && shared.users.cleartext_over_tls {
-        conn.push(PgWireBackendMessage::Authentication(
-            Authentication::CleartextPassword,
-        ))?;
-        conn.flush().await?;
-        let mut body = read_password(conn).await?;
-        let password = Reader::new(&mut body).cstr("password")?;
-        return if shared.users.check_cleartext(user, &password) {
-            Ok(())
+#[async_trait]
+impl AuthExchange for Exchange<'_> {
+    async fn send(&mut self, message: Authentication) -> Result<()> {
+        self.0.push(PgWireBackendMessage::Authentication(message))?;
+        self.0.flush().await
+    }
+
+    async fn password(&mut self) -> Result<String> {
+        let mut body = self.read_password_message().await?;
+        Reader::new(&mut body).cstr("password")
+    }
+
+    async fn sasl_initial(&mut self) -> Result<(String, Bytes)> {
+        let mut body = self.read_password_message().await?;
+        let mut r = Reader::new(&mut body);
+        let mechanism = r.cstr("SASL mechanism")?;
+        let len = r.i32("SASL response length")?;
+        let first = if len < 0 {
+            Bytes::new()
         } else {
-            Err(WeirError::BadPassword(user.to_owned()))
+            r.bytes(len as usize, "SASL response")?
         };
+        Ok((mechanism, first))
     }
-    conn.push(PgWireBackendMessage::Authentication(Authentication::SASL(
-        vec!["SCRAM-SHA-256".into()],
-    )))?;
-    conn.flush().await?;
 
-    let mut body = read_password(conn).await?;
-    let mut r = Reader::new(&mut body);
-    let mechanism = r.cstr("SASL mechanism")?;
-    if mechanism != "SCRAM-SHA-256" {
-        return Err(WeirError::AuthRejected(format!(
-            "SASL authentication mechanism {mechanism} is not supported"
-        )));
+    async fn sasl_response(&mut self) -> Result<Bytes> {
+        self.read_password_message().await
     }
-    let len = r.i32("SASL response length")?;
-    let first = if len < 0 {
-        Bytes::new()
-    } else {
-        r.bytes(len as usize, "SASL response")?
-    };
 
-    let known = shared.users.get(user).cloned();
-    let secret = known.clone().unwrap_or_else(|| shared.users.decoy());
-    let mut scram = ScramServerAuth::new();
-    scram.set_iterations(shared.users.iterations());
-    let bad = |_| WeirError::BadPassword(user.to_owned());
-    let (server_first, waiting) = scram
-        .on_client_first_message(
-            &first,
-            Password::new(Some(secret.salt.clone()), secret.salted_password.clone()),
-        )
-        .map_err(|e| WeirError::Protocol(format!("malformed SCRAM client-first-message: {e}")))?;
-    conn.push(PgWireBackendMessage::Authentication(
-        Authentication::SASLContinue(Bytes::from(server_first)),
-    ))?;
-    conn.flush().await?;
-
-    let last = read_password(conn).await?;
-    let server_final = waiting.on_client_final_message(&last).map_err(bad)?;
-    if known.is_none() {
-        return Err(WeirError::BadPassword(user.to_owned()));
+    fn is_tls(&self) -> bool {
+        self.0.tls
     }
-    conn.push(PgWireBackendMessage::Authentication(
-        Authentication::SASLFinal(Bytes::from(server_final)),
-    ))?;
-    Ok(())
+
+    fn peer(&self) -> Option<SocketAddr> {
+        self.0.peer
+    }
 }

@@ -1,9 +1,9 @@
-//! Who may log in, and the secrets needed to check them.
+//! Who may log in with a password, and the secrets needed to check them.
 //!
 //! Passwords are kept only as SCRAM-SHA-256 salted passwords (plus, for the
 //! cleartext-over-TLS option, compared through the same derivation), never in
-//! the clear and never logged. The protocol exchange itself lives in
-//! [`crate::wire::startup`].
+//! the clear and never logged. The exchanges that use them are in
+//! [`super::scram`].
 
 use std::collections::HashMap;
 

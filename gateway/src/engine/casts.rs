@@ -24,7 +24,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use crate::error::WeirError;
-use crate::wire::types::PG_TYPE_METADATA;
+use weir_pgtypes::PG_TYPE_METADATA;
 
 /// Which PostgreSQL type a function produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,0 +1,126 @@
+//! Planning: the one door from a statement to a DataFusion logical plan.
+//!
+//! Every statement the gateway plans, queries, DDL and the type probes of
+//! `ALTER TABLE` alike, goes through [`Session::plan_statement`]: it is the
+//! only caller of `statement_to_plan` in the gateway (clippy's
+//! `disallowed-methods` in `clippy.toml` enforces it), so a check that must
+//! see every plan (policies, audit) has one place to stand.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+
+use super::{explain, reuse, Body, Session};
+use crate::error::{Result, WeirError};
+use crate::statements::colnames;
+
+impl Session {
+    /// Plan one statement, as of the statement's start (what `now()` returns).
+    pub(super) async fn plan_statement(&mut self, stmt: DfStatement) -> Result<LogicalPlan> {
+        let state = &self.statement_state().state;
+        #[allow(clippy::disallowed_methods)] // the one planning door
+        let plan = state.statement_to_plan(stmt).await?;
+        Ok(plan)
+    }
+
+    /// Plan a query (or EXPLAIN): body, result columns, parameter types.
+    pub(super) async fn plan_query(
+        &mut self,
+        mut stmt: Box<Statement>,
+    ) -> Result<(Body, Option<SchemaRef>, Vec<Option<DataType>>)> {
+        let shown_names = colnames::assign(&mut stmt);
+        crate::engine::casts::rewrite_casts(&mut stmt);
+        let explain_verbose = match stmt.as_ref() {
+            Statement::Explain { verbose, .. } => Some(*verbose),
+            _ => None,
+        };
+        let plan = self.plan_statement(DfStatement::Statement(stmt)).await?;
+        let mut targets: Vec<Option<DataType>> = Vec::new();
+        for (name, t) in plan.get_parameter_types()? {
+            let idx = name
+                .trim_start_matches('$')
+                .parse::<usize>()
+                .ok()
+                .filter(|i| *i >= 1);
+            let Some(idx) = idx else {
+                return Err(WeirError::Syntax {
+                    message: format!("invalid parameter name {name}"),
+                    position: None,
+                });
+            };
+            if idx > 65535 {
+                return Err(WeirError::Protocol(format!(
+                    "parameter ${idx} is out of range"
+                )));
+            }
+            if targets.len() < idx {
+                targets.resize(idx, None);
+            }
+            targets[idx - 1] = t;
+        }
+        let mut arrow_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        if let Some(names) = shown_names.filter(|n| n.len() == arrow_schema.fields().len()) {
+            let fields: Vec<_> = arrow_schema
+                .fields()
+                .iter()
+                .zip(names)
+                .map(|(f, n)| match n {
+                    Some(n) => Arc::new(f.as_ref().clone().with_name(n)),
+                    None => f.clone(),
+                })
+                .collect();
+            arrow_schema = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
+                fields,
+                arrow_schema.metadata().clone(),
+            ));
+        }
+        let schema = if explain_verbose.is_some() || explain::is_explain_output(&arrow_schema) {
+            Some(explain::schema())
+        } else {
+            Some(arrow_schema)
+        };
+        let constant =
+            (explain_verbose.is_none() && targets.is_empty() && reuse::is_constant(&plan))
+                .then(reuse::Cached::default);
+        let optimized = (constant.is_none()
+            && explain_verbose.is_none()
+            && targets.iter().all(Option::is_some)
+            && reuse::is_reusable(&plan))
+        .then(reuse::Optimized::default);
+        let reads_tables = reads_tables(&plan);
+        Ok((
+            Body::Plan {
+                plan: Box::new(plan),
+                explain_verbose,
+                constant,
+                optimized,
+                reads_tables,
+            },
+            schema,
+            targets,
+        ))
+    }
+}
+
+/// Whether a plan reads tables other than the catalogs' own
+/// (`pg_catalog`, `information_schema`), subqueries included.
+fn reads_tables(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut reads = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            if !matches!(
+                scan.table_name.schema(),
+                Some("pg_catalog" | "information_schema")
+            ) {
+                reads = true;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    reads
+}
