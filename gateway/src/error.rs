@@ -124,11 +124,141 @@ pub enum WeirError {
     Internal(String),
 }
 
+/// A SQLSTATE: five digits or capitals, named as in PostgreSQL's
+/// `errcodes.txt`. The names below are the codes Weir itself raises; a
+/// source's own code passes through [`SqlState::from_code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SqlState(&'static str);
+
+impl SqlState {
+    /// `25001` active_sql_transaction
+    pub const ACTIVE_SQL_TRANSACTION: Self = Self("25001");
+    /// `57P01` admin_shutdown
+    pub const ADMIN_SHUTDOWN: Self = Self("57P01");
+    /// `42702` ambiguous_column
+    pub const AMBIGUOUS_COLUMN: Self = Self("42702");
+    /// `55P02` cant_change_runtime_param
+    pub const CANT_CHANGE_RUNTIME_PARAM: Self = Self("55P02");
+    /// `22021` character_not_in_repertoire
+    pub const CHARACTER_NOT_IN_REPERTOIRE: Self = Self("22021");
+    /// `08006` connection_failure
+    pub const CONNECTION_FAILURE: Self = Self("08006");
+    /// `42804` datatype_mismatch
+    pub const DATATYPE_MISMATCH: Self = Self("42804");
+    /// `XX001` data_corrupted
+    pub const DATA_CORRUPTED: Self = Self("XX001");
+    /// `2BP01` dependent_objects_still_exist
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: Self = Self("2BP01");
+    /// `22012` division_by_zero
+    pub const DIVISION_BY_ZERO: Self = Self("22012");
+    /// `42701` duplicate_column
+    pub const DUPLICATE_COLUMN: Self = Self("42701");
+    /// `53300` too_many_connections
+    pub const TOO_MANY_CONNECTIONS: Self = Self("53300");
+    /// `42P03` duplicate_cursor
+    pub const DUPLICATE_CURSOR: Self = Self("42P03");
+    /// `42P05` duplicate_prepared_statement
+    pub const DUPLICATE_PREPARED_STATEMENT: Self = Self("42P05");
+    /// `42P06` duplicate_schema
+    pub const DUPLICATE_SCHEMA: Self = Self("42P06");
+    /// `42P07` duplicate_table
+    pub const DUPLICATE_TABLE: Self = Self("42P07");
+    /// `0A000` feature_not_supported
+    pub const FEATURE_NOT_SUPPORTED: Self = Self("0A000");
+    /// `53000` insufficient_resources
+    pub const INSUFFICIENT_RESOURCES: Self = Self("53000");
+    /// `XX000` internal_error
+    pub const INTERNAL_ERROR: Self = Self("XX000");
+    /// `28000` invalid_authorization_specification
+    pub const INVALID_AUTHORIZATION_SPECIFICATION: Self = Self("28000");
+    /// `3D000` invalid_catalog_name
+    pub const INVALID_CATALOG_NAME: Self = Self("3D000");
+    /// `34000` invalid_cursor_name
+    pub const INVALID_CURSOR_NAME: Self = Self("34000");
+    /// `42602` invalid_name
+    pub const INVALID_NAME: Self = Self("42602");
+    /// `22023` invalid_parameter_value
+    pub const INVALID_PARAMETER_VALUE: Self = Self("22023");
+    /// `28P01` invalid_password
+    pub const INVALID_PASSWORD: Self = Self("28P01");
+    /// `3B001` invalid_savepoint_specification
+    pub const INVALID_SAVEPOINT_SPECIFICATION: Self = Self("3B001");
+    /// `3F000` invalid_schema_name
+    pub const INVALID_SCHEMA_NAME: Self = Self("3F000");
+    /// `26000` invalid_sql_statement_name
+    pub const INVALID_SQL_STATEMENT_NAME: Self = Self("26000");
+    /// `22P02` invalid_text_representation
+    pub const INVALID_TEXT_REPRESENTATION: Self = Self("22P02");
+    /// `25P02` in_failed_sql_transaction
+    pub const IN_FAILED_SQL_TRANSACTION: Self = Self("25P02");
+    /// `58030` io_error
+    pub const IO_ERROR: Self = Self("58030");
+    /// `23502` not_null_violation
+    pub const NOT_NULL_VIOLATION: Self = Self("23502");
+    /// `25P01` no_active_sql_transaction
+    pub const NO_ACTIVE_SQL_TRANSACTION: Self = Self("25P01");
+    /// `22003` numeric_value_out_of_range
+    pub const NUMERIC_VALUE_OUT_OF_RANGE: Self = Self("22003");
+    /// `53200` out_of_memory
+    pub const OUT_OF_MEMORY: Self = Self("53200");
+    /// `08P01` protocol_violation
+    pub const PROTOCOL_VIOLATION: Self = Self("08P01");
+    /// `57014` query_canceled
+    pub const QUERY_CANCELED: Self = Self("57014");
+    /// `25006` read_only_sql_transaction
+    pub const READ_ONLY_SQL_TRANSACTION: Self = Self("25006");
+    /// `40001` serialization_failure
+    pub const SERIALIZATION_FAILURE: Self = Self("40001");
+    /// `08001` sqlclient_unable_to_establish_sqlconnection
+    pub const SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION: Self = Self("08001");
+    /// `40003` statement_completion_unknown
+    pub const STATEMENT_COMPLETION_UNKNOWN: Self = Self("40003");
+    /// `54001` statement_too_complex
+    pub const STATEMENT_TOO_COMPLEX: Self = Self("54001");
+    /// `42601` syntax_error
+    pub const SYNTAX_ERROR: Self = Self("42601");
+    /// `58000` system_error
+    pub const SYSTEM_ERROR: Self = Self("58000");
+    /// `42703` undefined_column
+    pub const UNDEFINED_COLUMN: Self = Self("42703");
+    /// `58P01` undefined_file
+    pub const UNDEFINED_FILE: Self = Self("58P01");
+    /// `42883` undefined_function
+    pub const UNDEFINED_FUNCTION: Self = Self("42883");
+    /// `42704` undefined_object
+    pub const UNDEFINED_OBJECT: Self = Self("42704");
+    /// `42P01` undefined_table
+    pub const UNDEFINED_TABLE: Self = Self("42P01");
+
+    /// A code reported by a source. Only well-formed codes are kept (five
+    /// digits or capitals); anything else is [`SqlState::INTERNAL_ERROR`].
+    pub fn from_code(code: &str) -> Self {
+        Self(interned(code))
+    }
+
+    /// The five characters.
+    pub fn code(self) -> &'static str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for SqlState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl PartialEq<&str> for SqlState {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// What a client is told: SQLSTATE, message and optional fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientError {
-    /// Five-character SQLSTATE.
-    pub code: &'static str,
+    /// The SQLSTATE.
+    pub code: SqlState,
     /// Primary message, naming the object that is wrong.
     pub message: String,
     /// Optional detail.
@@ -142,7 +272,7 @@ pub struct ClientError {
 }
 
 impl ClientError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    fn new(code: SqlState, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -164,60 +294,91 @@ impl WeirError {
     /// those are logged; user errors are not.
     pub fn is_server_fault(&self) -> bool {
         let e = self.to_client();
-        e.code.starts_with("XX") || e.code.starts_with("58") || e.code == "53200"
+        e.code.code().starts_with("XX")
+            || e.code.code().starts_with("58")
+            || e.code == SqlState::OUT_OF_MEMORY
     }
 
     /// The one SQLSTATE table.
     pub fn to_client(&self) -> ClientError {
         use WeirError::*;
         match self {
-            Protocol(m) => ClientError::new("08P01", m.clone()),
-            MessageTooLarge { .. } => ClientError::new("08P01", self.to_string()),
-            InvalidUtf8(_) => ClientError::new("22021", self.to_string()),
+            Protocol(m) => ClientError::new(SqlState::PROTOCOL_VIOLATION, m.clone()),
+            MessageTooLarge { .. } => {
+                ClientError::new(SqlState::PROTOCOL_VIOLATION, self.to_string())
+            }
+            InvalidUtf8(_) => {
+                ClientError::new(SqlState::CHARACTER_NOT_IN_REPERTOIRE, self.to_string())
+            }
             BadPassword(_) => ClientError {
                 fatal: true,
-                ..ClientError::new("28P01", self.to_string())
+                ..ClientError::new(SqlState::INVALID_PASSWORD, self.to_string())
             },
             AuthRejected(m) => ClientError {
                 fatal: true,
-                ..ClientError::new("28000", m.clone())
+                ..ClientError::new(SqlState::INVALID_AUTHORIZATION_SPECIFICATION, m.clone())
             },
             Syntax { message, position } => ClientError {
                 position: *position,
-                ..ClientError::new("42601", message.clone())
+                ..ClientError::new(SqlState::SYNTAX_ERROR, message.clone())
             },
             UnknownCatalog(_) => ClientError {
                 fatal: true,
-                ..ClientError::new("3D000", self.to_string())
+                ..ClientError::new(SqlState::INVALID_CATALOG_NAME, self.to_string())
             },
-            UnknownParameter(_) => ClientError::new("42704", self.to_string()),
-            ReadOnlyParameter(_) => ClientError::new("55P02", self.to_string()),
-            InvalidParameterValue(m) => ClientError::new("22023", m.clone()),
-            InvalidTextRepresentation(m) => ClientError::new("22P02", m.clone()),
-            UnknownStatement(m) => ClientError::new("26000", m.clone()),
-            NumericOutOfRange(m) => ClientError::new("22003", m.clone()),
-            NoActiveTransaction(m) => ClientError::new("25P01", (*m).to_owned()),
-            DuplicateStatement(_) => ClientError::new("42P05", self.to_string()),
-            DuplicatePortal(_) => ClientError::new("42P03", self.to_string()),
-            UnknownPortal(m) => ClientError::new("34000", m.clone()),
-            ActiveTransaction(m) => ClientError::new("25001", (*m).to_owned()),
-            UnknownSavepoint(_) => ClientError::new("3B001", self.to_string()),
-            InFailedTransaction => ClientError::new("25P02", self.to_string()),
-            ReadOnlyTransaction(m) => ClientError::new("25006", m.clone()),
-            Canceled | StatementTimeout => ClientError::new("57014", self.to_string()),
+            UnknownParameter(_) => ClientError::new(SqlState::UNDEFINED_OBJECT, self.to_string()),
+            ReadOnlyParameter(_) => {
+                ClientError::new(SqlState::CANT_CHANGE_RUNTIME_PARAM, self.to_string())
+            }
+            InvalidParameterValue(m) => {
+                ClientError::new(SqlState::INVALID_PARAMETER_VALUE, m.clone())
+            }
+            InvalidTextRepresentation(m) => {
+                ClientError::new(SqlState::INVALID_TEXT_REPRESENTATION, m.clone())
+            }
+            UnknownStatement(m) => {
+                ClientError::new(SqlState::INVALID_SQL_STATEMENT_NAME, m.clone())
+            }
+            NumericOutOfRange(m) => {
+                ClientError::new(SqlState::NUMERIC_VALUE_OUT_OF_RANGE, m.clone())
+            }
+            NoActiveTransaction(m) => {
+                ClientError::new(SqlState::NO_ACTIVE_SQL_TRANSACTION, (*m).to_owned())
+            }
+            DuplicateStatement(_) => {
+                ClientError::new(SqlState::DUPLICATE_PREPARED_STATEMENT, self.to_string())
+            }
+            DuplicatePortal(_) => ClientError::new(SqlState::DUPLICATE_CURSOR, self.to_string()),
+            UnknownPortal(m) => ClientError::new(SqlState::INVALID_CURSOR_NAME, m.clone()),
+            ActiveTransaction(m) => {
+                ClientError::new(SqlState::ACTIVE_SQL_TRANSACTION, (*m).to_owned())
+            }
+            UnknownSavepoint(_) => {
+                ClientError::new(SqlState::INVALID_SAVEPOINT_SPECIFICATION, self.to_string())
+            }
+            InFailedTransaction => {
+                ClientError::new(SqlState::IN_FAILED_SQL_TRANSACTION, self.to_string())
+            }
+            ReadOnlyTransaction(m) => {
+                ClientError::new(SqlState::READ_ONLY_SQL_TRANSACTION, m.clone())
+            }
+            Canceled | StatementTimeout => {
+                ClientError::new(SqlState::QUERY_CANCELED, self.to_string())
+            }
             Shutdown => ClientError {
                 fatal: true,
-                ..ClientError::new("57P01", self.to_string())
+                ..ClientError::new(SqlState::ADMIN_SHUTDOWN, self.to_string())
             },
-            TooDeep { .. } => ClientError::new("54001", self.to_string()).hint(Some(
-                "Write long chains of AND/OR or + as IN lists, or split the statement.".into(),
-            )),
-            Busy(m) => ClientError::new("53000", m.clone()),
-            NotSupported(m) => ClientError::new("0A000", m.clone()),
+            TooDeep { .. } => ClientError::new(SqlState::STATEMENT_TOO_COMPLEX, self.to_string())
+                .hint(Some(
+                    "Write long chains of AND/OR or + as IN lists, or split the statement.".into(),
+                )),
+            Busy(m) => ClientError::new(SqlState::INSUFFICIENT_RESOURCES, m.clone()),
+            NotSupported(m) => ClientError::new(SqlState::FEATURE_NOT_SUPPORTED, m.clone()),
             DataFusion(e) => datafusion_to_client(e),
             Catalog(e) => catalog_to_client(e),
-            Io(_) => ClientError::new("08006", self.to_string()),
-            Internal(m) => ClientError::new("XX000", m.clone()),
+            Io(_) => ClientError::new(SqlState::CONNECTION_FAILURE, self.to_string()),
+            Internal(m) => ClientError::new(SqlState::INTERNAL_ERROR, m.clone()),
         }
     }
 }
@@ -247,30 +408,38 @@ fn datafusion_to_client(err: &DataFusionError) -> ClientError {
         DataFusionError::Shared(inner) => datafusion_to_client(inner),
         DataFusionError::Collection(errs) => match errs.first() {
             Some(first) => datafusion_to_client(first),
-            None => ClientError::new("XX000", "empty error collection"),
+            None => ClientError::new(SqlState::INTERNAL_ERROR, "empty error collection"),
         },
         DataFusionError::SQL(e, _) => parser_to_client(e),
         DataFusionError::ArrowError(e, _) => arrow_to_client(e),
         DataFusionError::SchemaError(e, _) => schema_to_client(e),
-        DataFusionError::NotImplemented(m) => {
-            ClientError::new("0A000", format!("feature not supported: {m}"))
-        }
+        DataFusionError::NotImplemented(m) => ClientError::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            format!("feature not supported: {m}"),
+        ),
         DataFusionError::ResourcesExhausted(m) => {
-            ClientError::new("53200", format!("out of memory: {m}"))
+            ClientError::new(SqlState::OUT_OF_MEMORY, format!("out of memory: {m}"))
         }
         DataFusionError::External(e) => external_to_client(e.as_ref()),
         DataFusionError::Plan(m) | DataFusionError::Execution(m) => message_to_client(m),
-        DataFusionError::Configuration(m) => ClientError::new("22023", m.clone()),
+        DataFusionError::Configuration(m) => {
+            ClientError::new(SqlState::INVALID_PARAMETER_VALUE, m.clone())
+        }
         DataFusionError::IoError(e) => {
-            ClientError::new("58030", format!("could not read data: {e}"))
+            ClientError::new(SqlState::IO_ERROR, format!("could not read data: {e}"))
         }
-        DataFusionError::ParquetError(e) => {
-            ClientError::new("XX001", format!("could not read Parquet data: {e}"))
-        }
-        DataFusionError::ObjectStore(e) => {
-            ClientError::new("58030", format!("could not read from storage: {e}"))
-        }
-        other => ClientError::new("XX000", strip_df_prefix(&other.to_string())),
+        DataFusionError::ParquetError(e) => ClientError::new(
+            SqlState::DATA_CORRUPTED,
+            format!("could not read Parquet data: {e}"),
+        ),
+        DataFusionError::ObjectStore(e) => ClientError::new(
+            SqlState::IO_ERROR,
+            format!("could not read from storage: {e}"),
+        ),
+        other => ClientError::new(
+            SqlState::INTERNAL_ERROR,
+            strip_df_prefix(&other.to_string()),
+        ),
     }
 }
 
@@ -303,11 +472,11 @@ fn external_to_client(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Cl
         if c.downcast_ref::<object_store::Error>().is_some() {
             // Storage failed (unreachable, denied...): the whole message
             // names what was being done, and where.
-            return ClientError::new("58030", e.to_string());
+            return ClientError::new(SqlState::IO_ERROR, e.to_string());
         }
         cause = c.source();
     }
-    ClientError::new("XX000", e.to_string())
+    ClientError::new(SqlState::INTERNAL_ERROR, e.to_string())
 }
 
 fn connector_to_client(e: &weir_connectors::ConnectorError) -> ClientError {
@@ -320,9 +489,13 @@ fn connector_to_client(e: &weir_connectors::ConnectorError) -> ClientError {
             c.message = format!("{what}: {}", c.message);
             c
         }
-        C::Write { .. } => ClientError::new("58030", e.to_string()),
-        C::Source { sqlstate, .. } => ClientError::new(interned(sqlstate), e.to_string()),
-        C::OutOfRange { .. } => ClientError::new("22003", e.to_string()),
+        C::Write { .. } => ClientError::new(SqlState::IO_ERROR, e.to_string()),
+        C::Source { sqlstate, .. } => {
+            ClientError::new(SqlState::from_code(sqlstate), e.to_string())
+        }
+        C::OutOfRange { .. } => {
+            ClientError::new(SqlState::NUMERIC_VALUE_OUT_OF_RANGE, e.to_string())
+        }
     }
 }
 
@@ -338,7 +511,7 @@ fn interned(code: &str) -> &'static str {
             .bytes()
             .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
     {
-        return "XX000";
+        return SqlState::INTERNAL_ERROR.0;
     }
     let mut codes = CODES
         .get_or_init(Default::default)
@@ -355,52 +528,63 @@ fn interned(code: &str) -> &'static str {
 fn catalog_to_client(cat: &weir_catalog::CatalogError) -> ClientError {
     use weir_catalog::CatalogError as C;
     let code = match cat {
-        C::InvalidName { .. } => "42602",
-        C::Config(_) => "22023",
-        C::Io { .. } => "58030",
-        C::NoSuchSchema(_) => "3F000",
-        C::NoSuchTable(_) => "42P01",
-        C::SchemaExists(_) => "42P06",
-        C::TableExists(_) => "42P07",
-        C::SchemaNotEmpty(..) => "2BP01",
-        C::NoSuchColumn(_) => "42703",
-        C::ColumnExists(_) => "42701",
-        C::Unsupported(_) => "0A000",
-        C::NotNull { .. } => "23502",
-        C::CommitConflict { .. } => "40001",
-        C::Database(_) => "58000",
+        C::InvalidName { .. } => SqlState::INVALID_NAME,
+        C::Config(_) => SqlState::INVALID_PARAMETER_VALUE,
+        C::Io { .. } => SqlState::IO_ERROR,
+        C::NoSuchSchema(_) => SqlState::INVALID_SCHEMA_NAME,
+        C::NoSuchTable(_) => SqlState::UNDEFINED_TABLE,
+        C::SchemaExists(_) => SqlState::DUPLICATE_SCHEMA,
+        C::TableExists(_) => SqlState::DUPLICATE_TABLE,
+        C::SchemaNotEmpty(..) => SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+        C::NoSuchColumn(_) => SqlState::UNDEFINED_COLUMN,
+        C::ColumnExists(_) => SqlState::DUPLICATE_COLUMN,
+        C::Unsupported(_) => SqlState::FEATURE_NOT_SUPPORTED,
+        C::NotNull { .. } => SqlState::NOT_NULL_VIOLATION,
+        C::CommitConflict { .. } => SqlState::SERIALIZATION_FAILURE,
+        C::Database(_) => SqlState::SYSTEM_ERROR,
         C::File { problem, .. } => match problem {
-            weir_catalog::FileProblem::Missing => "58P01",
-            weir_catalog::FileProblem::Corrupt => "XX001",
-            weir_catalog::FileProblem::Unreadable => "58030",
+            weir_catalog::FileProblem::Missing => SqlState::UNDEFINED_FILE,
+            weir_catalog::FileProblem::Corrupt => SqlState::DATA_CORRUPTED,
+            weir_catalog::FileProblem::Unreadable => SqlState::IO_ERROR,
         },
-        C::CommitUnknown { .. } => "40003",
-        C::Iceberg { .. } => "XX000",
+        C::CommitUnknown { .. } => SqlState::STATEMENT_COMPLETION_UNKNOWN,
+        C::Iceberg { .. } => SqlState::INTERNAL_ERROR,
     };
     ClientError::new(code, cat.to_string())
 }
 
 fn arrow_to_client(e: &ArrowError) -> ClientError {
     match e {
-        ArrowError::DivideByZero => ClientError::new("22012", "division by zero"),
+        ArrowError::DivideByZero => {
+            ClientError::new(SqlState::DIVISION_BY_ZERO, "division by zero")
+        }
         ArrowError::InvalidArgumentError(m) if m.contains("non-nullable but contains null") => {
             ClientError::new(
-                "23502",
+                SqlState::NOT_NULL_VIOLATION,
                 format!("null value violates not-null constraint: {m}"),
             )
         }
-        ArrowError::ArithmeticOverflow(m) => {
-            ClientError::new("22003", format!("value out of range: {m}"))
-        }
+        ArrowError::ArithmeticOverflow(m) => ClientError::new(
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("value out of range: {m}"),
+        ),
         ArrowError::CastError(m) | ArrowError::ParseError(m) => cast_message_to_client(m),
-        ArrowError::JsonError(m) => ClientError::new("22P02", format!("invalid JSON input: {m}")),
+        ArrowError::JsonError(m) => ClientError::new(
+            SqlState::INVALID_TEXT_REPRESENTATION,
+            format!("invalid JSON input: {m}"),
+        ),
         ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => {
-            ClientError::new("22003", format!("value out of range: {m}"))
+            ClientError::new(
+                SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+                format!("value out of range: {m}"),
+            )
         }
         ArrowError::ExternalError(inner) => external_to_client(inner.as_ref()),
-        ArrowError::MemoryError(m) => ClientError::new("53200", format!("out of memory: {m}")),
-        ArrowError::IoError(m, _) => ClientError::new("58030", m.clone()),
-        other => ClientError::new("XX000", other.to_string()),
+        ArrowError::MemoryError(m) => {
+            ClientError::new(SqlState::OUT_OF_MEMORY, format!("out of memory: {m}"))
+        }
+        ArrowError::IoError(m, _) => ClientError::new(SqlState::IO_ERROR, m.clone()),
+        other => ClientError::new(SqlState::INTERNAL_ERROR, other.to_string()),
     }
 }
 
@@ -408,89 +592,104 @@ fn arrow_to_client(e: &ArrowError) -> ClientError {
 /// text is not a number/date/... `22P02`.
 fn cast_message_to_client(m: &str) -> ClientError {
     if weir_pgtypes::error::cast_overflowed(m) {
-        ClientError::new("22003", format!("value out of range: {m}"))
+        ClientError::new(
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("value out of range: {m}"),
+        )
     } else {
-        ClientError::new("22P02", format!("invalid input syntax: {m}"))
+        ClientError::new(
+            SqlState::INVALID_TEXT_REPRESENTATION,
+            format!("invalid input syntax: {m}"),
+        )
     }
 }
 
 fn schema_to_client(e: &SchemaError) -> ClientError {
     match e {
         SchemaError::FieldNotFound { field, .. } => ClientError::new(
-            "42703",
+            SqlState::UNDEFINED_COLUMN,
             format!("column \"{}\" does not exist", field.flat_name()),
         ),
         SchemaError::AmbiguousReference { field } => ClientError::new(
-            "42702",
+            SqlState::AMBIGUOUS_COLUMN,
             format!("column reference \"{}\" is ambiguous", field.flat_name()),
         ),
         SchemaError::DuplicateQualifiedField { .. }
-        | SchemaError::DuplicateUnqualifiedField { .. } => ClientError::new("42701", e.to_string()),
+        | SchemaError::DuplicateUnqualifiedField { .. } => {
+            ClientError::new(SqlState::DUPLICATE_COLUMN, e.to_string())
+        }
     }
 }
 
-/// A parser error as the client sees it: nesting past the parser's limit
-/// is 54001; anything else a syntax error at its position in `sql`.
+/// Where the parser stopped, as sqlparser reports it: 1-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Location {
+    line: usize,
+    column: usize,
+}
+
+impl Location {
+    /// PostgreSQL's position: the 1-based character offset in `sql`.
+    pub(crate) fn position_in(self, sql: &str) -> usize {
+        let mut chars_before = 0usize;
+        for (i, text) in sql.split('\n').enumerate() {
+            if i + 1 == self.line {
+                return chars_before + self.column.max(1);
+            }
+            chars_before += text.chars().count() + 1;
+        }
+        self.column.max(1)
+    }
+}
+
+/// A parse failure of `sql`, with its position in the text.
 pub(crate) fn parse_error(e: &ParserError, sql: &str) -> WeirError {
     if let ParserError::RecursionLimitExceeded = e {
         return WeirError::TooDeep {
             limit: crate::statements::depth::MAX_NESTING,
         };
     }
-    let c = parser_to_client(e);
+    let (message, location) = parser_message(e);
     WeirError::Syntax {
-        message: c.message,
-        position: c.position.map(|p| line_col_to_position(sql, p)),
+        message: format!("syntax error: {message}"),
+        position: location.map(|l| l.position_in(sql)),
     }
 }
 
+/// A parse failure where the statement text is not at hand (no position).
 pub(crate) fn parser_to_client(e: &ParserError) -> ClientError {
-    let (message, position) = match e {
-        ParserError::ParserError(m) | ParserError::TokenizerError(m) => split_location(m),
-        ParserError::RecursionLimitExceeded => {
-            return ClientError::new("54001", "statement is too deeply nested")
-        }
-    };
-    ClientError {
-        position,
-        ..ClientError::new("42601", format!("syntax error: {message}"))
+    if let ParserError::RecursionLimitExceeded = e {
+        return ClientError::new(
+            SqlState::STATEMENT_TOO_COMPLEX,
+            "statement is too deeply nested",
+        );
     }
+    let (message, _) = parser_message(e);
+    ClientError::new(SqlState::SYNTAX_ERROR, format!("syntax error: {message}"))
 }
 
-/// sqlparser ends messages with ` at Line: L, Column: C`; split that off.
-/// The position is returned as (line, column) encoded later by the caller,
-/// here only the column of line 1 is final, so callers fix it up with
-/// [`line_col_to_position`].
-fn split_location(m: &str) -> (String, Option<usize>) {
-    match m.rfind(" at Line: ") {
-        Some(i) => {
-            let loc = &m[i + " at Line: ".len()..];
-            let mut parts = loc.split(", Column: ");
-            let line = parts.next().and_then(|l| l.trim().parse::<usize>().ok());
-            let col = parts.next().and_then(|c| c.trim().parse::<usize>().ok());
-            let pos = match (line, col) {
-                // Encoded as line * 1_000_000 + column until the statement text is known.
-                (Some(l), Some(c)) => Some(l * 1_000_000 + c),
-                _ => None,
-            };
-            (m[..i].to_owned(), pos)
+/// The parser's message without its `at Line: l, Column: c` suffix, and
+/// that location.
+fn parser_message(e: &ParserError) -> (String, Option<Location>) {
+    match e {
+        ParserError::ParserError(m) | ParserError::TokenizerError(m) => {
+            match m.rfind(" at Line: ") {
+                Some(i) => {
+                    let loc = &m[i + " at Line: ".len()..];
+                    let mut parts = loc.split(", Column: ");
+                    let line = parts.next().and_then(|l| l.trim().parse::<usize>().ok());
+                    let column = parts.next().and_then(|c| c.trim().parse::<usize>().ok());
+                    let location = match (line, column) {
+                        (Some(line), Some(column)) => Some(Location { line, column }),
+                        _ => None,
+                    };
+                    (m[..i].to_owned(), location)
+                }
+                None => (m.clone(), None),
+            }
         }
-        None => (m.to_owned(), None),
+        ParserError::RecursionLimitExceeded => ("statement is too deeply nested".into(), None),
     }
-}
-
-/// Turn an encoded (line, column) from [`split_location`] into PostgreSQL's
-/// 1-based character position within `sql`.
-pub(crate) fn line_col_to_position(sql: &str, encoded: usize) -> usize {
-    let (line, col) = (encoded / 1_000_000, encoded % 1_000_000);
-    let mut chars_before = 0usize;
-    for (i, text) in sql.split('\n').enumerate() {
-        if i + 1 == line {
-            return chars_before + col.max(1);
-        }
-        chars_before += text.chars().count() + 1;
-    }
-    col.max(1)
 }
 
 fn strip_df_prefix(m: &str) -> String {
@@ -514,17 +713,27 @@ fn message_to_client(m: &str) -> ClientError {
     let m = strip_df_prefix(m);
     let lower = m.to_ascii_lowercase();
     if let Some(name) = between(&m, "table '", "' not found") {
-        return ClientError::new("42P01", format!("relation \"{name}\" does not exist"));
+        return ClientError::new(
+            SqlState::UNDEFINED_TABLE,
+            format!("relation \"{name}\" does not exist"),
+        );
     }
     if let Some(name) = between(&m, "Invalid function '", "'") {
         let hint = between(&m, "Did you mean '", "'").map(|s| format!("Did you mean {s}?"));
-        return ClientError::new("42883", format!("function {name} does not exist")).hint(hint);
+        return ClientError::new(
+            SqlState::UNDEFINED_FUNCTION,
+            format!("function {name} does not exist"),
+        )
+        .hint(hint);
     }
     if lower.contains("divide by zero") || lower.contains("division by zero") {
-        return ClientError::new("22012", "division by zero");
+        return ClientError::new(SqlState::DIVISION_BY_ZERO, "division by zero");
     }
     if lower.contains("overflow") {
-        return ClientError::new("22003", format!("value out of range: {m}"));
+        return ClientError::new(
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("value out of range: {m}"),
+        );
     }
     if lower.starts_with("cannot cast") || lower.contains("cannot be cast") {
         return cast_message_to_client(&m);
@@ -533,18 +742,18 @@ fn message_to_client(m: &str) -> ClientError {
         || lower.contains("does not support inputs of type")
         || lower.contains("not supported for type")
     {
-        return ClientError::new("42883", m);
+        return ClientError::new(SqlState::UNDEFINED_FUNCTION, m);
     }
     if lower.contains("cannot be coerced") || lower.contains("cannot infer common") {
-        return ClientError::new("42804", m);
+        return ClientError::new(SqlState::DATATYPE_MISMATCH, m);
     }
     if lower.contains("placeholder") || lower.contains("parameter") && lower.contains("expected") {
-        return ClientError::new("08P01", m);
+        return ClientError::new(SqlState::PROTOCOL_VIOLATION, m);
     }
     if lower.contains("unsupported") {
-        return ClientError::new("0A000", m);
+        return ClientError::new(SqlState::FEATURE_NOT_SUPPORTED, m);
     }
-    ClientError::new("XX000", m)
+    ClientError::new(SqlState::INTERNAL_ERROR, m)
 }
 
 fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
@@ -556,6 +765,27 @@ fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlstates_are_five_characters_and_foreign_codes_are_checked() {
+        for c in [
+            SqlState::DIVISION_BY_ZERO,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+        ] {
+            assert_eq!(c.code().len(), 5);
+        }
+        assert_eq!(SqlState::DIVISION_BY_ZERO, "22012");
+        assert_eq!(SqlState::from_code("22012"), SqlState::DIVISION_BY_ZERO);
+        assert_eq!(SqlState::from_code("HV00R").code(), "HV00R");
+        for bad in ["", "2201", "220122", "22o12", "22 12"] {
+            assert_eq!(
+                SqlState::from_code(bad),
+                SqlState::INTERNAL_ERROR,
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn table_not_found_is_undefined_table_naming_the_relation() {
@@ -585,10 +815,13 @@ mod tests {
         let e = ParserError::ParserError(
             "Expected: an SQL statement, found: SELEC at Line: 2, Column: 1".into(),
         );
-        let c = parser_to_client(&e);
+        let c = parse_error(&e, sql).to_client();
         assert_eq!(c.code, "42601");
-        assert_eq!(line_col_to_position(sql, c.position.unwrap()), 11);
+        assert_eq!(c.position, Some(11));
         assert!(!c.message.contains("Line:"));
+        // Without the statement text, no position at all (never a made-up one).
+        let c = parser_to_client(&e);
+        assert_eq!((c.code.code(), c.position), ("42601", None));
     }
 
     #[test]
@@ -695,7 +928,10 @@ mod tests {
             .into(),
         )
         .to_client();
-        assert_eq!((c.code, c.message.as_str()), ("22003", "column \"v\": m"));
+        assert_eq!(
+            (c.code.code(), c.message.as_str()),
+            ("22003", "column \"v\": m")
+        );
         let c = WeirError::DataFusion(DataFusionError::External(Box::new(C::Context {
             what: "reading s.t from f.csv".into(),
             source: DataFusionError::ArrowError(Box::new(ArrowError::DivideByZero), None),
@@ -832,7 +1068,7 @@ mod tests {
         ];
         for (e, code, fatal) in cases {
             let c = e.to_client();
-            assert_eq!((c.code, c.fatal), (code, fatal), "{e}");
+            assert_eq!((c.code.code(), c.fatal), (code, fatal), "{e}");
             if !matches!(e, WeirError::Internal(_)) {
                 assert_eq!(c.message, e.to_string());
             }
@@ -924,6 +1160,6 @@ mod tests {
             position: Some(10),
         };
         let c = e.to_client();
-        assert_eq!((c.code, c.position), ("42601", Some(10)));
+        assert_eq!((c.code.code(), c.position), ("42601", Some(10)));
     }
 }

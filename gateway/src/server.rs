@@ -16,6 +16,7 @@ use crate::auth::scram::PasswordAuthenticator;
 use crate::auth::users::UserStore;
 use crate::config::{Config, ConfigError, TlsConfig};
 use crate::engine::Engine;
+use crate::error::SqlState;
 use crate::state::{ServerState, Shutdown};
 use crate::wire::{connection, startup};
 
@@ -230,7 +231,7 @@ async fn refuse_too_many(mut socket: tokio::net::TcpStream) {
     let fields: [(u8, &str); 4] = [
         (b'S', "FATAL"),
         (b'V', "FATAL"),
-        (b'C', "53300"),
+        (b'C', SqlState::TOO_MANY_CONNECTIONS.code()),
         (b'M', "sorry, too many clients already"),
     ];
     let mut body = Vec::new();

@@ -147,7 +147,7 @@ pub struct Events {
     /// ParameterStatus to send (name, value).
     pub reports: Vec<(&'static str, String)>,
     /// NoticeResponse to send (severity, SQLSTATE, message).
-    pub notices: Vec<(&'static str, &'static str, String)>,
+    pub notices: Vec<(&'static str, crate::error::SqlState, String)>,
 }
 
 /// A client session.

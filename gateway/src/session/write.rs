@@ -288,7 +288,7 @@ impl Session {
                     (_, None) => {
                         self.events.notices.push((
                             "NOTICE",
-                            "42P07",
+                            crate::error::SqlState::DUPLICATE_TABLE,
                             format!("relation \"{}\" already exists, skipping", table.name),
                         ));
                         "CREATE TABLE AS".to_owned()

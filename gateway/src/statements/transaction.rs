@@ -5,7 +5,7 @@
 
 use datafusion::sql::sqlparser::ast::Statement;
 
-use crate::error::{Result, WeirError};
+use crate::error::{Result, SqlState, WeirError};
 
 /// A transaction-control statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub struct TxnOutcome {
     /// Command tag.
     pub tag: &'static str,
     /// A warning to send as NoticeResponse (SQLSTATE, message).
-    pub warning: Option<(&'static str, &'static str)>,
+    pub warning: Option<(SqlState, &'static str)>,
 }
 
 /// Apply `cmd` to the state and savepoint stack.
@@ -82,7 +82,10 @@ pub fn run(
             if *state != TxnState::Idle {
                 return Ok(TxnOutcome {
                     tag: "BEGIN",
-                    warning: Some(("25001", "there is already a transaction in progress")),
+                    warning: Some((
+                        SqlState::ACTIVE_SQL_TRANSACTION,
+                        "there is already a transaction in progress",
+                    )),
                 });
             }
             *state = TxnState::Block;
@@ -99,7 +102,10 @@ pub fn run(
             if was == TxnState::Idle {
                 return Ok(TxnOutcome {
                     tag,
-                    warning: Some(("25P01", "there is no transaction in progress")),
+                    warning: Some((
+                        SqlState::NO_ACTIVE_SQL_TRANSACTION,
+                        "there is no transaction in progress",
+                    )),
                 });
             }
             ok(tag)

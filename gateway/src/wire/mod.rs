@@ -25,7 +25,7 @@ use pgwire::messages::PgWireBackendMessage;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::error::{ClientError, Result, WeirError};
+use crate::error::{ClientError, Result, SqlState, WeirError};
 use frontend::Message;
 
 /// A client socket, plain or TLS.
@@ -140,7 +140,7 @@ impl Connection {
         let mut fields = vec![
             (b'S', severity.to_owned()),
             (b'V', severity.to_owned()),
-            (b'C', e.code.to_owned()),
+            (b'C', e.code.code().to_owned()),
             (b'M', e.message.clone()),
         ];
         if let Some(d) = &e.detail {
@@ -158,11 +158,11 @@ impl Connection {
     }
 
     /// Queue a NoticeResponse.
-    pub fn push_notice(&mut self, severity: &str, code: &str, message: &str) -> Result<()> {
+    pub fn push_notice(&mut self, severity: &str, code: SqlState, message: &str) -> Result<()> {
         let fields = vec![
             (b'S', severity.to_owned()),
             (b'V', severity.to_owned()),
-            (b'C', code.to_owned()),
+            (b'C', code.code().to_owned()),
             (b'M', message.to_owned()),
         ];
         self.push(PgWireBackendMessage::NoticeResponse(NoticeResponse::new(
