@@ -42,18 +42,24 @@ use crate::statements::transaction::TxnState;
 use weir_pgtypes::{canonical_batch, RowEncoder, TextOptions};
 
 /// What one statement runs under: its cancel token (CancelRequest), its
-/// deadline (`statement_timeout`) and the server's shutdown. CancelRequests
-/// reach it until it is dropped.
-struct Scope<'a> {
+/// deadline (`statement_timeout`), the server's shutdown, its tracing span
+/// and its start. The session registry shows the statement as running, and
+/// CancelRequests reach it, until the scope is dropped; the drop also logs
+/// (at debug) how long it took. The statement's text is not logged: it may
+/// hold secrets.
+struct StatementScope<'a> {
     token: CancellationToken,
     deadline: Option<Instant>,
     shutdown: &'a Shutdown,
     cancel: &'a SessionHandle,
     /// The session's planning checkpoints see the token and deadline too.
     planning: StatementStop,
+    /// The statement's span, a child of the session's; its work runs in it.
+    span: tracing::Span,
+    started: Instant,
 }
 
-impl<'a> Scope<'a> {
+impl<'a> StatementScope<'a> {
     fn new(
         cancel: &'a SessionHandle,
         session: &Session,
@@ -73,14 +79,18 @@ impl<'a> Scope<'a> {
             shutdown,
             cancel,
             planning,
+            span: tracing::debug_span!("statement"),
+            started: Instant::now(),
         }
     }
 }
 
-impl Drop for Scope<'_> {
+impl Drop for StatementScope<'_> {
     fn drop(&mut self) {
         self.cancel.end();
         self.planning.end();
+        let elapsed_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        tracing::debug!(parent: &self.span, elapsed_us, "statement ended");
     }
 }
 
@@ -307,7 +317,7 @@ async fn simple_query_inner(
     }
     let single = statements.len() == 1;
     for stmt in statements {
-        let scope = Scope::new(cancel, session, shutdown, sql);
+        let scope = StatementScope::new(cancel, session, shutdown, sql);
         let result = async {
             let prepared = match stmt {
                 SimpleStatement::Prepared(prepared) => prepared,
@@ -400,12 +410,13 @@ fn row_description(schema: &Schema, encoder: &RowEncoder) -> PgWireBackendMessag
 /// library's) fails the statement with XX000; the session goes on.
 async fn guarded<T>(
     client: &mut Connection,
-    scope: &Scope<'_>,
+    scope: &StatementScope<'_>,
     terminable: bool,
     fut: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
     use futures::FutureExt;
-    let fut = std::panic::AssertUnwindSafe(fut).catch_unwind();
+    use tracing::Instrument;
+    let fut = std::panic::AssertUnwindSafe(fut.instrument(scope.span.clone())).catch_unwind();
     let terminate = async {
         match terminable {
             true => scope.shutdown.terminate.cancelled().await,
@@ -452,7 +463,7 @@ async fn stream_rows(
     portal: &mut Portal,
     encoder: &RowEncoder,
     limit: usize,
-    scope: &Scope<'_>,
+    scope: &StatementScope<'_>,
 ) -> Result<(usize, bool)> {
     let Some(running) = portal.running.as_mut() else {
         return Ok((0, false));
@@ -531,7 +542,7 @@ async fn extended_message(
                     position: None,
                 });
             }
-            let scope = Scope::new(cancel, session, shutdown, &sql);
+            let scope = StatementScope::new(cancel, session, shutdown, &sql);
             let prepared = guarded(
                 conn,
                 &scope,
@@ -596,7 +607,7 @@ async fn extended_message(
             let mut portal = session.portals.remove(&name).ok_or_else(|| {
                 WeirError::UnknownPortal(format!("portal \"{name}\" does not exist"))
             })?;
-            let scope = Scope::new(cancel, session, shutdown, &portal.prepared.sql);
+            let scope = StatementScope::new(cancel, session, shutdown, &portal.prepared.sql);
             let result = execute(conn, session, &mut portal, max_rows as usize, &scope).await;
             drop(scope);
             if result.is_err() {
@@ -627,7 +638,7 @@ async fn execute(
     session: &mut Session,
     portal: &mut Portal,
     max_rows: usize,
-    scope: &Scope<'_>,
+    scope: &StatementScope<'_>,
 ) -> Result<()> {
     if session.txn == TxnState::Failed && portal.running.is_some() {
         return Err(WeirError::InFailedTransaction);
@@ -694,7 +705,7 @@ async fn fetch(
     name: &str,
     rows: Option<u64>,
     formats: Option<Vec<bool>>,
-    scope: &Scope<'_>,
+    scope: &StatementScope<'_>,
 ) -> Result<()> {
     let mut cursor = session
         .portals
