@@ -276,12 +276,7 @@ pub(crate) fn parse_offset(s: &str) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn text(f: impl FnOnce(&mut BytesMut)) -> String {
-        let mut b = BytesMut::new();
-        f(&mut b);
-        String::from_utf8(b.to_vec()).unwrap()
-    }
+    use crate::test_text as text;
 
     #[test]
     fn civil_dates_agree_with_chrono_and_reach_postgresqls_last_day() {

@@ -23,14 +23,6 @@ pub fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-fn bad_input(type_oid: u32, text: &str) -> Error {
-    Error::invalid_text(type_oid, text)
-}
-
-fn out_of_range(type_oid: u32, text: &str) -> Error {
-    Error::out_of_range(type_oid, text)
-}
-
 /// Decode one Bind parameter. `type_oid` is what the client declared (or 0),
 /// `target` what the planner inferred for the placeholder (if anything).
 pub fn decode_param(
@@ -75,9 +67,9 @@ pub fn decode_param(
             let text = scalar.to_string();
             scalar.cast_to(t).map_err(|e| {
                 if overflowed(&e) {
-                    out_of_range(pg_type_of(t).oid, &text)
+                    Error::out_of_range(pg_type_of(t).oid, &text)
                 } else {
-                    bad_input(pg_type_of(t).oid, &text)
+                    Error::invalid_text(pg_type_of(t).oid, &text)
                 }
             })
         }
@@ -89,9 +81,11 @@ pub fn decode_param(
 pub fn parse_text(text: &str, t: &DataType, type_oid: u32) -> Result<ScalarValue> {
     let trimmed = text.trim();
     let int = |min: i128, max: i128| -> Result<i128> {
-        let v: i128 = trimmed.parse().map_err(|_| bad_input(type_oid, text))?;
+        let v: i128 = trimmed
+            .parse()
+            .map_err(|_| Error::invalid_text(type_oid, text))?;
         if v < min || v > max {
-            return Err(out_of_range(type_oid, text));
+            return Err(Error::out_of_range(type_oid, text));
         }
         Ok(v)
     };
@@ -100,14 +94,14 @@ pub fn parse_text(text: &str, t: &DataType, type_oid: u32) -> Result<ScalarValue
         DataType::Int32 => ScalarValue::Int32(Some(int(i32::MIN.into(), i32::MAX.into())? as i32)),
         DataType::Int64 => ScalarValue::Int64(Some(int(i64::MIN.into(), i64::MAX.into())? as i64)),
         DataType::Boolean => ScalarValue::Boolean(Some(
-            parse_bool(trimmed).ok_or_else(|| bad_input(type_oid, text))?,
+            parse_bool(trimmed).ok_or_else(|| Error::invalid_text(type_oid, text))?,
         )),
         DataType::Float32 | DataType::Float64 => {
             let v: f64 = match trimmed.to_ascii_lowercase().as_str() {
                 "infinity" | "inf" | "+infinity" => f64::INFINITY,
                 "-infinity" | "-inf" => f64::NEG_INFINITY,
                 "nan" => f64::NAN,
-                s => s.parse().map_err(|_| bad_input(type_oid, text))?,
+                s => s.parse().map_err(|_| Error::invalid_text(type_oid, text))?,
             };
             if matches!(t, DataType::Float32) {
                 ScalarValue::Float32(Some(v as f32))
@@ -117,7 +111,7 @@ pub fn parse_text(text: &str, t: &DataType, type_oid: u32) -> Result<ScalarValue
         }
         DataType::Utf8 => ScalarValue::Utf8(Some(text.to_owned())),
         DataType::Binary => ScalarValue::Binary(Some(
-            parse_bytea(text).ok_or_else(|| bad_input(type_oid, text))?,
+            parse_bytea(text).ok_or_else(|| Error::invalid_text(type_oid, text))?,
         )),
         DataType::Date32 if infinity(trimmed).is_some() => {
             ScalarValue::Date32(Some(if infinity(trimmed) == Some(true) {
@@ -137,43 +131,45 @@ pub fn parse_text(text: &str, t: &DataType, type_oid: u32) -> Result<ScalarValue
             )
         }
         DataType::Date32 => {
-            let (dt, _) = parse_datetime(trimmed).ok_or_else(|| bad_input(type_oid, text))?;
+            let (dt, _) =
+                parse_datetime(trimmed).ok_or_else(|| Error::invalid_text(type_oid, text))?;
             let days = dt
                 .date()
                 .signed_duration_since(NaiveDate::default())
                 .num_days();
             ScalarValue::Date32(Some(
-                i32::try_from(days).map_err(|_| out_of_range(type_oid, text))?,
+                i32::try_from(days).map_err(|_| Error::out_of_range(type_oid, text))?,
             ))
         }
         DataType::Timestamp(unit, tz) => {
-            let (dt, offset) = parse_datetime(trimmed).ok_or_else(|| bad_input(type_oid, text))?;
+            let (dt, offset) =
+                parse_datetime(trimmed).ok_or_else(|| Error::invalid_text(type_oid, text))?;
             let mut micros = dt.and_utc().timestamp_micros();
             if tz.is_some() {
                 micros -= i64::from(offset.unwrap_or(0)) * 1_000_000;
             }
             ScalarValue::TimestampMicrosecond(Some(micros), tz.clone())
                 .cast_to(&DataType::Timestamp(*unit, tz.clone()))
-                .map_err(|_| out_of_range(type_oid, text))?
+                .map_err(|_| Error::out_of_range(type_oid, text))?
         }
         DataType::Time64(_) | DataType::Time32(_) => {
-            let time = parse_time(trimmed).ok_or_else(|| bad_input(type_oid, text))?;
+            let time = parse_time(trimmed).ok_or_else(|| Error::invalid_text(type_oid, text))?;
             let micros = i64::from(time.num_seconds_from_midnight()) * 1_000_000
                 + i64::from(time.nanosecond() / 1000);
             ScalarValue::Time64Microsecond(Some(micros))
                 .cast_to(t)
-                .map_err(|_| bad_input(type_oid, text))?
+                .map_err(|_| Error::invalid_text(type_oid, text))?
         }
         DataType::Decimal128(_, _) if type_oid == oid::NUMERIC => {
-            parse_numeric(trimmed).ok_or_else(|| bad_input(type_oid, text))?
+            parse_numeric(trimmed).ok_or_else(|| Error::invalid_text(type_oid, text))?
         }
         other => ScalarValue::Utf8(Some(trimmed.to_owned()))
             .cast_to(other)
             .map_err(|e| {
                 if overflowed(&e) {
-                    out_of_range(type_oid, text)
+                    Error::out_of_range(type_oid, text)
                 } else {
-                    bad_input(type_oid, text)
+                    Error::invalid_text(type_oid, text)
                 }
             })?,
     })

@@ -37,3 +37,12 @@ pub use error::{Error, Result};
 pub use mapping::{arrow_type_of_oid, pg_type, PgType, PG_TYPE_METADATA};
 pub use oid::{array_oid, type_name};
 pub use timezone::{parse_timezone, SessionTz};
+
+/// What a text encoder writes, as a string (for tests).
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn test_text(f: impl FnOnce(&mut bytes::BytesMut)) -> String {
+    let mut b = bytes::BytesMut::new();
+    f(&mut b);
+    String::from_utf8(b.to_vec()).unwrap()
+}

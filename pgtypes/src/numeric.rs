@@ -342,12 +342,7 @@ pub(crate) fn decode_numeric_binary(b: &[u8]) -> Result<ScalarValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn text(f: impl FnOnce(&mut BytesMut)) -> String {
-        let mut b = BytesMut::new();
-        f(&mut b);
-        String::from_utf8(b.to_vec()).unwrap()
-    }
+    use crate::test_text as text;
 
     #[test]
     fn decimals_and_numeric_binary() {

@@ -98,12 +98,7 @@ pub(crate) fn uuid_text(b: &[u8], out: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn text(f: impl FnOnce(&mut BytesMut)) -> String {
-        let mut b = BytesMut::new();
-        f(&mut b);
-        String::from_utf8(b.to_vec()).unwrap()
-    }
+    use crate::test_text as text;
 
     #[test]
     fn floats_print_like_postgresql() {

@@ -58,6 +58,15 @@ pub(crate) enum Route {
 /// The route of a SQL text, from its tokens. Text that does not tokenize
 /// (an unterminated string) takes the standard route, whose parser reports it.
 pub(crate) fn route(sql: &str) -> Route {
+    // Most statements contain none of the words that could route them
+    // elsewhere: those skip the tokenizer (the parser reads them next).
+    let lower = sql.to_ascii_lowercase();
+    if !["external", "pg_", "information_schema", "regclass"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
+        return Route::Standard;
+    }
     let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else {
         return Route::Standard;
     };
