@@ -31,8 +31,9 @@ def parse_args(argv):
         prog="bench/run",
         description="Measure Weir beside its peers (DuckDB, DataFusion in-process, PostgreSQL) in one run.",
     )
-    p.add_argument("--suite", action="append", choices=sorted(SUITES) + ["all"],
-                   help="suite to run (repeatable); default: all")
+    p.add_argument("--suite", action="append",
+                   help="suite(s) to run, comma-separated or repeated: "
+                        + ", ".join(sorted(SUITES) + ["all"]) + " (default: all)")
     p.add_argument("--sf", type=float, help="TPC-H scale factor (default 1; 0.01 with --quick)")
     p.add_argument("--runs", type=int, help="measured runs per figure, after warm-up (default 5; 1 with --quick)")
     p.add_argument("--warmup", type=int, help="warm-up runs per figure (default 1; 0 with --quick)")
@@ -59,7 +60,10 @@ def parse_args(argv):
     args.clients = [int(c) for c in (args.clients or ("1,4" if q else "1,16,64")).split(",")]
     args.profile = args.profile or "release"
     args.out = args.out or (REPO / "bench" / "results" / ("quick" if q else ""))
-    suites = args.suite or ["all"]
+    suites = [s.strip() for arg in (args.suite or ["all"]) for s in arg.split(",") if s.strip()]
+    unknown = [s for s in suites if s not in SUITES and s != "all"]
+    if unknown or not suites:
+        p.error(f"unknown suite {', '.join(unknown) or '(none)'}; choose from {', '.join(sorted(SUITES))} or all")
     args.suites = list(SUITES) if "all" in suites else list(dict.fromkeys(suites))
     if args.runs < 1 or args.sf <= 0:
         p.error("--runs must be at least 1 and --sf positive")

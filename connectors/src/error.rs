@@ -28,14 +28,14 @@ pub enum ConnectorError {
         #[source]
         source: datafusion::error::DataFusionError,
     },
-    /// A remote source failed; `sqlstate` is what the client sees.
+    /// A remote source failed; `fault` says how (the gateway picks the
+    /// SQLSTATE the client sees from it).
     #[error("source {source_name}: {message}")]
     Source {
         /// The source's name (its catalog).
         source_name: String,
-        /// PostgreSQL SQLSTATE: 08001 unreachable, 08006 connection lost,
-        /// 57014 cancelled, or the source's own code.
-        sqlstate: String,
+        /// What kind of failure it was.
+        fault: SourceFault,
         /// What went wrong, with the source's message.
         message: String,
     },
@@ -51,6 +51,40 @@ pub enum ConnectorError {
     /// A DataFusion error while building a scan.
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
+}
+
+/// How a remote source failed: what the connector knows, not yet a
+/// SQLSTATE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceFault {
+    /// No connection could be made (refused, timed out, TLS failed).
+    Unreachable,
+    /// The connection broke while a statement used it.
+    Lost,
+    /// The connection pool was closed (the source is being shut down).
+    Closed,
+    /// The source broke its wire protocol.
+    Protocol,
+    /// The source stopped the statement (a timeout or a cancel).
+    Cancelled,
+    /// The source refused the statement with an error code of its own.
+    Remote(RemoteCode),
+    /// Anything else (a driver fault).
+    Other,
+}
+
+/// An error code as a source reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteCode {
+    /// PostgreSQL or Redshift: a SQLSTATE in PostgreSQL's own table.
+    Postgres(String),
+    /// MySQL or MariaDB: its ODBC-style SQLSTATE and its error number.
+    Mysql {
+        /// The SQLSTATE (`42S02`, `23000`, `HY000`...).
+        sqlstate: String,
+        /// The server's error number (`1146` no such table...).
+        number: u16,
+    },
 }
 
 impl From<ConnectorError> for datafusion::error::DataFusionError {
@@ -75,12 +109,12 @@ impl ConnectorError {
     /// A source error, wrapped as DataFusion carries it.
     pub(crate) fn source(
         source_name: &str,
-        sqlstate: &str,
+        fault: SourceFault,
         message: impl Into<String>,
     ) -> datafusion::error::DataFusionError {
         datafusion::error::DataFusionError::External(Box::new(Self::Source {
             source_name: source_name.to_owned(),
-            sqlstate: sqlstate.to_owned(),
+            fault,
             message: message.into(),
         }))
     }

@@ -19,4 +19,4 @@ pub mod error;
 pub mod lake;
 pub mod remote;
 
-pub use error::ConnectorError;
+pub use error::{ConnectorError, RemoteCode, SourceFault};

@@ -229,6 +229,24 @@ impl SqlState {
     pub const UNDEFINED_OBJECT: Self = Self("42704");
     /// `42P01` undefined_table
     pub const UNDEFINED_TABLE: Self = Self("42P01");
+    /// `08003` connection_does_not_exist
+    pub const CONNECTION_DOES_NOT_EXIST: Self = Self("08003");
+    /// `40P01` deadlock_detected
+    pub const DEADLOCK_DETECTED: Self = Self("40P01");
+    /// `23503` foreign_key_violation
+    pub const FOREIGN_KEY_VIOLATION: Self = Self("23503");
+    /// `42501` insufficient_privilege
+    pub const INSUFFICIENT_PRIVILEGE: Self = Self("42501");
+    /// `23000` integrity_constraint_violation
+    pub const INTEGRITY_CONSTRAINT_VIOLATION: Self = Self("23000");
+    /// `22007` invalid_datetime_format
+    pub const INVALID_DATETIME_FORMAT: Self = Self("22007");
+    /// `55P03` lock_not_available
+    pub const LOCK_NOT_AVAILABLE: Self = Self("55P03");
+    /// `42000` syntax_error_or_access_rule_violation
+    pub const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: Self = Self("42000");
+    /// `23505` unique_violation
+    pub const UNIQUE_VIOLATION: Self = Self("23505");
 
     /// A code reported by a source. Only well-formed codes are kept (five
     /// digits or capitals); anything else is [`SqlState::INTERNAL_ERROR`].
@@ -436,10 +454,15 @@ fn datafusion_to_client(err: &DataFusionError) -> ClientError {
             SqlState::IO_ERROR,
             format!("could not read from storage: {e}"),
         ),
-        other => ClientError::new(
-            SqlState::INTERNAL_ERROR,
-            strip_df_prefix(&other.to_string()),
-        ),
+        // What is left is a fault of DataFusion or of Weir, not of the
+        // statement. Every variant is named, so an upgrade that adds one
+        // has to decide its SQLSTATE here.
+        DataFusionError::Internal(_)
+        | DataFusionError::ExecutionJoin(_)
+        | DataFusionError::Substrait(_)
+        | DataFusionError::Ffi(_) => {
+            ClientError::new(SqlState::INTERNAL_ERROR, strip_df_prefix(&err.to_string()))
+        }
     }
 }
 
@@ -490,12 +513,67 @@ fn connector_to_client(e: &weir_connectors::ConnectorError) -> ClientError {
             c
         }
         C::Write { .. } => ClientError::new(SqlState::IO_ERROR, e.to_string()),
-        C::Source { sqlstate, .. } => {
-            ClientError::new(SqlState::from_code(sqlstate), e.to_string())
-        }
+        C::Source { fault, .. } => ClientError::new(source_sqlstate(fault), e.to_string()),
         C::OutOfRange { .. } => {
             ClientError::new(SqlState::NUMERIC_VALUE_OUT_OF_RANGE, e.to_string())
         }
+    }
+}
+
+/// The SQLSTATE a client sees for a source's failure.
+fn source_sqlstate(fault: &weir_connectors::SourceFault) -> SqlState {
+    use weir_connectors::{RemoteCode, SourceFault as F};
+    match fault {
+        F::Unreachable => SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+        F::Lost => SqlState::CONNECTION_FAILURE,
+        F::Closed => SqlState::CONNECTION_DOES_NOT_EXIST,
+        F::Protocol => SqlState::PROTOCOL_VIOLATION,
+        F::Cancelled => SqlState::QUERY_CANCELED,
+        F::Remote(RemoteCode::Postgres(code)) => SqlState::from_code(code),
+        F::Remote(RemoteCode::Mysql { sqlstate, number }) => mysql_sqlstate(sqlstate, *number),
+        F::Other => SqlState::INTERNAL_ERROR,
+    }
+}
+
+/// MySQL and MariaDB report ODBC-style SQLSTATEs, many of them `HY000`;
+/// clients of Weir expect PostgreSQL's. The error number decides where it
+/// says more than the SQLSTATE (`23000` is a duplicate key, a null or a
+/// foreign key; `42000` a syntax error or a denied privilege).
+fn mysql_sqlstate(sqlstate: &str, number: u16) -> SqlState {
+    match number {
+        1146 => SqlState::UNDEFINED_TABLE,      // ER_NO_SUCH_TABLE
+        1054 => SqlState::UNDEFINED_COLUMN,     // ER_BAD_FIELD_ERROR
+        1049 => SqlState::INVALID_CATALOG_NAME, // ER_BAD_DB_ERROR
+        1305 => SqlState::UNDEFINED_FUNCTION,   // ER_SP_DOES_NOT_EXIST
+        1064 => SqlState::SYNTAX_ERROR,         // ER_PARSE_ERROR
+        // Database, table, column and global privileges.
+        1044 | 1142 | 1143 | 1227 => SqlState::INSUFFICIENT_PRIVILEGE,
+        1045 => SqlState::INVALID_PASSWORD, // ER_ACCESS_DENIED_ERROR
+        1062 | 1586 => SqlState::UNIQUE_VIOLATION,
+        1048 => SqlState::NOT_NULL_VIOLATION, // ER_BAD_NULL_ERROR
+        1216 | 1217 | 1451 | 1452 => SqlState::FOREIGN_KEY_VIOLATION,
+        1365 => SqlState::DIVISION_BY_ZERO,
+        1264 | 1690 => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+        1292 => SqlState::INVALID_DATETIME_FORMAT, // ER_TRUNCATED_WRONG_VALUE
+        1366 => SqlState::INVALID_TEXT_REPRESENTATION, // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD
+        1213 => SqlState::DEADLOCK_DETECTED,
+        1205 => SqlState::LOCK_NOT_AVAILABLE, // ER_LOCK_WAIT_TIMEOUT
+        1040 => SqlState::TOO_MANY_CONNECTIONS,
+        _ => match sqlstate {
+            "42S02" => SqlState::UNDEFINED_TABLE,
+            "42S22" => SqlState::UNDEFINED_COLUMN,
+            "70100" => SqlState::QUERY_CANCELED,
+            "08S01" => SqlState::CONNECTION_FAILURE,
+            "23000" => SqlState::INTEGRITY_CONSTRAINT_VIOLATION,
+            "42000" => SqlState::SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION,
+            // Standard classes PostgreSQL shares (22 data, 28 authorization,
+            // 40 transaction rollback) keep their code; MySQL's own (HY,
+            // 42S, 08S...) are not PostgreSQL's.
+            c if ["22", "28", "40"].iter().any(|class| c.starts_with(class)) => {
+                SqlState::from_code(c)
+            }
+            _ => SqlState::INTERNAL_ERROR,
+        },
     }
 }
 
@@ -708,7 +786,10 @@ fn strip_df_prefix(m: &str) -> String {
     m.to_owned()
 }
 
-/// Plan/Execution errors carry only a message; recognise the common ones.
+/// DataFusion's Plan and Execution errors carry only a message (no code,
+/// no kind), so for those alone the message decides: the common ones are
+/// recognised, the rest are internal errors. Every other variant is
+/// classified by its kind and root cause in `datafusion_to_client`.
 fn message_to_client(m: &str) -> ClientError {
     let m = strip_df_prefix(m);
     let lower = m.to_ascii_lowercase();
@@ -906,20 +987,33 @@ mod tests {
 
     #[test]
     fn connector_errors_keep_the_sources_sqlstate_and_values_out_of_range_are_22003() {
-        use weir_connectors::ConnectorError as C;
-        let source = |code: &str| {
+        use weir_connectors::{ConnectorError as C, RemoteCode, SourceFault as F};
+        let source = |fault: F| {
             WeirError::DataFusion(DataFusionError::External(Box::new(C::Source {
                 source_name: "rds".into(),
-                sqlstate: code.into(),
+                fault,
                 message: "m".into(),
             })))
             .to_client()
         };
-        assert_eq!(source("42P01").code, "42P01");
-        assert_eq!(source("08001").code, "08001");
-        // Only well-formed codes are passed on.
-        assert_eq!(source("nope").code, "XX000");
-        assert_eq!(source("4201'").code, "XX000");
+        let pg = |code: &str| F::Remote(RemoteCode::Postgres(code.into()));
+        for (fault, code) in [
+            (F::Unreachable, "08001"),
+            (F::Lost, "08006"),
+            (F::Closed, "08003"),
+            (F::Protocol, "08P01"),
+            (F::Cancelled, "57014"),
+            (F::Other, "XX000"),
+            (pg("42P01"), "42P01"),
+            (pg("HV00R"), "HV00R"),
+            // Only well-formed codes are passed on.
+            (pg("nope"), "XX000"),
+            (pg("4201'"), "XX000"),
+        ] {
+            let c = source(fault.clone());
+            assert_eq!(c.code, code, "{fault:?}");
+            assert_eq!(c.message, "source rds: m");
+        }
         let c = WeirError::DataFusion(
             C::OutOfRange {
                 column: "v".into(),
@@ -943,6 +1037,47 @@ mod tests {
             "{}",
             c.message
         );
+    }
+
+    #[test]
+    fn mysql_errors_become_the_postgresql_ones_by_number_then_sqlstate() {
+        for (sqlstate, number, postgres) in [
+            ("42S02", 1146, "42P01"),
+            ("42S22", 1054, "42703"),
+            ("42000", 1049, "3D000"),
+            ("42000", 1305, "42883"),
+            ("42000", 1064, "42601"),
+            ("42000", 1142, "42501"),
+            ("42000", 1143, "42501"),
+            ("28000", 1045, "28P01"),
+            ("23000", 1062, "23505"),
+            ("23000", 1048, "23502"),
+            ("23000", 1452, "23503"),
+            ("22012", 1365, "22012"),
+            ("22003", 1264, "22003"),
+            ("22003", 1690, "22003"),
+            ("22007", 1292, "22007"),
+            ("HY000", 1366, "22P02"),
+            ("40001", 1213, "40P01"),
+            ("HY000", 1205, "55P03"),
+            ("08004", 1040, "53300"),
+            // Numbers not in the table: the SQLSTATE decides.
+            ("42S02", 9999, "42P01"),
+            ("70100", 9999, "57014"),
+            ("08S01", 2013, "08006"),
+            ("23000", 9999, "23000"),
+            ("42000", 9999, "42000"),
+            ("22001", 1406, "22001"),
+            ("40001", 9999, "40001"),
+            ("HY000", 1030, "XX000"),
+            ("01000", 1265, "XX000"),
+        ] {
+            assert_eq!(
+                mysql_sqlstate(sqlstate, number),
+                postgres,
+                "{sqlstate} {number}"
+            );
+        }
     }
 
     #[test]
@@ -1002,6 +1137,82 @@ mod tests {
         );
         assert_eq!(c(DataFusionError::Collection(vec![])), "XX000");
         assert_eq!(
+            c(DataFusionError::Collection(vec![
+                DataFusionError::NotImplemented("x".into()),
+                DataFusionError::Internal("y".into()),
+            ])),
+            "0A000"
+        );
+        assert_eq!(
+            c(DataFusionError::SQL(
+                Box::new(ParserError::ParserError("Expected: x".into())),
+                None
+            )),
+            "42601"
+        );
+        assert_eq!(
+            c(DataFusionError::SchemaError(
+                Box::new(SchemaError::FieldNotFound {
+                    field: Box::new(datafusion::common::Column::from_name("nope")),
+                    valid_fields: vec![],
+                }),
+                Box::new(None)
+            )),
+            "42703"
+        );
+        assert_eq!(
+            c(DataFusionError::ParquetError(Box::new(
+                datafusion::parquet::errors::ParquetError::General("x".into())
+            ))),
+            "XX001"
+        );
+        assert_eq!(
+            c(DataFusionError::ObjectStore(Box::new(
+                object_store::Error::NotFound {
+                    path: "p".into(),
+                    source: "gone".into(),
+                }
+            ))),
+            "58030"
+        );
+        // Wrapped: the root cause decides.
+        assert_eq!(
+            c(DataFusionError::Diagnostic(
+                Box::new(datafusion::common::Diagnostic::new_error("d", None)),
+                Box::new(DataFusionError::ResourcesExhausted("x".into()))
+            )),
+            "53200"
+        );
+        assert_eq!(
+            c(DataFusionError::Context(
+                "c".into(),
+                Box::new(DataFusionError::External(Box::new(
+                    WeirError::StatementTimeout
+                )))
+            )),
+            "57014"
+        );
+        assert_eq!(
+            c(DataFusionError::External(Box::new(
+                ArrowError::DivideByZero
+            ))),
+            "22012"
+        );
+        assert_eq!(
+            c(DataFusionError::External(Box::new(std::io::Error::other(
+                "x"
+            )))),
+            "XX000"
+        );
+        // Faults of DataFusion or Weir, never of the statement.
+        for e in [
+            DataFusionError::Internal("x".into()),
+            DataFusionError::Substrait("x".into()),
+            DataFusionError::Ffi("x".into()),
+        ] {
+            assert_eq!(c(e), "XX000");
+        }
+        assert_eq!(
             c(DataFusionError::ArrowError(
                 Box::new(ArrowError::ArithmeticOverflow("x".into())),
                 None
@@ -1024,6 +1235,17 @@ mod tests {
             )),
             "23502"
         );
+    }
+
+    #[tokio::test]
+    async fn a_task_that_failed_to_join_is_an_internal_error() {
+        let task = tokio::spawn(std::future::pending::<()>());
+        task.abort();
+        let Err(join) = task.await else {
+            unreachable!("an aborted task cannot finish")
+        };
+        let e = WeirError::DataFusion(DataFusionError::ExecutionJoin(Box::new(join)));
+        assert_eq!(e.to_client().code, "XX000");
     }
 
     #[test]

@@ -749,6 +749,19 @@ async fn cancelling_a_query_cancels_it_at_the_source_and_source_errors_reach_the
         "{}",
         message(&e)
     );
+    // The same on MySQL, whose own code (42S02, error 1146) becomes
+    // PostgreSQL's.
+    let mut my = db.mysql().await;
+    my.execute("DROP TABLE stock").await.unwrap();
+    let e = c
+        .query(
+            &format!("SELECT qty FROM shop_mysql.{}.stock", db.name),
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42P01", "{}", message(&e));
+    assert!(message(&e).contains("stock"), "{}", message(&e));
     db.drop().await;
 }
 
@@ -1168,5 +1181,101 @@ async fn a_table_created_at_the_source_is_found_before_the_metadata_expires() {
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&e), "42P01", "{}", message(&e));
+    db.drop().await;
+}
+
+/// The lines PostgreSQL's server log gained since [`ServerLog::open`], of
+/// sessions on one database. Debian's clusters log to
+/// `/var/log/postgresql/postgresql-<version>-main.log` with `user@database`
+/// in each line's prefix; `WEIR_TEST_PG_LOG` names another file.
+struct ServerLog {
+    path: std::path::PathBuf,
+    start: u64,
+}
+
+impl ServerLog {
+    fn open() -> Self {
+        let path = match std::env::var_os("WEIR_TEST_PG_LOG") {
+            Some(p) => std::path::PathBuf::from(p),
+            None => std::fs::read_dir("/var/log/postgresql")
+                .expect("PostgreSQL's log directory /var/log/postgresql (or set WEIR_TEST_PG_LOG)")
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with("-main.log"))
+                .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+                .expect("a PostgreSQL log in /var/log/postgresql (or set WEIR_TEST_PG_LOG)")
+                .path(),
+        };
+        let start = std::fs::metadata(&path).unwrap().len();
+        Self { path, start }
+    }
+
+    /// New lines logged by sessions on `database` that contain `text`.
+    fn lines(&self, database: &str, text: &str) -> Vec<String> {
+        use std::io::{Read, Seek};
+        let mut file = std::fs::File::open(&self.path).unwrap();
+        file.seek(std::io::SeekFrom::Start(self.start)).unwrap();
+        let mut new = String::new();
+        file.read_to_string(&mut new).unwrap();
+        let session = format!("@{database} ");
+        new.lines()
+            .filter(|l| l.contains(&session) && l.contains(text))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// A prepared statement on a remote table keeps what the source described
+/// at its first execution: the second asks nothing (PostgreSQL's statement
+/// log shows every statement parsed for it).
+#[tokio::test]
+async fn a_prepared_remote_query_describes_its_statement_once() {
+    let db = Databases::create().await;
+    fill_postgres(&db).await;
+    db.pg()
+        .await
+        .execute(
+            format!(
+                "ALTER DATABASE {} SET log_min_duration_statement = 0",
+                db.name
+            )
+            .as_str(),
+        )
+        .await
+        .unwrap();
+    let log = ServerLog::open();
+    let sources = db.sources();
+    let server = TestServer::start_with(move |c| c.sources = sources).await;
+    let c = server.client().await;
+    let statement = c
+        .prepare("SELECT id, note FROM rds.shop.orders WHERE amount > 30 ORDER BY id")
+        .await
+        .unwrap();
+    let first = c.query(&statement, &[]).await.unwrap();
+    assert_eq!(first.len(), 20);
+    // Every statement Weir sent about the table: the describe is a parse.
+    let about_orders = || log.lines(&db.name, "\"orders\"");
+    let parses = |lines: &[String]| lines.iter().filter(|l| l.contains(" parse ")).count();
+    let after_first = about_orders();
+    assert_eq!(parses(&after_first), 1, "{after_first:#?}");
+    // Weir's connections to the source end, so the second execution runs
+    // on a new one (whose driver has described nothing yet).
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&db.name)
+    .fetch_all(&mut db.pg().await)
+    .await
+    .unwrap();
+    assert!(!ended.is_empty() && ended.iter().all(|e| *e));
+    let second = c.query(&statement, &[]).await.unwrap();
+    assert_eq!(second.len(), 20);
+    let id =
+        |rows: &[tokio_postgres::Row]| rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>();
+    assert_eq!(id(&first), id(&second));
+    let after_second = about_orders();
+    assert_eq!(parses(&after_second), 1, "{after_second:#?}");
+    // ...while the rows were read again.
+    assert!(after_second.len() > after_first.len(), "{after_second:#?}");
     db.drop().await;
 }

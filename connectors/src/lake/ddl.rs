@@ -9,10 +9,11 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::catalog::Session;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
+use datafusion::logical_expr::CreateExternalTable;
 use datafusion::physical_plan::ExecutionPlan;
 use iceberg::spec::{Transform, UnboundPartitionSpec};
 use iceberg::{NamespaceIdent, TableCreation, TableIdent};
-use weir_catalog::{CatalogError, ExternalTable, Lakehouse};
+use weir_catalog::{CatalogError, ExternalTable, FileFormat, Lakehouse};
 
 use super::write::{self, StagedTable};
 
@@ -393,6 +394,74 @@ pub fn count(batches: &[datafusion::arrow::array::RecordBatch]) -> u64 {
                 .collect::<Vec<_>>()
         })
         .sum()
+}
+
+/// What `CREATE EXTERNAL TABLE` (as DataFusion planned it) registers as
+/// `schema.name`: its format; its location, resolved against the lake's
+/// (`raw/x` is under the lake, `/data/x` a local path, `s3://...` as
+/// written); its declared and partition columns; and its options, with
+/// DataFusion's `format.` prefix dropped and `has_header` spelt `header`.
+pub fn external_table(
+    c: &CreateExternalTable,
+    schema: String,
+    name: String,
+    lake: &Lakehouse,
+) -> Result<ExternalTable> {
+    if c.or_replace || c.temporary || c.unbounded {
+        return Err(DataFusionError::NotImplemented(
+            "OR REPLACE, TEMPORARY and UNBOUNDED external tables are not supported".into(),
+        ));
+    }
+    let format = FileFormat::from_name(&c.file_type).ok_or_else(|| {
+        DataFusionError::NotImplemented(format!(
+            "STORED AS {}: use PARQUET, CSV or JSON",
+            c.file_type
+        ))
+    })?;
+    let location = if c.location.contains("://") {
+        c.location.clone()
+    } else if c.location.starts_with('/') {
+        format!("file://{}", c.location)
+    } else {
+        lake.location().join(&c.location)
+    };
+    let arrow = c.schema.as_arrow();
+    let partition_columns = c
+        .table_partition_cols
+        .iter()
+        .map(|p| {
+            let ty = arrow
+                .field_with_name(p)
+                .map(|f| f.data_type().clone())
+                .unwrap_or(DataType::Utf8);
+            (p.clone(), ty.to_string())
+        })
+        .collect();
+    let columns = arrow
+        .fields()
+        .iter()
+        .filter(|f| !c.table_partition_cols.contains(f.name()))
+        .map(|f| (f.name().clone(), f.data_type().to_string(), f.is_nullable()))
+        .collect();
+    let options = c
+        .options
+        .iter()
+        .map(|(k, v)| {
+            let k = k.to_ascii_lowercase();
+            let k = k.strip_prefix("format.").unwrap_or(&k);
+            let k = if k == "has_header" { "header" } else { k };
+            (k.to_owned(), v.clone())
+        })
+        .collect();
+    Ok(ExternalTable {
+        schema,
+        name,
+        location,
+        format,
+        columns,
+        partition_columns,
+        options,
+    })
 }
 
 /// Register an external table, inferring its columns when none are declared.

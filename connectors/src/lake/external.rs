@@ -193,8 +193,9 @@ pub fn provider(lake: &Lakehouse, def: &ExternalTable) -> Result<Arc<dyn TablePr
         let keep = in_partition_folders(&options);
         let inner: Arc<dyn TableProvider> = if def.format == FileFormat::Json {
             // Each line split by serde_json.
-            let options = super::lenient::JsonFieldsTable::line_options(options, compression(def)?);
-            Arc::new(super::lenient::JsonFieldsTable::try_new(
+            let options =
+                super::text_fields::JsonFieldsTable::line_options(options, compression(def)?);
+            Arc::new(super::text_fields::JsonFieldsTable::try_new(
                 url, options, &declared,
             )?)
         } else {
@@ -210,7 +211,7 @@ pub fn provider(lake: &Lakehouse, def: &ExternalTable) -> Result<Arc<dyn TablePr
                 .with_schema(text);
             Arc::new(ListingTable::try_new(config)?)
         };
-        return Ok(Arc::new(super::lenient::LenientTable::with_nulls(
+        return Ok(Arc::new(super::text_fields::LenientTable::with_nulls(
             inner,
             declared,
             def.partition_columns.len(),
@@ -224,7 +225,7 @@ pub fn provider(lake: &Lakehouse, def: &ExternalTable) -> Result<Arc<dyn TablePr
         .with_listing_options(options.clone())
         .with_schema(declared.clone());
     let table = Arc::new(ListingTable::try_new(config)?);
-    Ok(Arc::new(super::located::LocatedTable::new(
+    Ok(Arc::new(super::file_errors::LocatedTable::new(
         table,
         url,
         options,

@@ -13,9 +13,9 @@
 
 pub mod ddl;
 pub mod external;
-pub mod lenient;
-pub mod located;
+pub mod file_errors;
 pub mod scan;
+pub mod text_fields;
 pub mod tpch;
 pub mod write;
 

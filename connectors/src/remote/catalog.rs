@@ -3,8 +3,10 @@
 //! Tables are [`FederatedTableProviderAdaptor`]s, so datafusion-federation's
 //! optimizer rule finds the largest subplans whose tables all belong to one
 //! source and hands each to `RemoteRule`, which wraps the largest parts
-//! [`Renderer`] can write as one statement into a `Federated` node;
-//! `RemotePlanner` turns that into a [`RemoteExec`].
+//! [`Renderer`] can write as one statement into a `Federated` node, with a
+//! `RemotePlanner` that keeps the statement as rendered (it is rendered
+//! once) and turns it into a [`RemoteExec`], asking the source to describe
+//! it only at the node's first execution.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -29,8 +31,8 @@ use datafusion_federation::{
     FederationProvider,
 };
 
-use super::exec::RemoteExec;
-use super::render::{Failure, Renderer, ScanLookup};
+use super::exec::{Described, RemoteExec};
+use super::render::{Failure, Rendered, Renderer, ScanLookup};
 use super::source::{Source, TableMeta};
 
 /// A source's catalog: its schemas and tables, from the metadata cache.
@@ -247,17 +249,15 @@ async fn plan_remote(
             )))
         }
     };
+    let described = Described::ask(source, &rendered, config.target_partitions()).await?;
     let schema = Arc::new(plan.schema().as_arrow().clone());
-    Ok(Arc::new(
-        RemoteExec::try_new(
-            source.clone(),
-            rendered,
-            schema,
-            config.batch_size(),
-            config.target_partitions(),
-        )
-        .await?,
-    ))
+    Ok(Arc::new(RemoteExec::new(
+        source.clone(),
+        &rendered,
+        &described,
+        schema,
+        config.batch_size(),
+    )))
 }
 
 /// What the federation rule sees of a remote table.
@@ -304,9 +304,7 @@ pub struct RemoteFederation {
 impl RemoteFederation {
     fn new(source: Arc<Source>) -> Self {
         let rule = RemoteRule {
-            planner: Arc::new(RemotePlanner {
-                source: source.clone(),
-            }),
+            source: source.clone(),
         };
         Self {
             source,
@@ -348,7 +346,7 @@ impl ScanLookup for SourceLookup<'_> {
 /// statement into `Federated` nodes; the rest stays with Weir.
 #[derive(Debug)]
 struct RemoteRule {
-    planner: Arc<RemotePlanner>,
+    source: Arc<Source>,
 }
 
 impl RemoteRule {
@@ -358,11 +356,18 @@ impl RemoteRule {
                 return Ok(Transformed::no(plan));
             }
         }
-        let lookup = SourceLookup(&self.planner.source);
-        let source = &self.planner.source;
+        let lookup = SourceLookup(&self.source);
+        let source = &self.source;
         match Renderer::new(source.kind().dialect(), source.name(), &lookup).query(&plan) {
-            Ok(_) => {
-                let node = FederatedPlanNode::new(plan, self.planner.clone());
+            Ok(rendered) => {
+                // The node keeps what was rendered, and later what the
+                // source described, for every execution of the plan.
+                let planner = Arc::new(RemotePlanner {
+                    source: source.clone(),
+                    rendered,
+                    described: Default::default(),
+                });
+                let node = FederatedPlanNode::new(plan, planner);
                 Ok(Transformed::yes(LogicalPlan::Extension(Extension {
                     node: Arc::new(node),
                 })))
@@ -394,10 +399,15 @@ impl OptimizerRule for RemoteRule {
     }
 }
 
-/// Plans a `Federated` node as a [`RemoteExec`].
+/// Plans one `Federated` node as a [`RemoteExec`]: the statement rendered
+/// when the node was made, and what the source described at the first
+/// execution (a prepared statement keeps its optimized plan, and with it
+/// this planner, so later executions ask the source nothing).
 #[derive(Debug)]
 struct RemotePlanner {
     source: Arc<Source>,
+    rendered: Rendered,
+    described: std::sync::Mutex<Option<Arc<Described>>>,
 }
 
 #[async_trait]
@@ -407,8 +417,31 @@ impl FederationPlanner for RemotePlanner {
         node: &FederatedPlanNode,
         state: &SessionState,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let lookup = SourceLookup(&self.source);
-        plan_remote(&self.source, &lookup, node.plan(), state.config()).await
+        let config = state.config();
+        let kept = self
+            .described
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let described = match kept {
+            Some(d) => d,
+            None => {
+                let d = Arc::new(
+                    Described::ask(&self.source, &self.rendered, config.target_partitions())
+                        .await?,
+                );
+                *self.described.lock().unwrap_or_else(|p| p.into_inner()) = Some(d.clone());
+                d
+            }
+        };
+        let schema = Arc::new(node.plan().schema().as_arrow().clone());
+        Ok(Arc::new(RemoteExec::new(
+            self.source.clone(),
+            &self.rendered,
+            &described,
+            schema,
+            config.batch_size(),
+        )))
     }
 }
 

@@ -80,47 +80,76 @@ impl fmt::Debug for RemoteExec {
     }
 }
 
-impl RemoteExec {
-    /// Plan `rendered` on `source`; PostgreSQL and Redshift describe the
-    /// statement first, to learn the types of its columns.
-    pub async fn try_new(
-        source: Arc<Source>,
-        rendered: Rendered,
-        schema: SchemaRef,
-        batch_size: usize,
+/// What planning a rendered statement learnt from its source: the
+/// statement per partition and how its columns are read. A prepared
+/// statement keeps it, so executing it again asks the source nothing.
+#[derive(Debug)]
+pub struct Described {
+    /// The statement, one per partition when a big table is read in ranges
+    /// (the first and last ranges are open, so rows written since still
+    /// fall in one).
+    base_sql: Vec<String>,
+    /// PostgreSQL and Redshift: the type of each column as described.
+    oids: Vec<u32>,
+    /// Columns read as text because Weir has no binary decoder for them.
+    as_text: Vec<bool>,
+}
+
+impl Described {
+    /// Ask `source` about `rendered`: PostgreSQL and Redshift describe the
+    /// statement, to learn the types of its columns; big scans are split
+    /// into ranges.
+    pub async fn ask(
+        source: &Source,
+        rendered: &Rendered,
         target_partitions: usize,
     ) -> Result<Self> {
-        let sql = rendered.sql.clone();
-        let mut oids = Vec::new();
-        let mut as_text = Vec::new();
-        let mut base_sql = vec![sql.clone()];
-        if let Pool::Postgres(pool) = source.pool() {
-            let mut conn = pool.acquire().await.map_err(|e| source.error(e))?;
-            if source.kind() == SourceKind::Postgres {
-                base_sql = ctid_ranges(&source, &rendered, target_partitions, &mut conn).await?;
+        let sql = rendered.sql.as_str();
+        let mut described = Self {
+            base_sql: vec![sql.to_owned()],
+            oids: Vec::new(),
+            as_text: Vec::new(),
+        };
+        match source.pool() {
+            Pool::Postgres(pool) => {
+                let mut conn = pool.acquire().await.map_err(|e| source.error(e))?;
+                if source.kind() == SourceKind::Postgres {
+                    described.base_sql =
+                        ctid_ranges(source, rendered, target_partitions, &mut conn).await?;
+                }
+                let columns = conn.describe(sql).await.map_err(|e| source.error(e))?;
+                for c in columns.columns() {
+                    let oid = c.type_info().oid().map(|o| o.0).unwrap_or(0);
+                    let decodable = pgbinary::decodable(oid);
+                    // Read what Weir has no binary decoder for as text.
+                    described.as_text.push(!decodable);
+                    described.oids.push(if decodable {
+                        oid
+                    } else {
+                        weir_pgtypes::oid::TEXT
+                    });
+                }
             }
-            let described = conn
-                .describe(sql.as_str())
-                .await
-                .map_err(|e| source.error(e))?;
-            for c in described.columns() {
-                let oid = c.type_info().oid().map(|o| o.0).unwrap_or(0);
-                let decodable = pgbinary::decodable(oid);
-                // Read what Weir has no binary decoder for as text.
-                as_text.push(!decodable);
-                oids.push(if decodable {
-                    oid
-                } else {
-                    weir_pgtypes::oid::TEXT
-                });
+            Pool::MySql(pool) => {
+                described.base_sql = key_ranges(source, rendered, target_partitions, pool).await?;
             }
         }
-        if let Pool::MySql(pool) = source.pool() {
-            base_sql = key_ranges(&source, &rendered, target_partitions, pool).await?;
-        }
+        Ok(described)
+    }
+}
+
+impl RemoteExec {
+    /// Plan `rendered` on `source`, with what [`Described::ask`] learnt.
+    pub fn new(
+        source: Arc<Source>,
+        rendered: &Rendered,
+        described: &Described,
+        schema: SchemaRef,
+        batch_size: usize,
+    ) -> Self {
         let props = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
-            Partitioning::UnknownPartitioning(base_sql.len()),
+            Partitioning::UnknownPartitioning(described.base_sql.len()),
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
@@ -131,12 +160,12 @@ impl RemoteExec {
             }
             _ => false,
         };
-        Ok(Self {
+        Self {
             source,
-            base_sql,
-            as_text,
+            base_sql: described.base_sql.clone(),
+            as_text: described.as_text.clone(),
             schema,
-            oids,
+            oids: described.oids.clone(),
             placeholder: rendered.placeholder_column,
             batch_size: batch_size.max(1),
             props,
@@ -144,7 +173,7 @@ impl RemoteExec {
             sent: Default::default(),
             estimated_rows: rendered.estimated_rows,
             unload,
-        })
+        }
     }
 
     /// The statement partition `partition` runs, with the dynamic filters
@@ -746,7 +775,7 @@ impl Read {
         if !reader.ended() {
             return Err(crate::ConnectorError::source(
                 src.name(),
-                "08006",
+                crate::SourceFault::Lost,
                 "the COPY stream ended early",
             ));
         }

@@ -21,7 +21,7 @@ use sqlx::{Executor, Row};
 
 use super::config::{redact_url, SourceConfig, SourceKind, TlsMode};
 use super::types::{map_type, RemoteColumn, TypeInfo};
-use crate::ConnectorError;
+use crate::{ConnectorError, RemoteCode, SourceFault};
 
 /// A connection pool of either protocol.
 #[derive(Debug, Clone)]
@@ -364,8 +364,8 @@ impl Source {
 
     /// A source error as the client should see it.
     pub fn error(&self, e: sqlx::Error) -> DataFusionError {
-        let (code, message) = classify(&e, self.config.connect_timeout());
-        ConnectorError::source(self.name(), &code, message)
+        let (fault, message) = classify(&e, self.config.connect_timeout());
+        ConnectorError::source(self.name(), fault, message)
     }
 
     async fn introspect_pg(&self, pool: &PgPool) -> Result<Vec<ColumnRow>> {
@@ -577,93 +577,62 @@ fn is_undefined_table(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01"))
 }
 
-/// SQLSTATE and message for a driver error.
-fn classify(e: &sqlx::Error, connect_timeout: Duration) -> (String, String) {
+/// What kind of failure a driver error is, and its message.
+fn classify(e: &sqlx::Error, connect_timeout: Duration) -> (SourceFault, String) {
     match e {
         sqlx::Error::PoolTimedOut => (
-            "08001".into(),
+            SourceFault::Unreachable,
             format!(
                 "cannot connect: no connection within the connect timeout ({} s)",
                 connect_timeout.as_secs()
             ),
         ),
-        sqlx::Error::Io(io) => ("08006".into(), format!("connection lost: {io}")),
-        sqlx::Error::Tls(t) => ("08001".into(), format!("TLS: {t}")),
-        sqlx::Error::Protocol(p) => ("08P01".into(), format!("protocol: {p}")),
-        sqlx::Error::PoolClosed => ("08003".into(), "the pool is closed".into()),
+        sqlx::Error::Io(io) => (SourceFault::Lost, format!("connection lost: {io}")),
+        sqlx::Error::Tls(t) => (SourceFault::Unreachable, format!("TLS: {t}")),
+        sqlx::Error::Protocol(p) => (SourceFault::Protocol, format!("protocol: {p}")),
+        sqlx::Error::PoolClosed => (SourceFault::Closed, "the pool is closed".into()),
         sqlx::Error::Database(d) => {
-            let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
-            let code = if d
-                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-                .is_some()
-            {
-                mysql_sqlstate(&code, d.message()).to_owned()
-            } else if code.len() == 5 {
-                code
-            } else {
-                "XX000".into()
+            let sqlstate = d.code().map(|c| c.into_owned()).unwrap_or_default();
+            let fault = match d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                Some(my) => mysql_fault(sqlstate, my.number()),
+                None if sqlstate == "57014" => SourceFault::Cancelled,
+                None => SourceFault::Remote(RemoteCode::Postgres(sqlstate)),
             };
-            (code, d.message().to_owned())
+            (fault, d.message().to_owned())
         }
-        other => ("XX000".into(), other.to_string()),
+        other => (SourceFault::Other, other.to_string()),
     }
 }
 
-/// MySQL reports ODBC-style SQLSTATEs; clients of Weir expect PostgreSQL's.
-fn mysql_sqlstate(code: &str, message: &str) -> &'static str {
-    match code {
-        "42S02" => "42P01",
-        "42S22" => "42703",
-        "42000" if message.contains("syntax") => "42601",
-        "42000" => "42501",
-        "22012" => "22012",
-        "22003" => "22003",
-        "23000" => "23505",
-        "70100" => "57014",
-        "28000" => "28000",
-        "08S01" => "08006",
-        "HY000" if message.contains("max_statement_time") || message.contains("interrupted") => {
-            "57014"
-        }
-        _ => "XX000",
+/// MySQL's and MariaDB's errors that mean the statement was stopped:
+/// `ER_QUERY_INTERRUPTED`, MariaDB's `ER_STATEMENT_TIMEOUT`
+/// (`max_statement_time`), MySQL's `ER_QUERY_TIMEOUT`
+/// (`max_execution_time`).
+const MYSQL_STOPPED: [u16; 3] = [1317, 1969, 3024];
+
+fn mysql_fault(sqlstate: String, number: u16) -> SourceFault {
+    if MYSQL_STOPPED.contains(&number) {
+        SourceFault::Cancelled
+    } else {
+        SourceFault::Remote(RemoteCode::Mysql { sqlstate, number })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::mysql_sqlstate;
+    use super::*;
 
     #[test]
-    fn mysql_sqlstates_become_postgresql_ones() {
-        for (mysql, message, postgres) in [
-            ("42S02", "Table 'db.t' doesn't exist", "42P01"),
-            ("42S22", "Unknown column 'c' in 'field list'", "42703"),
-            ("42000", "You have an error in your SQL syntax", "42601"),
-            ("42000", "SELECT command denied to user", "42501"),
-            ("22012", "Division by 0", "22012"),
-            ("22003", "Out of range value", "22003"),
-            ("23000", "Duplicate entry", "23505"),
-            ("70100", "Query execution was interrupted", "57014"),
-            ("28000", "Access denied", "28000"),
-            (
-                "08S01",
-                "Got an error reading communication packets",
-                "08006",
-            ),
-            (
-                "HY000",
-                "Query execution was interrupted (max_statement_time exceeded)",
-                "57014",
-            ),
-            ("HY000", "Query execution was interrupted", "57014"),
-            ("HY000", "Lock wait timeout exceeded", "XX000"),
-            ("01000", "a warning", "XX000"),
-        ] {
-            assert_eq!(
-                mysql_sqlstate(mysql, message),
-                postgres,
-                "{mysql} {message}"
-            );
-        }
+    fn stopped_statements_are_cancelled_and_other_codes_stay_the_sources() {
+        assert_eq!(mysql_fault("70100".into(), 1317), SourceFault::Cancelled);
+        assert_eq!(mysql_fault("HY000".into(), 1969), SourceFault::Cancelled);
+        assert_eq!(mysql_fault("HY000".into(), 3024), SourceFault::Cancelled);
+        assert_eq!(
+            mysql_fault("42S02".into(), 1146),
+            SourceFault::Remote(RemoteCode::Mysql {
+                sqlstate: "42S02".into(),
+                number: 1146
+            })
+        );
     }
 }

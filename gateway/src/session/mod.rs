@@ -11,7 +11,7 @@
 pub mod params;
 mod parse;
 mod plan;
-mod reuse;
+mod plan_cache;
 mod write;
 
 use std::collections::HashMap;
@@ -72,9 +72,9 @@ enum Body {
         plan: Box<LogicalPlan>,
         explain_verbose: Option<bool>,
         /// `Some` for a constant statement: its result, once computed.
-        constant: Option<reuse::Cached>,
+        constant: Option<plan_cache::Cached>,
         /// `Some` for a query whose optimized plan can be reused.
-        optimized: Option<reuse::Optimized>,
+        optimized: Option<plan_cache::Optimized>,
         /// It reads tables (other than the catalogs' own): it waits for an
         /// execution slot (see [`crate::engine::admission`]).
         reads_tables: bool,
@@ -286,7 +286,7 @@ impl Session {
         ) {
             return;
         }
-        if self.simple_cache.len() >= reuse::MAX_CACHED_STATEMENTS {
+        if self.simple_cache.len() >= plan_cache::MAX_CACHED_STATEMENTS {
             self.simple_cache.clear();
         }
         self.simple_cache
@@ -578,7 +578,7 @@ impl Session {
     async fn start_constant(
         &mut self,
         plan: &LogicalPlan,
-        cache: &reuse::Cached,
+        cache: &plan_cache::Cached,
     ) -> Result<Outcome> {
         let (schema, batches) = match cache.get(self.generation) {
             Some(hit) => hit,
@@ -588,7 +588,7 @@ impl Session {
                 let schema = stream.schema();
                 let batches: Vec<RecordBatch> = stream.try_collect().await?;
                 let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-                if rows <= reuse::MAX_ROWS {
+                if rows <= plan_cache::MAX_ROWS {
                     cache.put(self.generation, (schema.clone(), batches.clone()));
                 }
                 (schema, batches)
@@ -607,7 +607,7 @@ impl Session {
     async fn execute_reusable(
         &mut self,
         plan: &LogicalPlan,
-        cache: &reuse::Optimized,
+        cache: &plan_cache::Optimized,
         params: &[ScalarValue],
         slot: Option<Permit>,
     ) -> Result<SendableRecordBatchStream> {

@@ -13,7 +13,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 
-use super::{explain, reuse, Body, Session};
+use super::{explain, plan_cache, Body, Session};
 use crate::error::{Result, WeirError};
 use crate::statements::colnames;
 
@@ -83,13 +83,13 @@ impl Session {
             Some(arrow_schema)
         };
         let constant =
-            (explain_verbose.is_none() && targets.is_empty() && reuse::is_constant(&plan))
-                .then(reuse::Cached::default);
+            (explain_verbose.is_none() && targets.is_empty() && plan_cache::is_constant(&plan))
+                .then(plan_cache::Cached::default);
         let optimized = (constant.is_none()
             && explain_verbose.is_none()
             && targets.iter().all(Option::is_some)
-            && reuse::is_reusable(&plan))
-        .then(reuse::Optimized::default);
+            && plan_cache::is_reusable(&plan))
+        .then(plan_cache::Optimized::default);
         let reads_tables = reads_tables(&plan);
         Ok((
             Body::Plan {

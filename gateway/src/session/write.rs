@@ -12,7 +12,6 @@
 //! | `DROP TABLE [IF EXISTS] t` | catalog entry and the table's files | `DROP TABLE` |
 //! | `CREATE EXTERNAL TABLE t [(cols)] STORED AS f LOCATION l [PARTITIONED BY (c)] [OPTIONS (...)]` | registration over raw files | `CREATE EXTERNAL TABLE` |
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::common::{SchemaReference, TableReference};
@@ -20,7 +19,6 @@ use datafusion::logical_expr::{
     cast, col, DdlStatement, DmlStatement, LogicalPlan, LogicalPlanBuilder, WriteOp,
 };
 use datafusion::sql::parser::Statement as DfStatement;
-use weir_catalog::{ExternalTable, FileFormat};
 use weir_connectors::lake::ddl::{self, ColumnChange, NewTable, PartitionField, Rows};
 
 use super::{Body, Session};
@@ -298,68 +296,8 @@ impl Session {
                 }
             }
             LogicalPlan::Ddl(DdlStatement::CreateExternalTable(c)) => {
-                if c.or_replace || c.temporary || c.unbounded {
-                    return Err(WeirError::NotSupported(
-                        "OR REPLACE, TEMPORARY and UNBOUNDED external tables are not supported"
-                            .into(),
-                    ));
-                }
                 let (schema, name) = self.lake_table(&c.name)?;
-                let format = FileFormat::from_name(&c.file_type).ok_or_else(|| {
-                    WeirError::NotSupported(format!(
-                        "STORED AS {}: use PARQUET, CSV or JSON",
-                        c.file_type
-                    ))
-                })?;
-                let location = if c.location.contains("://") {
-                    c.location.clone()
-                } else if c.location.starts_with('/') {
-                    format!("file://{}", c.location)
-                } else {
-                    lake.location().join(&c.location)
-                };
-                let arrow = c.schema.as_arrow();
-                let mut columns = Vec::new();
-                let mut partition_columns = Vec::new();
-                for p in &c.table_partition_cols {
-                    let ty = arrow
-                        .field_with_name(p)
-                        .map(|f| f.data_type().clone())
-                        .unwrap_or(datafusion::arrow::datatypes::DataType::Utf8);
-                    partition_columns.push((p.clone(), ty.to_string()));
-                }
-                for f in arrow.fields() {
-                    if !c.table_partition_cols.contains(f.name()) {
-                        columns.push((
-                            f.name().clone(),
-                            f.data_type().to_string(),
-                            f.is_nullable(),
-                        ));
-                    }
-                }
-                let options: BTreeMap<String, String> = c
-                    .options
-                    .iter()
-                    .map(|(k, v)| {
-                        let k = k.to_ascii_lowercase();
-                        let k = k.strip_prefix("format.").unwrap_or(&k).to_owned();
-                        let k = if k == "has_header" {
-                            "header".to_owned()
-                        } else {
-                            k
-                        };
-                        (k, v.clone())
-                    })
-                    .collect();
-                let def = ExternalTable {
-                    schema,
-                    name,
-                    location,
-                    format,
-                    columns,
-                    partition_columns,
-                    options,
-                };
+                let def = ddl::external_table(&c, schema, name, &lake)?;
                 let state = self.statement_state().state.clone();
                 ddl::create_external_table(&lake, &state, def, c.if_not_exists).await?;
                 "CREATE EXTERNAL TABLE".to_owned()

@@ -179,7 +179,7 @@ impl TableProvider for LenientTable {
         _input: Arc<dyn ExecutionPlan>,
         _op: datafusion::logical_expr::dml::InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        Err(super::located::read_only(&self.qualified))
+        Err(super::file_errors::read_only(&self.qualified))
     }
 }
 
