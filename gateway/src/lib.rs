@@ -7,12 +7,18 @@
 //! server      accept, connection limit, data dir, demo data; builds state
 //!  └ wire/startup     TLS negotiation, startup packet, then auth:
 //!     └ auth          Authenticator → Principal (SCRAM over the user store)
-//!  └ wire/connection  simple + extended protocol loop; a StatementScope
-//!                     per statement (cancel token, deadline, span)
-//!     └ session       the session API: parse, prepare, bind, execute
-//!        ├ session/parse   routes SQL by its leading tokens
-//!        ├ statements/     SET, SHOW, BEGIN/COMMIT..., EXPLAIN shape
-//!        └ session/plan    the one planning door (statement → LogicalPlan)
+//!  └ wire/connection  the message loop: Sync, flushes, fatal errors
+//!     ├ wire/query     simple protocol;  wire/extended  Parse/Bind/Execute...
+//!     ├ wire/scope     a StatementScope per statement (cancel token,
+//!     │                deadline, span) and the guard around its work
+//!     ├ wire/rows      RowDescription, DataRows with backpressure, FETCH
+//!     └ session       the session API: parse, prepare, bind, start, close
+//!        ├ session/parse     routes SQL by its leading tokens
+//!        ├ session/prepare   classify, plan, parameter types
+//!        ├ statements/       SET, SHOW, BEGIN/COMMIT..., EXPLAIN shape
+//!        ├ session/plan      the one planning door (statement → LogicalPlan)
+//!        ├ session/execute   start a statement; session/commands the rest
+//!        └ session/portal    bound statements and cursors
 //!           └ engine       DataFusion SessionContext over Weir's catalogs,
 //!                          runtime, memory, admission
 //!              └ connectors (crate)   lake and remote sources

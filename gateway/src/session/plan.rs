@@ -13,9 +13,10 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 
-use super::{explain, plan_cache, Body, Session};
+use super::{plan_cache, Body, Session};
 use crate::error::{Result, WeirError};
 use crate::statements::colnames;
+use crate::statements::explain;
 
 impl Session {
     /// Plan one statement, as of the statement's start (what `now()` returns).

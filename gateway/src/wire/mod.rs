@@ -3,17 +3,28 @@
 //! - [`frontend`]: framing and decoding of client messages (size limits, no panics).
 //! - [`startup`]: SSL negotiation, the startup packet, SCRAM-SHA-256 (or
 //!   cleartext over TLS), ParameterStatus and BackendKeyData.
-//! - [`connection`]: the per-connection loop: simple and extended query
-//!   protocol, portals with row limits, streaming with backpressure,
-//!   cancellation and statement timeouts.
-//!   CancelRequests are matched against [`crate::registry`].
+//! - [`connection`]: the per-connection message loop: Sync, flushing once
+//!   per batch of pipelined messages, errors that end the connection.
+//! - `query`: the simple protocol; `extended`: Parse/Bind/Describe/
+//!   Execute/Close, portals with row limits.
+//! - `rows`: RowDescription, DataRows streamed with backpressure, FETCH.
+//! - `scope`: what each statement runs under (cancel token, deadline,
+//!   span) and the guard around its work. CancelRequests are matched
+//!   against [`crate::registry`].
+//!
+//! All of it is protocol bookkeeping over the [`crate::session::Session`]
+//! API: no planning, no session internals.
 //!
 //! Backend messages are encoded with the `pgwire` crate's message types;
 //! DataRows are written directly into the output buffer by
 //! [`weir_pgtypes::RowEncoder`], which also owns the type OIDs and value codecs.
 
 pub mod connection;
+mod extended;
 pub mod frontend;
+mod query;
+mod rows;
+mod scope;
 pub mod startup;
 
 use std::pin::Pin;
