@@ -28,7 +28,7 @@ pub async fn serve(lake: &Path, schema: &str) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let ctx = engine.session_context(LAKE);
-    engine.apply_session(&ctx, LAKE, &[schema.to_owned()], "bench", "UTC");
+    engine.apply_session(&ctx, LAKE, &[schema.to_owned()], "UTC");
     protocol::serve(|request: Request| {
         let ctx = &ctx;
         async move {

@@ -1,15 +1,70 @@
 //! Functions clients call to learn about their session, with the session's
 //! real answers (`datafusion-pg-catalog` registers placeholders).
 
+use std::any::Any;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, ListBuilder, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field};
-use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{
+    create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
+use crate::auth::Principal;
 use crate::session::params::SERVER_VERSION;
+
+/// `current_user`, `session_user`, `current_role` and `user`: the user the
+/// session acts as, read from the [`Principal`] in the session's config
+/// extensions (the one place policies read it from too). Registered once
+/// for every session.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PrincipalUser {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl PrincipalUser {
+    fn udf(name: &'static str) -> ScalarUDF {
+        ScalarUDF::new_from_impl(Self {
+            name,
+            signature: Signature::exact(vec![], Volatility::Stable),
+        })
+    }
+}
+
+impl ScalarUDFImpl for PrincipalUser {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let principal = args
+            .config_options
+            .extensions
+            .get::<Principal>()
+            .ok_or_else(|| {
+                DataFusionError::Internal(format!("{}(): the session has no principal", self.name))
+            })?;
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+            principal.user.clone(),
+        ))))
+    }
+}
 
 fn constant(name: &str, value: String) -> ScalarUDF {
     create_udf(
@@ -25,10 +80,13 @@ fn constant(name: &str, value: String) -> ScalarUDF {
     )
 }
 
-/// Functions whose answer is the same for every session.
+/// Functions whose definition is the same for every session.
 pub fn register_static(ctx: &SessionContext) {
     for f in super::casts::functions() {
         ctx.register_udf(f);
+    }
+    for name in ["current_user", "session_user", "current_role", "user"] {
+        ctx.register_udf(PrincipalUser::udf(name));
     }
     ctx.register_udf(constant(
         "version",
@@ -53,20 +111,10 @@ pub fn test_panic() -> ScalarUDF {
 }
 
 /// Functions answering for this session.
-pub fn register_session(
-    ctx: &SessionContext,
-    catalog: &str,
-    schema: &str,
-    search_path: &[String],
-    user: &str,
-) {
+pub fn register_session(ctx: &SessionContext, catalog: &str, schema: &str, search_path: &[String]) {
     ctx.register_udf(constant("current_database", catalog.to_owned()));
     ctx.register_udf(constant("current_catalog", catalog.to_owned()));
     ctx.register_udf(constant("current_schema", schema.to_owned()));
-    ctx.register_udf(constant("session_user", user.to_owned()));
-    ctx.register_udf(constant("current_user", user.to_owned()));
-    ctx.register_udf(constant("current_role", user.to_owned()));
-    ctx.register_udf(constant("user", user.to_owned()));
     let path = search_path.to_vec();
     ctx.register_udf(create_udf(
         "current_schemas",

@@ -488,7 +488,6 @@ impl Engine {
         ctx: &SessionContext,
         catalog: &str,
         search_path: &[String],
-        user: &str,
         timezone: &str,
     ) {
         let existing: Vec<String> = match self.catalogs.catalog(catalog) {
@@ -514,6 +513,6 @@ impl Engine {
             options.catalog.default_schema = default_schema.clone();
             options.execution.time_zone = Some(timezone.to_owned());
         }
-        functions::register_session(ctx, catalog, &default_schema, &existing, user);
+        functions::register_session(ctx, catalog, &default_schema, &existing);
     }
 }

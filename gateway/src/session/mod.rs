@@ -195,7 +195,6 @@ impl Session {
             &self.ctx,
             &self.catalog,
             &self.params.search_path(),
-            &self.principal.user,
             self.params.timezone(),
         );
     }
