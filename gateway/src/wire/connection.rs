@@ -1,10 +1,10 @@
 //! The query loop of one authenticated connection: it reads messages and
-//! hands each to its protocol ([`super::query`] for the simple protocol,
-//! [`super::extended`] for the extended one), answers Sync with
+//! hands each to its protocol (`query` for the simple protocol,
+//! `extended` for the extended one), answers Sync with
 //! ReadyForQuery, flushes replies once per batch of pipelined messages,
 //! and ends the connection on socket failures and shutdown.
 //!
-//! Every statement runs in a [`super::scope`]: a CancelRequest or
+//! Every statement runs in a `scope`: a CancelRequest or
 //! `statement_timeout` fires a token that the protocol code selects on; the
 //! statement's stream is dropped, which stops its work.
 
