@@ -1226,9 +1226,10 @@ impl ServerLog {
 
 /// A prepared statement on a remote table keeps what the source described
 /// at its first execution: the second asks nothing (PostgreSQL's statement
-/// log shows every statement parsed for it).
+/// log shows every statement parsed for it). One with parameters sends
+/// their values to the source.
 #[tokio::test]
-async fn a_prepared_remote_query_describes_its_statement_once() {
+async fn prepared_remote_queries_describe_once_and_send_their_parameters() {
     let db = Databases::create().await;
     fill_postgres(&db).await;
     db.pg()
@@ -1277,5 +1278,25 @@ async fn a_prepared_remote_query_describes_its_statement_once() {
     assert_eq!(parses(&after_second), 1, "{after_second:#?}");
     // ...while the rows were read again.
     assert!(after_second.len() > after_first.len(), "{after_second:#?}");
+
+    // A prepared statement with parameters: each execution sends its
+    // values to the source as part of the statement (the source filters),
+    // rather than reading every row for Weir to filter.
+    let by_id = c
+        .prepare("SELECT note FROM rds.shop.orders WHERE id = $1")
+        .await
+        .unwrap();
+    for id in [7i64, 8] {
+        let rows = c.query(&by_id, &[&id]).await.unwrap();
+        let notes: Vec<&str> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(notes, [format!("order {id}")]);
+    }
+    let copies = log.lines(&db.name, "COPY (SELECT");
+    for id in ["= 7)", "= 8)"] {
+        assert!(
+            copies.iter().any(|l| l.contains("WHERE") && l.contains(id)),
+            "no statement sent with {id}: {copies:#?}"
+        );
+    }
     db.drop().await;
 }

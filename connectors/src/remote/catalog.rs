@@ -452,7 +452,8 @@ impl FederationPlanner for RemotePlanner {
 #[derive(Debug, Default)]
 pub struct FederateRemote(datafusion_federation::FederationOptimizerRule);
 
-fn reads_remote(plan: &LogicalPlan) -> bool {
+/// Whether `plan` (subqueries included) reads a table of a remote source.
+pub fn reads_remote(plan: &LogicalPlan) -> bool {
     use datafusion::common::tree_node::TreeNodeRecursion;
     let mut found = false;
     let _ = plan.apply_with_subqueries(|p| {

@@ -33,7 +33,7 @@ pub mod source;
 pub mod types;
 pub mod unload;
 
-pub use catalog::{FederateRemote, RemoteCatalogProvider};
+pub use catalog::{reads_remote, FederateRemote, RemoteCatalogProvider};
 pub use config::{SourceConfig, SourceKind};
 pub use dialect::{Dialect, UnsendableError};
 pub use exec::RemoteExec;

@@ -11,7 +11,8 @@
 //!   subqueries and parameters all disqualify a statement.
 //! - Reusable queries: any other query calling only immutable functions
 //!   keeps its optimized logical plan; each execution binds its parameters
-//!   into it and plans it physically.
+//!   into it and plans it physically. (Not queries with parameters on a
+//!   remote source: bound first, their conditions reach the source.)
 //!
 //! Both are kept per generation of session settings and recomputed after a
 //! `SET` changes them.
@@ -122,8 +123,17 @@ fn constant_expr(expr: &Expr) -> bool {
 /// Whether a query's optimized plan may be reused by later executions: it
 /// reads tables but calls only immutable functions, so optimizing it folded
 /// nothing that changes between executions (`now()` and `random()` do), and
-/// it is a query, not a command.
+/// it is a query, not a command. A query with parameters that reads a
+/// remote source is not: its parameters are bound before it is optimized,
+/// so the conditions using them are sent to the source (a placeholder
+/// cannot be, and the source would send every row).
 pub fn is_reusable(plan: &LogicalPlan) -> bool {
+    let has_parameters = plan
+        .get_parameter_types()
+        .map_or(true, |types| !types.is_empty());
+    if has_parameters && weir_connectors::remote::reads_remote(plan) {
+        return false;
+    }
     let mut reusable = true;
     let _ = plan.apply_with_subqueries(|node| {
         let command = matches!(
