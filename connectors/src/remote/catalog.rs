@@ -10,6 +10,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -402,12 +403,16 @@ impl OptimizerRule for RemoteRule {
 /// Plans one `Federated` node as a [`RemoteExec`]: the statement rendered
 /// when the node was made, and what the source described at the first
 /// execution (a prepared statement keeps its optimized plan, and with it
-/// this planner, so later executions ask the source nothing).
+/// this planner, so later executions ask the source nothing). Those
+/// executions cast each column to its described type in the statement, so
+/// a column whose type changed at the source since is converted there, not
+/// decoded as its old type; what was described is asked again once the
+/// source's metadata expires (`metadata_ttl_secs`).
 #[derive(Debug)]
 struct RemotePlanner {
     source: Arc<Source>,
     rendered: Rendered,
-    described: std::sync::Mutex<Option<Arc<Described>>>,
+    described: std::sync::Mutex<Option<(Instant, Arc<Described>)>>,
 }
 
 #[async_trait]
@@ -418,30 +423,38 @@ impl FederationPlanner for RemotePlanner {
         state: &SessionState,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let config = state.config();
+        let ttl = self.source.config().metadata_ttl();
         let kept = self
             .described
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let described = match kept {
-            Some(d) => d,
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < ttl)
+            .map(|(_, d)| d.clone());
+        let (described, reused) = match kept {
+            Some(d) => (d, true),
             None => {
                 let d = Arc::new(
                     Described::ask(&self.source, &self.rendered, config.target_partitions())
                         .await?,
                 );
-                *self.described.lock().unwrap_or_else(|p| p.into_inner()) = Some(d.clone());
-                d
+                *self.described.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), d.clone()));
+                (d, false)
             }
         };
         let schema = Arc::new(node.plan().schema().as_arrow().clone());
-        Ok(Arc::new(RemoteExec::new(
+        let exec = RemoteExec::new(
             self.source.clone(),
             &self.rendered,
             &described,
             schema,
             config.batch_size(),
-        )))
+        );
+        Ok(Arc::new(match reused {
+            true => exec.with_pinned_types(),
+            false => exec,
+        }))
     }
 }
 

@@ -69,6 +69,11 @@ pub struct RemoteExec {
     estimated_rows: Option<u64>,
     /// Redshift: the result is big enough to go through UNLOAD.
     unload: bool,
+    /// The column types were described for an earlier execution: each
+    /// column is cast to its described type, so a column whose type has
+    /// changed at the source since is converted by the source (or fails
+    /// there), never decoded as the type it no longer has.
+    pinned: bool,
 }
 
 impl fmt::Debug for RemoteExec {
@@ -173,7 +178,15 @@ impl RemoteExec {
             sent: Default::default(),
             estimated_rows: rendered.estimated_rows,
             unload,
+            pinned: false,
         }
+    }
+
+    /// Mark the plan as reusing what was described for an earlier
+    /// execution (see `pinned`).
+    pub fn with_pinned_types(mut self) -> Self {
+        self.pinned = true;
+        self
     }
 
     /// The statement partition `partition` runs, with the dynamic filters
@@ -199,17 +212,19 @@ impl RemoteExec {
                 conditions.join(" AND ")
             )
         };
-        if self.as_text.iter().any(|t| *t) {
+        if self.pinned || self.as_text.iter().any(|t| *t) {
             let items: Vec<String> = self
                 .as_text
                 .iter()
+                .zip(&self.oids)
                 .enumerate()
-                .map(|(i, text)| {
-                    if *text {
-                        format!("CAST(q.c{i} AS text)")
-                    } else {
-                        format!("q.c{i}")
-                    }
+                .map(|(i, (text, oid))| match (*text, self.pinned) {
+                    (true, _) => format!("CAST(q.c{i} AS text)"),
+                    (false, true) => match pinned_type(*oid) {
+                        Some(ty) => format!("CAST(q.c{i} AS {ty})"),
+                        None => format!("q.c{i}"),
+                    },
+                    (false, false) => format!("q.c{i}"),
                 })
                 .collect();
             sql = format!("SELECT {} FROM ({sql}) AS q", items.join(", "));
@@ -582,6 +597,21 @@ async fn key_ranges(
             split.with_condition(&condition)
         })
         .collect())
+}
+
+/// The SQL type a column of type `oid` is cast to when its described type
+/// is reused; `None` for a type Weir has no name for.
+fn pinned_type(oid: u32) -> Option<String> {
+    use weir_pgtypes::oid;
+    let name = |o: u32| match o {
+        // `character` alone is character(1): it would cut values.
+        oid::BPCHAR => Some("bpchar"),
+        o => Some(oid::type_name(o)).filter(|n| *n != "unknown"),
+    };
+    match oid::element_oid(oid) {
+        Some(element) => name(element).map(|n| format!("{n}[]")),
+        None => name(oid).map(str::to_owned),
+    }
 }
 
 /// Removes a query's unloaded files when the read ends or is dropped.
@@ -1079,6 +1109,24 @@ fn mysql_time(s: &str) -> Option<IntervalMonthDayNano> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pinned_types_are_sql_names_that_keep_values_whole() {
+        use weir_pgtypes::oid;
+        for (o, name) in [
+            (oid::INT8, Some("bigint")),
+            (oid::FLOAT8, Some("double precision")),
+            (oid::NUMERIC, Some("numeric")),
+            // Not `character`, which is character(1).
+            (oid::BPCHAR, Some("bpchar")),
+            (oid::TIMESTAMPTZ, Some("timestamp with time zone")),
+            (oid::array_oid(oid::INT4), Some("integer[]")),
+            (oid::array_oid(oid::BPCHAR), Some("bpchar[]")),
+            (oid::UNKNOWN, None),
+        ] {
+            assert_eq!(pinned_type(o).as_deref(), name, "{o}");
+        }
+    }
 
     #[test]
     fn mysql_times_read_as_intervals() {
