@@ -203,7 +203,8 @@ fn write_jsonb(v: &serde_json::Value, out: &mut String) {
     }
 }
 
-/// Rewrite casts to uuid/json/jsonb into the conversion functions.
+/// Rewrite casts to uuid/json/jsonb into the conversion functions, and
+/// bare `current_role`/`current_schema` into calls.
 pub fn rewrite_casts(stmt: &mut Statement) {
     struct Rewriter;
     impl VisitorMut for Rewriter {
@@ -217,6 +218,28 @@ pub fn rewrite_casts(stmt: &mut Statement) {
                 } => PgKind::of(data_type).map(|k| (k, inner.as_ref().clone())),
                 Expr::TypedString(ts) => {
                     PgKind::of(&ts.data_type).map(|k| (k, Expr::Value(ts.value.clone())))
+                }
+                // `current_role` and `current_schema` without parentheses
+                // are calls in PostgreSQL (reserved words, never a column);
+                // the SQL parser knows only current_user and friends so.
+                Expr::Identifier(id)
+                    if id.quote_style.is_none()
+                        && ["current_role", "current_schema"]
+                            .iter()
+                            .any(|f| id.value.eq_ignore_ascii_case(f)) =>
+                {
+                    let name = id.value.to_ascii_lowercase();
+                    *expr = Expr::Function(Function {
+                        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+                        uses_odbc_syntax: false,
+                        parameters: FunctionArguments::None,
+                        args: FunctionArguments::None,
+                        filter: None,
+                        null_treatment: None,
+                        over: None,
+                        within_group: vec![],
+                    });
+                    None
                 }
                 _ => None,
             };
