@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::scalar::ScalarValue;
 
@@ -170,12 +169,6 @@ impl Session {
         self.portals
             .get_mut(name)
             .ok_or_else(|| WeirError::UnknownPortal(format!("cursor \"{name}\" does not exist")))
-    }
-
-    /// The result columns and formats of portal `name` (Describe).
-    pub fn describe_portal(&self, name: &str) -> Result<(Option<SchemaRef>, Vec<bool>)> {
-        let portal = self.portal(name)?;
-        Ok((portal.prepared.schema.clone(), portal.binary.clone()))
     }
 
     /// Close portal `name`, which stops its work (closing one that does not

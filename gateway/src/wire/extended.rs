@@ -81,19 +81,22 @@ pub(super) async fn on_message(
                 None => conn.push(PgWireBackendMessage::NoData(NoData::new())),
             }
         }
-        Message::Describe { name, .. } => match session.describe_portal(&name)? {
-            (Some(schema), binary) => {
-                let encoder = RowEncoder::new(&schema, binary);
-                conn.push(row_description(&schema, &encoder))
+        Message::Describe { name, .. } => {
+            let portal = session.portal(&name)?;
+            match &portal.prepared.schema {
+                Some(schema) => {
+                    let encoder = RowEncoder::new(schema, portal.binary.clone());
+                    conn.push(row_description(schema, &encoder))
+                }
+                None => conn.push(PgWireBackendMessage::NoData(NoData::new())),
             }
-            (None, _) => conn.push(PgWireBackendMessage::NoData(NoData::new())),
-        },
+        }
         Message::Execute {
             portal: name,
             max_rows,
         } => {
-            let sql = session.portal(&name)?.prepared.sql.clone();
-            let scope = StatementScope::new(cancel, session, shutdown, &sql);
+            let prepared = session.portal(&name)?.prepared.clone();
+            let scope = StatementScope::new(cancel, session, shutdown, &prepared.sql);
             let result = execute(conn, session, &name, max_rows as usize, &scope).await;
             drop(scope);
             if result.is_err() {
