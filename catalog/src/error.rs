@@ -97,6 +97,20 @@ pub enum CatalogError {
         /// What failed.
         message: String,
     },
+    /// `CREATE ROLE` of a name that exists.
+    #[error("role \"{0}\" already exists")]
+    RoleExists(String),
+    /// A role that does not exist.
+    #[error("role \"{0}\" does not exist")]
+    NoSuchRole(String),
+    /// `DROP ROLE` of a role that rules still name.
+    #[error("role \"{role}\" cannot be dropped because some objects depend on it: {detail}; REVOKE them first")]
+    RoleInUse {
+        /// The role.
+        role: String,
+        /// What names it.
+        detail: String,
+    },
     /// The catalog database failed.
     #[error("catalog database: {0}")]
     Database(String),

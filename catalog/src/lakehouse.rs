@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 
+use crate::access::AccessStore;
 use crate::iceberg_io::{LakeStorage, LakeStorageFactory};
 use crate::{names, store, CatalogError, FileFormat, LakeLocation, Result, S3Options};
 
@@ -198,6 +199,12 @@ impl Lakehouse {
         ))
         .execute(&pool)
         .await?;
+        for statement in AccessStore::schema() {
+            sqlx::query(&statement).execute(&pool).await?;
+        }
+        sqlx::query(AccessStore::seed_version(dollar))
+            .execute(&pool)
+            .await?;
         if let Some(mut conn) = schema_lock {
             sqlx::query(SCHEMA_UNLOCK).execute(&mut *conn).await?;
         }
@@ -215,6 +222,11 @@ impl Lakehouse {
         };
         lake.refresh().await?;
         Ok(lake)
+    }
+
+    /// The roles, memberships and rules kept in this catalog database.
+    pub fn access(&self) -> AccessStore {
+        AccessStore::new(self.pool.clone(), self.dollar)
     }
 
     /// Weir's name for this catalog.
@@ -248,20 +260,7 @@ impl Lakehouse {
     }
 
     fn sql(&self, query: &str) -> String {
-        if !self.dollar {
-            return query.to_owned();
-        }
-        let mut out = String::with_capacity(query.len() + 8);
-        let mut n = 0;
-        for c in query.chars() {
-            if c == '?' {
-                n += 1;
-                out.push_str(&format!("${n}"));
-            } else {
-                out.push(c);
-            }
-        }
-        out
+        bind_style(query, self.dollar)
     }
 
     /// The lock commits to one table take in this process: sessions of one
@@ -683,6 +682,24 @@ fn decode_external(row: &sqlx::any::AnyRow) -> Result<ExternalTable> {
     let text: String = row.try_get(0)?;
     serde_json::from_str(&text)
         .map_err(|e| CatalogError::Database(format!("unreadable external table definition: {e}")))
+}
+
+/// `query` with its `?` placeholders as `$1, $2…` for PostgreSQL.
+pub(crate) fn bind_style(query: &str, dollar: bool) -> String {
+    if !dollar {
+        return query.to_owned();
+    }
+    let mut out = String::with_capacity(query.len() + 8);
+    let mut n = 0;
+    for c in query.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A database URL with any password replaced, for messages.

@@ -10,6 +10,7 @@
 //! - [`store`]: the lake's object store and S3 settings.
 //! - [`iceberg_io`]: Iceberg's file I/O on that object store.
 //! - [`lakehouse`]: namespaces, Iceberg tables, external table registrations.
+//! - [`access`]: roles, memberships and privilege rules (who may do what).
 //! - [`names`]: identifier rules.
 //! - [`error`]: this crate's one error enum.
 //!
@@ -18,6 +19,7 @@
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod access;
 pub mod error;
 pub mod iceberg_io;
 pub mod lakehouse;
@@ -25,6 +27,7 @@ pub mod location;
 pub mod names;
 pub mod store;
 
+pub use access::AccessStore;
 pub use error::{CatalogError, FileProblem, Result};
 pub use lakehouse::{ExternalTable, LakeConfig, Lakehouse};
 pub use location::LakeLocation;

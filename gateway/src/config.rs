@@ -94,16 +94,61 @@ pub struct AuthConfig {
     pub cleartext_over_tls: bool,
     /// SCRAM iteration count (at least 4096).
     pub scram_iterations: usize,
+    /// How often (milliseconds) the server looks for role and privilege
+    /// changes made by other servers on the same catalog database.
+    pub policy_poll_ms: u64,
 }
 
-/// One `[[auth.users]]` entry.
-#[derive(Debug, Clone, Deserialize)]
+/// One `[[auth.users]]` entry: an administrator (a superuser role that may
+/// log in), stored in the catalog database at every start. This is how a
+/// deployment gets its first admin, who then creates the other roles in SQL.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     /// Login name.
     pub name: String,
     /// Password; use `${ENV_VAR}` to keep it out of the file.
+    #[serde(default)]
     pub password: String,
+    /// Or: a file holding the password (a mounted secret); one trailing
+    /// newline is dropped.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for UserConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserConfig")
+            .field("name", &self.name)
+            .field("password", &"<redacted>")
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+impl UserConfig {
+    /// The password, from the file when one is named.
+    pub fn password(&self) -> Result<String, ConfigError> {
+        match (&self.password_file, self.password.is_empty()) {
+            (Some(_), false) => Err(ConfigError::Invalid(format!(
+                "[[auth.users]] {:?}: give password or password_file, not both",
+                self.name
+            ))),
+            (Some(path), true) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::Invalid(format!(
+                        "[[auth.users]] {:?}: cannot read password_file {}: {e}",
+                        self.name,
+                        path.display()
+                    ))
+                })?;
+                let text = text.strip_suffix('\n').unwrap_or(&text);
+                let text = text.strip_suffix('\r').unwrap_or(text);
+                Ok(text.to_owned())
+            }
+            (None, _) => Ok(self.password.clone()),
+        }
+    }
 }
 
 /// `[session]`: defaults for new sessions.
@@ -183,6 +228,7 @@ impl Default for AuthConfig {
             users: Vec::new(),
             cleartext_over_tls: false,
             scram_iterations: 4096,
+            policy_poll_ms: 1000,
         }
     }
 }
@@ -317,7 +363,7 @@ impl Config {
             )));
         }
         for user in &self.auth.users {
-            if user.name.is_empty() || user.password.is_empty() {
+            if user.name.is_empty() || user.password()?.is_empty() {
                 return Err(ConfigError::Invalid(
                     "every [[auth.users]] entry needs a non-empty name and password".into(),
                 ));
@@ -445,7 +491,27 @@ mod tests {
         config.auth.users.push(UserConfig {
             name: "a".into(),
             password: "b".into(),
+            password_file: None,
         });
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn an_admin_password_can_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("admin.secret");
+        std::fs::write(&file, "from-a-file\n").unwrap();
+        let mut user = UserConfig {
+            name: "admin".into(),
+            password: String::new(),
+            password_file: Some(file.clone()),
+        };
+        assert_eq!(user.password().unwrap(), "from-a-file");
+        assert!(!format!("{user:?}").contains("from-a-file"));
+        user.password = "also".into();
+        assert!(user.password().is_err(), "both is ambiguous");
+        user.password.clear();
+        user.password_file = Some(dir.path().join("missing"));
+        assert!(user.password().is_err());
     }
 }

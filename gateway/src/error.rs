@@ -110,6 +110,31 @@ pub enum WeirError {
     /// A feature Weir does not have.
     #[error("{0}")]
     NotSupported(String),
+    /// An object that is in use (the session's own role).
+    #[error("{0}")]
+    ObjectInUse(String),
+    /// A GRANT that cannot be (a membership cycle, a privilege the object
+    /// does not have).
+    #[error("{0}")]
+    InvalidGrant(String),
+    /// A column named in a statement that the table does not have.
+    #[error("{0}")]
+    UndefinedColumn(String),
+    /// A catalog or other object that does not exist.
+    #[error("{0}")]
+    UnknownObject(String),
+    /// An object that exists already (a policy of that name).
+    #[error("{0}")]
+    DuplicateObject(String),
+    /// An expression of the wrong type.
+    #[error("{0}")]
+    DatatypeMismatch(String),
+    /// A name PostgreSQL reserves (`public`, `pg_*`).
+    #[error("{0}")]
+    ReservedName(String),
+    /// Access rules refused the statement, or could not be read.
+    #[error(transparent)]
+    Policy(#[from] weir_policies::PolicyError),
     /// An error from planning or execution.
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
@@ -159,6 +184,20 @@ impl SqlState {
     pub const DUPLICATE_CURSOR: Self = Self("42P03");
     /// `42P05` duplicate_prepared_statement
     pub const DUPLICATE_PREPARED_STATEMENT: Self = Self("42P05");
+    /// `00000` successful_completion (the code of plain notices)
+    pub const SUCCESSFUL_COMPLETION: Self = Self("00000");
+    /// `01000` warning
+    pub const WARNING: Self = Self("01000");
+    /// `55006` object_in_use
+    pub const OBJECT_IN_USE: Self = Self("55006");
+    /// `0LP01` invalid_grant_operation
+    pub const INVALID_GRANT_OPERATION: Self = Self("0LP01");
+    /// `42939` reserved_name
+    pub const RESERVED_NAME: Self = Self("42939");
+    /// `42P17` invalid_object_definition
+    pub const INVALID_OBJECT_DEFINITION: Self = Self("42P17");
+    /// `42710` duplicate_object
+    pub const DUPLICATE_OBJECT: Self = Self("42710");
     /// `42P06` duplicate_schema
     pub const DUPLICATE_SCHEMA: Self = Self("42P06");
     /// `42P07` duplicate_table
@@ -393,6 +432,14 @@ impl WeirError {
                 )),
             Busy(m) => ClientError::new(SqlState::INSUFFICIENT_RESOURCES, m.clone()),
             NotSupported(m) => ClientError::new(SqlState::FEATURE_NOT_SUPPORTED, m.clone()),
+            ObjectInUse(m) => ClientError::new(SqlState::OBJECT_IN_USE, m.clone()),
+            InvalidGrant(m) => ClientError::new(SqlState::INVALID_GRANT_OPERATION, m.clone()),
+            UndefinedColumn(m) => ClientError::new(SqlState::UNDEFINED_COLUMN, m.clone()),
+            UnknownObject(m) => ClientError::new(SqlState::UNDEFINED_OBJECT, m.clone()),
+            ReservedName(m) => ClientError::new(SqlState::RESERVED_NAME, m.clone()),
+            DuplicateObject(m) => ClientError::new(SqlState::DUPLICATE_OBJECT, m.clone()),
+            DatatypeMismatch(m) => ClientError::new(SqlState::DATATYPE_MISMATCH, m.clone()),
+            Policy(e) => policy_to_client(e),
             DataFusion(e) => datafusion_to_client(e),
             Catalog(e) => catalog_to_client(e),
             Io(_) => ClientError::new(SqlState::CONNECTION_FAILURE, self.to_string()),
@@ -603,6 +650,22 @@ fn interned(code: &str) -> &'static str {
     leaked
 }
 
+fn policy_to_client(e: &weir_policies::PolicyError) -> ClientError {
+    use weir_policies::PolicyError as P;
+    match e {
+        P::Hidden(_) => ClientError::new(SqlState::UNDEFINED_TABLE, e.to_string()),
+        P::TableDenied(_)
+        | P::ColumnDenied { .. }
+        | P::Denied { .. }
+        | P::NoPrivilege(_)
+        | P::SuperuserOnly(_) => ClientError::new(SqlState::INSUFFICIENT_PRIVILEGE, e.to_string()),
+        P::Broken { .. } => ClientError::new(SqlState::INVALID_OBJECT_DEFINITION, e.to_string()),
+        P::Model(_) => ClientError::new(SqlState::INTERNAL_ERROR, e.to_string()),
+        P::Catalog(c) => catalog_to_client(c),
+        P::DataFusion(d) => datafusion_to_client(d),
+    }
+}
+
 fn catalog_to_client(cat: &weir_catalog::CatalogError) -> ClientError {
     use weir_catalog::CatalogError as C;
     let code = match cat {
@@ -620,6 +683,9 @@ fn catalog_to_client(cat: &weir_catalog::CatalogError) -> ClientError {
         C::NotNull { .. } => SqlState::NOT_NULL_VIOLATION,
         C::CommitConflict { .. } => SqlState::SERIALIZATION_FAILURE,
         C::Database(_) => SqlState::SYSTEM_ERROR,
+        C::RoleExists(_) => SqlState::DUPLICATE_OBJECT,
+        C::NoSuchRole(_) => SqlState::UNDEFINED_OBJECT,
+        C::RoleInUse { .. } => SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
         C::File { problem, .. } => match problem {
             weir_catalog::FileProblem::Missing => SqlState::UNDEFINED_FILE,
             weir_catalog::FileProblem::Corrupt => SqlState::DATA_CORRUPTED,

@@ -115,11 +115,18 @@ impl Server {
                 },
                 source,
             })?;
+        crate::auth::users::bootstrap(engine.policies(), &config.auth)
+            .await
+            .map_err(|e| StartError::Engine(format!("storing the configured users: {e}")))?;
+        // Changes made by other servers on the same catalog database arrive
+        // within this time (changes made here apply at once).
+        let _watch = engine
+            .policies()
+            .watch(Duration::from_millis(config.auth.policy_poll_ms.max(50)));
+        let users = UserStore::new(Arc::clone(engine.policies()), &config.auth);
         let shared = Arc::new(ServerState {
             engine: Arc::new(engine),
-            authenticator: Arc::new(PasswordAuthenticator::new(UserStore::from_config(
-                &config.auth,
-            ))),
+            authenticator: Arc::new(PasswordAuthenticator::new(users)),
             sessions: Arc::default(),
             tls_required: config.tls.as_ref().is_some_and(|t| t.required),
             tls,

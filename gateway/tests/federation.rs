@@ -1326,3 +1326,93 @@ async fn a_prepared_remote_query_reads_a_column_whose_type_changed() {
     assert_eq!(ids(c.query(&statement, &[]).await.unwrap()), [39, 40]);
     db.drop().await;
 }
+
+/// Governance over all three remote kinds: a row filter is part of the
+/// statement each source receives (PostgreSQL's log shows it), a mask is
+/// applied before a value reaches the client, and a leaky predicate is not
+/// evaluated on hidden rows, not even by the source.
+#[tokio::test]
+async fn row_filters_and_masks_apply_to_every_remote_source() {
+    let db = Databases::create().await;
+    let setup = "CREATE TABLE accounts (id INT PRIMARY KEY, region VARCHAR(8), balance INT, phone VARCHAR(20));
+                 INSERT INTO accounts VALUES (1, 'eu', 100, '555-0101'), (2, 'us', 500, '555-0102'), (3, 'eu', 300, '555-0103')";
+    let mut pg = db.pg().await;
+    for s in setup.split(';') {
+        pg.execute(s).await.unwrap();
+    }
+    pg.execute(
+        format!(
+            "ALTER DATABASE {} SET log_min_duration_statement = 0",
+            db.name
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    let mut my = db.mysql().await;
+    for s in setup.split(';') {
+        my.execute(s).await.unwrap();
+    }
+    let log = ServerLog::open();
+    let sources = db.sources();
+    let server = TestServer::start_with(move |c| c.sources = sources).await;
+    let admin = server.client().await;
+    let tables = [
+        "rds.public.accounts".to_owned(),
+        format!("shop_mysql.{}.accounts", db.name),
+        "warehouse.public.accounts".to_owned(),
+    ];
+    admin
+        .batch_execute("CREATE USER ann PASSWORD 'pw'")
+        .await
+        .unwrap();
+    for t in &tables {
+        admin
+            .batch_execute(&format!(
+                "GRANT SELECT ON {t} TO ann;
+                 CREATE POLICY eu ON {t} TO ann USING (region = 'eu');
+                 ALTER TABLE {t} ALTER COLUMN phone SET MASK ('***' || right(phone, 2)) FOR ann"
+            ))
+            .await
+            .unwrap();
+    }
+    let url = format!(
+        "host={} port={} user=ann password=pw dbname=lake",
+        server.addr.ip(),
+        server.addr.port()
+    );
+    let (ann, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    for t in &tables {
+        let rows = ann
+            .query(&format!("SELECT id, phone FROM {t} ORDER BY id"), &[])
+            .await
+            .unwrap();
+        let got: Vec<(i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        assert_eq!(got, vec![(1, "***01".into()), (3, "***03".into())], "{t}");
+        // Row 2 (hidden) has balance 500: the probe would divide by zero there.
+        let probe = format!("SELECT count(*) FROM {t} WHERE 1000 / (balance - 500) <> 0");
+        let n: i64 = ann.query_one(&probe, &[]).await.unwrap().get(0);
+        assert_eq!(n, 2, "{t}");
+        let probe = format!("SELECT count(*) FROM {t} WHERE phone = '555-0101'");
+        let n: i64 = ann.query_one(&probe, &[]).await.unwrap().get(0);
+        assert_eq!(n, 0, "{t}: a masked column cannot be probed");
+        let n: i64 = admin
+            .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 3, "{t}: superusers see every row");
+    }
+    // The filter reached PostgreSQL in the statement itself.
+    let sent = log.lines(&db.name, "accounts");
+    assert!(
+        sent.iter()
+            .any(|l| l.contains("'eu'") && l.contains("region")),
+        "{sent:#?}"
+    );
+    drop((ann, admin, server));
+    db.drop().await;
+}

@@ -4,15 +4,17 @@
 //! The wire layer knows only this seam: it hands the authenticator an
 //! [`AuthExchange`] (send an authentication request, read the client's
 //! answer) and gets a principal or an error. Today's mechanism is SCRAM-SHA-256
-//! (or a cleartext password over TLS) against the configured users
-//! ([`scram::PasswordAuthenticator`] over [`users::UserStore`]); JWT and LDAP
-//! logins plug in here as further authenticators.
+//! (or a cleartext password over TLS) against the roles stored in the
+//! catalog database ([`scram::PasswordAuthenticator`] over
+//! [`users::UserStore`], verifiers in [`verifier`]); JWT and LDAP logins plug
+//! in here as further authenticators.
 //!
 //! The principal lives in the session and in its DataFusion config
 //! extensions, so `current_user` and, later, policies read it from one place.
 
 pub mod scram;
 pub mod users;
+pub mod verifier;
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -31,7 +33,8 @@ use crate::error::Result;
 pub struct Principal {
     /// The login name (`session_user`, `current_user`).
     pub user: String,
-    /// Roles granted to the user, for policies.
+    /// Roles the login itself brought (token claims, directory groups);
+    /// stored memberships are the policies' to follow.
     pub roles: Vec<String>,
     /// Further facts about the login (token claims, directory attributes).
     pub attributes: BTreeMap<String, String>,
@@ -43,6 +46,16 @@ impl Principal {
         Self {
             user: name.into(),
             ..Self::default()
+        }
+    }
+}
+
+impl Principal {
+    /// The principal as policies see it.
+    pub fn subject(&self) -> weir_policies::Subject {
+        weir_policies::Subject {
+            user: self.user.clone(),
+            roles: self.roles.clone(),
         }
     }
 }

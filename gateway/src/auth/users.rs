@@ -1,135 +1,122 @@
-//! Who may log in with a password, and the secrets needed to check them.
+//! Who may log in with a password: the roles stored in the catalog
+//! database (shared by every server on it), read through the policies in
+//! force, plus the bootstrap of the roles the configuration defines.
 //!
-//! Passwords are kept only as SCRAM-SHA-256 salted passwords (plus, for the
-//! cleartext-over-TLS option, compared through the same derivation), never in
-//! the clear and never logged. The exchanges that use them are in
-//! [`super::scram`].
+//! Passwords are kept only as SCRAM-SHA-256 verifiers ([`Verifier`]),
+//! never in the clear and never logged.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
-use pgwire::api::auth::sasl::scram::gen_salted_password;
 use rand::RngCore;
+use weir_catalog::access::RoleRow;
+use weir_policies::Policies;
 
+use super::verifier::{hmac_sha256, Verifier};
 use crate::config::AuthConfig;
+use crate::error::Result;
 
 /// The embedded default's demo user.
 pub const DEMO_USER: &str = "weir";
 const DEMO_PASSWORD: &str = "weir";
 
-/// A user's verifier material.
-#[derive(Clone)]
-pub struct UserSecret {
-    /// Random per-user salt.
-    pub salt: Vec<u8>,
-    /// PBKDF2-HMAC-SHA-256(password, salt, iterations).
-    pub salted_password: Vec<u8>,
-}
-
-impl std::fmt::Debug for UserSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("UserSecret(..)")
-    }
-}
-
 /// The users Weir knows.
 #[derive(Debug, Clone)]
 pub struct UserStore {
-    users: HashMap<String, UserSecret>,
-    iterations: usize,
+    policies: Arc<Policies>,
+    iterations: u32,
     /// Whether cleartext passwords may be asked for over TLS.
     pub cleartext_over_tls: bool,
+    /// Per-process secret the mock salts of unknown users derive from.
+    mock_secret: [u8; 32],
 }
 
 impl UserStore {
-    /// Build from config; with no configured users, the demo user exists.
-    /// (Whether that is allowed on the listen address is checked by config.)
-    pub fn from_config(config: &AuthConfig) -> Self {
-        let iterations = config.scram_iterations;
-        let mut users = HashMap::new();
-        if config.users.is_empty() {
-            users.insert(DEMO_USER.to_owned(), secret(DEMO_PASSWORD, iterations));
-        }
-        for user in &config.users {
-            users.insert(user.name.clone(), secret(&user.password, iterations));
-        }
+    /// Passwords as the policies in force store them.
+    pub fn new(policies: Arc<Policies>, config: &AuthConfig) -> Self {
+        let mut mock_secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut mock_secret);
         Self {
-            users,
-            iterations,
+            policies,
+            iterations: u32::try_from(config.scram_iterations).unwrap_or(u32::MAX),
             cleartext_over_tls: config.cleartext_over_tls,
+            mock_secret,
         }
     }
 
-    /// SCRAM iteration count.
-    pub fn iterations(&self) -> usize {
-        self.iterations
+    /// The verifier of `user`, if it is a stored role with a password.
+    pub fn verifier(&self, user: &str) -> Option<Verifier> {
+        let auth = self.policies.current();
+        auth.snapshot()
+            .role(user)
+            .and_then(|r| r.verifier.as_deref())
+            .and_then(Verifier::parse)
     }
 
-    /// The secret of `user`, if the user exists.
-    pub fn get(&self, user: &str) -> Option<&UserSecret> {
-        self.users.get(user)
+    /// Whether `user` has the LOGIN attribute.
+    pub fn may_log_in(&self, user: &str) -> bool {
+        self.policies
+            .current()
+            .snapshot()
+            .role(user)
+            .is_some_and(|r| r.login)
     }
 
-    /// A secret for a user that does not exist: the exchange runs to its end
-    /// and fails, so a client cannot tell unknown users from bad passwords.
-    pub fn decoy(&self) -> UserSecret {
-        secret(&random_token(), self.iterations)
+    /// A verifier for a user that cannot log in: its salt depends only on
+    /// the name, so repeated attempts look like a real user's.
+    pub fn mock(&self, user: &str) -> Verifier {
+        let salt = hmac_sha256(&self.mock_secret, user.as_bytes())[..16].to_vec();
+        let mut random = [0u8; 32];
+        rand::rng().fill_bytes(&mut random);
+        Verifier {
+            iterations: self.iterations,
+            salt,
+            stored_key: random.to_vec(),
+            server_key: random.to_vec(),
+        }
     }
+}
 
-    /// Check a cleartext password in constant time over the derived key.
-    pub fn check_cleartext(&self, user: &str, password: &str) -> bool {
-        match self.users.get(user) {
-            Some(s) => {
-                let derived = gen_salted_password(password, &s.salt, self.iterations);
-                constant_time_eq(&derived, &s.salted_password)
+/// Store the roles the configuration defines: each `[[auth.users]]` entry
+/// is a superuser that may log in (with none, the demo user `weir`);
+/// config roles no longer listed lose their login. A stored verifier that
+/// still matches the configured password is kept, so a restart changes
+/// nothing.
+pub async fn bootstrap(policies: &Policies, config: &AuthConfig) -> Result<()> {
+    let iterations = u32::try_from(config.scram_iterations).unwrap_or(u32::MAX);
+    let current = policies.current();
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    for user in &config.users {
+        let password = user
+            .password()
+            .map_err(|e| crate::error::WeirError::InvalidParameterValue(e.to_string()))?;
+        wanted.push((user.name.clone(), password));
+    }
+    if wanted.is_empty() {
+        wanted.push((DEMO_USER.to_owned(), DEMO_PASSWORD.to_owned()));
+    }
+    let roles: Vec<RoleRow> = wanted
+        .iter()
+        .map(|(name, password)| {
+            let stored = current
+                .snapshot()
+                .role(name)
+                .and_then(|r| r.verifier.as_deref())
+                .and_then(Verifier::parse)
+                .filter(|v| v.matches(password));
+            RoleRow {
+                name: name.clone(),
+                login: true,
+                superuser: true,
+                verifier: Some(
+                    stored
+                        .unwrap_or_else(|| Verifier::new(password, iterations))
+                        .to_string(),
+                ),
+                origin: "config".into(),
             }
-            None => false,
-        }
-    }
-}
-
-fn secret(password: &str, iterations: usize) -> UserSecret {
-    let mut salt = vec![0u8; 16];
-    rand::rng().fill_bytes(&mut salt);
-    let salted_password = gen_salted_password(password, &salt, iterations);
-    UserSecret {
-        salt,
-        salted_password,
-    }
-}
-
-fn random_token() -> String {
-    let mut bytes = [0u8; 18];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn demo_user_exists_only_without_configured_users() {
-        let store = UserStore::from_config(&AuthConfig::default());
-        assert!(store.check_cleartext("weir", "weir"));
-        assert!(!store.check_cleartext("weir", "wrong"));
-        let mut config = AuthConfig::default();
-        config.users.push(crate::config::UserConfig {
-            name: "alice".into(),
-            password: "pw".into(),
-        });
-        let store = UserStore::from_config(&config);
-        assert!(store.get("weir").is_none());
-        assert!(store.check_cleartext("alice", "pw"));
-    }
-
-    #[test]
-    fn secrets_do_not_print() {
-        let store = UserStore::from_config(&AuthConfig::default());
-        let shown = format!("{store:?}");
-        assert!(!shown.contains("salted_password"), "{shown}");
-    }
+        })
+        .collect();
+    policies.store().apply_config_roles(&roles).await?;
+    policies.refresh().await?;
+    Ok(())
 }

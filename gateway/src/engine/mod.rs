@@ -41,7 +41,7 @@ use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion_federation::FederatedQueryPlanner;
+use datafusion_federation::FederatedPlanner;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::StreamExt;
@@ -66,6 +66,8 @@ pub struct Engine {
     /// The server's memory pool, and one statement's share of it.
     memory: Arc<dyn MemoryPool>,
     statement_memory: usize,
+    /// The access rules in force.
+    policies: Arc<weir_policies::Policies>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -82,6 +84,28 @@ fn failed(schema: SchemaRef, err: DataFusionError) -> SendableRecordBatchStream 
         schema,
         futures::stream::once(async move { Err(err) }),
     ))
+}
+
+/// The physical planner: DataFusion's, with remote subplans
+/// (federation) and row-security barriers (nothing physically).
+#[derive(Debug)]
+struct WeirQueryPlanner;
+
+#[async_trait::async_trait]
+impl datafusion::execution::context::QueryPlanner for WeirQueryPlanner {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session_state: &SessionState,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
+        DefaultPhysicalPlanner::with_extension_planners(vec![
+            Arc::new(FederatedPlanner::new()),
+            Arc::new(weir_policies::barrier::RowSecurityPlanner),
+        ])
+        .create_physical_plan(logical_plan, session_state)
+        .await
+    }
 }
 
 /// Name of the lake catalog.
@@ -115,14 +139,19 @@ impl Engine {
             }
         });
         futures::future::join_all(loads).await;
-        Self::new(config, lake, opened)
+        let policies = weir_policies::Policies::open(lake.access())
+            .await
+            .map_err(|e| WeirError::Internal(format!("cannot read the access rules: {e}")))?;
+        Self::new(config, lake, opened, Arc::new(policies))
     }
 
-    /// Build the engine over an open lakehouse and the given sources.
+    /// Build the engine over an open lakehouse, the given sources and the
+    /// access rules of the lakehouse's catalog database.
     pub fn new(
         config: &QueryConfig,
         lake: Arc<Lakehouse>,
         sources: Vec<Arc<Source>>,
+        policies: Arc<weir_policies::Policies>,
     ) -> Result<Self> {
         let catalogs: Arc<dyn CatalogProviderList> = Arc::new(MemoryCatalogProviderList::new());
         catalogs.register_catalog(
@@ -212,6 +241,11 @@ impl Engine {
         // A checkpoint between every two rules of each planning phase stops
         // a canceled or timed-out statement's planning (see `checkpoint`).
         let mut rules = Optimizer::new().rules;
+        // Leakproof predicates cross row-filter barriers right after
+        // filters were pushed down (see `weir_policies::barrier`).
+        if let Some(at) = rules.iter().position(|r| r.name() == "push_down_filter") {
+            rules.insert(at + 1, Arc::new(weir_policies::barrier::SafePredicates));
+        }
         rules.push(Arc::new(FederateRemote::default()));
         let rules = checkpoint::between(rules, Arc::new(checkpoint::Checkpoint));
         let analyzer = checkpoint::between(Analyzer::new().rules, Arc::new(checkpoint::Checkpoint));
@@ -233,7 +267,7 @@ impl Engine {
             .with_analyzer_rules(analyzer)
             .with_optimizer_rules(rules)
             .with_physical_optimizer_rules(physical)
-            .with_query_planner(Arc::new(FederatedQueryPlanner::new()))
+            .with_query_planner(Arc::new(WeirQueryPlanner))
             .build();
 
         // pg_catalog in every catalog, so `pg_catalog.pg_class` resolves
@@ -263,7 +297,13 @@ impl Engine {
             admission,
             memory: pool,
             statement_memory,
+            policies,
         })
+    }
+
+    /// The access rules in force.
+    pub fn policies(&self) -> &Arc<weir_policies::Policies> {
+        &self.policies
     }
 
     /// The runtime statements execute on.

@@ -50,6 +50,10 @@ impl Session {
                 self.check_txn(cmd)?;
                 self.run_command(cmd)
             }
+            Body::Access(stmt) => {
+                self.check_not_failed()?;
+                self.run_access(stmt).await
+            }
             Body::Write { plan, partitions } => {
                 self.check_not_failed()?;
                 let plan = bind_params(plan.as_ref().clone(), params)?;

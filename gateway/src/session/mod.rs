@@ -14,9 +14,11 @@
 //! `prepare.rs` classifies and plans them, `plan.rs` is the one door to
 //! DataFusion's planner, `plan_cache.rs` keeps plans and constant results
 //! between executions, `portal.rs` binds, `execute.rs` starts statements,
-//! `commands.rs` answers SET/SHOW/BEGIN/CLOSE..., `write.rs` carries out
+//! `commands.rs` answers SET/SHOW/BEGIN/CLOSE..., `access.rs` carries out
+//! role and privilege statements, `write.rs` carries out
 //! lakehouse DDL and INSERT, `params.rs` holds the run-time parameters.
 
+mod access;
 mod commands;
 mod execute;
 pub mod params;

@@ -22,22 +22,31 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::engine::Engine;
 use crate::error::{parse_error, Result, WeirError};
+use crate::statements::access::AccessStatement;
 
-/// One parsed statement.
+/// One parsed statement (short-lived: the size of the AST variant is no
+/// concern).
 #[derive(Debug)]
-pub struct Parsed {
-    pub(super) stmt: DfStatement,
-    /// `PARTITIONED BY` of a `CREATE TABLE`.
-    pub(super) partitions: Vec<weir_connectors::lake::ddl::PartitionField>,
+#[allow(clippy::large_enum_variant)]
+pub enum Parsed {
+    /// A statement in sqlparser's or DataFusion's AST.
+    Sql {
+        /// The statement.
+        stmt: DfStatement,
+        /// `PARTITIONED BY` of a `CREATE TABLE`.
+        partitions: Vec<weir_connectors::lake::ddl::PartitionField>,
+    },
+    /// Roles, users and privileges (Weir's own grammar).
+    Access(Box<AccessStatement>),
 }
 
 impl From<Statement> for Parsed {
     fn from(stmt: Statement) -> Self {
-        Self {
+        Self::Sql {
             stmt: DfStatement::Statement(Box::new(stmt)),
             partitions: Vec::new(),
         }
@@ -53,6 +62,9 @@ pub(crate) enum Route {
     Compat,
     /// sqlparser's PostgreSQL dialect.
     Standard,
+    /// Roles and privileges ([`crate::statements::access`]): the text is
+    /// split into statements, each parsed by its own route.
+    Access,
 }
 
 /// The route of a SQL text, from its tokens. Text that does not tokenize
@@ -61,9 +73,21 @@ pub(crate) fn route(sql: &str) -> Route {
     // Most statements contain none of the words that could route them
     // elsewhere: those skip the tokenizer (the parser reads them next).
     let lower = sql.to_ascii_lowercase();
-    if !["external", "pg_", "information_schema", "regclass"]
-        .iter()
-        .any(|w| lower.contains(w))
+    if ![
+        "external",
+        "pg_",
+        "information_schema",
+        "regclass",
+        "role",
+        "user",
+        "grant",
+        "revoke",
+        "deny",
+        "policy",
+        "mask",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
     {
         return Route::Standard;
     }
@@ -76,6 +100,9 @@ pub(crate) fn route(sql: &str) -> Route {
         .collect();
     let mut compat = false;
     for statement in tokens.split(|t| matches!(t, Token::SemiColon)) {
+        if crate::statements::access::is_access(statement) {
+            return Route::Access;
+        }
         if creates_external_table(statement) {
             return Route::DataFusion;
         }
@@ -118,6 +145,7 @@ fn creates_external_table(tokens: &[&Token]) -> bool {
 /// Split SQL text into statements (see the module docs for the routes).
 pub(crate) fn parse(engine: &Engine, sql: &str) -> Result<Vec<Parsed>> {
     match route(sql) {
+        Route::Access => return parse_each(engine, sql),
         Route::DataFusion => return parse_datafusion(sql),
         Route::Compat => {
             // The rewriter walks the statement: its depth is checked first
@@ -140,9 +168,70 @@ pub(crate) fn parse(engine: &Engine, sql: &str) -> Result<Vec<Parsed>> {
         .map(|s| Parsed::from(engine.compat().rewrite(s)))
         .collect();
     for (index, fields) in partitions {
-        if let Some(p) = out.get_mut(index) {
-            p.partitions = fields;
+        if let Some(Parsed::Sql { partitions, .. }) = out.get_mut(index) {
+            *partitions = fields;
         }
+    }
+    Ok(out)
+}
+
+/// Text holding an access statement: each statement parsed on its own
+/// route (access statements by Weir's grammar, the rest as usual).
+fn parse_each(engine: &Engine, sql: &str) -> Result<Vec<Parsed>> {
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|e| WeirError::Syntax {
+            message: format!("syntax error: {e}"),
+            position: None,
+        })?;
+    // Byte offsets of the semicolons that end statements.
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let offset = |line: u64, column: u64| -> usize {
+        let start = usize::try_from(line)
+            .ok()
+            .and_then(|l| line_starts.get(l.saturating_sub(1)))
+            .copied()
+            .unwrap_or(sql.len());
+        let column = usize::try_from(column).unwrap_or(1).saturating_sub(1);
+        sql[start..]
+            .char_indices()
+            .nth(column)
+            .map(|(i, _)| start + i)
+            .unwrap_or(sql.len())
+    };
+    let mut out = Vec::new();
+    let mut begin = 0;
+    let mut words: Vec<&Token> = Vec::new();
+    for token in tokens
+        .iter()
+        .chain(std::iter::once(&TokenWithSpan::wrap(Token::SemiColon)))
+    {
+        if token.token != Token::SemiColon {
+            if !matches!(token.token, Token::Whitespace(_)) {
+                words.push(&token.token);
+            }
+            continue;
+        }
+        let end = if token.span.start.line == 0 {
+            sql.len()
+        } else {
+            offset(token.span.start.line, token.span.start.column)
+        };
+        let text = &sql[begin.min(end)..end];
+        begin = (end + 1).min(sql.len());
+        if words.is_empty() {
+            continue;
+        }
+        if crate::statements::access::is_access(&words) {
+            out.push(Parsed::Access(Box::new(crate::statements::access::parse(
+                text,
+            )?)));
+        } else {
+            out.extend(parse(engine, text)?);
+        }
+        words.clear();
     }
     Ok(out)
 }
@@ -162,7 +251,7 @@ fn parse_datafusion(sql: &str) -> Result<Vec<Parsed>> {
         })?;
     Ok(stmts
         .into_iter()
-        .map(|s| Parsed {
+        .map(|s| Parsed::Sql {
             stmt: s,
             partitions: Vec::new(),
         })
@@ -262,6 +351,10 @@ mod tests {
                 Route::Standard,
             ),
             ("SELECT regclass FROM t", Route::Standard),
+            ("GRANT SELECT ON t TO analyst", Route::Access),
+            ("SELECT 1; create role r", Route::Access),
+            ("SELECT 'grant select on t to r'", Route::Standard),
+            ("SELECT * FROM users", Route::Standard),
             ("SELECT 'unterminated", Route::Standard),
         ];
         for (sql, want) in cases {

@@ -20,11 +20,26 @@ use crate::statements::explain;
 
 impl Session {
     /// Plan one statement, as of the statement's start (what `now()` returns).
+    /// Then the policies in force rewrite it (hidden tables, denied
+    /// columns; see [`weir_policies::rewrite`]) before anything optimizes it.
     pub(super) async fn plan_statement(&mut self, stmt: DfStatement) -> Result<LogicalPlan> {
+        let auth = self.engine.policies().current();
+        let subject = self.subject();
         let state = &self.statement_state().state;
         #[allow(clippy::disallowed_methods)] // the one planning door
         let plan = state.statement_to_plan(stmt).await?;
-        Ok(plan)
+        if auth.is_superuser(&subject) {
+            return Ok(plan);
+        }
+        let catalog = &state.config_options().catalog;
+        Ok(weir_policies::rewrite::enforce(
+            plan,
+            &auth,
+            &subject,
+            &catalog.default_catalog,
+            &catalog.default_schema,
+            &PolicyExprs(state),
+        )?)
     }
 
     /// Plan a query (or EXPLAIN): body, result columns, parameter types.
@@ -32,6 +47,9 @@ impl Session {
         &mut self,
         mut stmt: Box<Statement>,
     ) -> Result<(Body, Option<SchemaRef>, Vec<Option<DataType>>)> {
+        if let Statement::ExplainTable { table_name, .. } = stmt.as_ref() {
+            self.check_describe(table_name)?;
+        }
         let shown_names = colnames::assign(&mut stmt);
         crate::engine::casts::rewrite_casts(&mut stmt);
         let explain_verbose = match stmt.as_ref() {
@@ -103,6 +121,56 @@ impl Session {
             schema,
             targets,
         ))
+    }
+}
+
+impl Session {
+    /// `DESCRIBE t` plans no scan of `t`: a table the user may not see at
+    /// all is missing here too.
+    fn check_describe(&mut self, name: &datafusion::sql::sqlparser::ast::ObjectName) -> Result<()> {
+        let auth = self.engine.policies().current();
+        let subject = self.subject();
+        if auth.is_superuser(&subject) {
+            return Ok(());
+        }
+        let reference =
+            datafusion::common::TableReference::from(crate::statements::object_name(name).as_str());
+        let catalog = &self.statement_state().state.config_options().catalog;
+        let resolved = reference.resolve(&catalog.default_catalog, &catalog.default_schema);
+        let parts = [
+            resolved.catalog.as_ref(),
+            resolved.schema.as_ref(),
+            resolved.table.as_ref(),
+        ];
+        if matches!(parts[1], "pg_catalog" | "information_schema") {
+            return Ok(());
+        }
+        let object = weir_policies::objects::object_name(&parts);
+        let prefix = format!("{object}.");
+        let columns: Vec<String> = auth
+            .snapshot()
+            .rules
+            .iter()
+            .filter(|r| r.object.starts_with(&prefix))
+            .map(|r| r.object.clone())
+            .collect();
+        if auth.sees(&subject, &object, &columns) {
+            return Ok(());
+        }
+        Err(weir_policies::PolicyError::Hidden(parts.join(".")).into())
+    }
+}
+
+/// Row filters and masks are planned with the session's functions.
+struct PolicyExprs<'a>(&'a datafusion::execution::session_state::SessionState);
+
+impl weir_policies::rewrite::ExprPlanner for PolicyExprs<'_> {
+    fn plan_expr(
+        &self,
+        sql: &str,
+        schema: &datafusion::common::DFSchema,
+    ) -> datafusion::error::Result<datafusion::logical_expr::Expr> {
+        self.0.create_logical_expr(sql, schema)
     }
 }
 

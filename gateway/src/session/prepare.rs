@@ -38,6 +38,8 @@ pub(super) enum Body {
         binary: bool,
         hold: bool,
     },
+    /// Roles and privileges: applied, answered with a tag (or rows).
+    Access(Box<crate::statements::access::AccessStatement>),
     /// A lakehouse change (DDL, INSERT): carried out, answered with a tag.
     Write {
         plan: Box<LogicalPlan>,
@@ -81,14 +83,27 @@ impl Session {
         parsed: Option<Parsed>,
         declared: &[u32],
     ) -> Result<Prepared> {
-        let Some(Parsed { stmt, partitions }) = parsed else {
-            return Ok(Prepared {
-                sql: sql.to_owned(),
-                body: Body::Empty,
-                param_types: declared.to_vec(),
-                param_targets: vec![None; declared.len()],
-                schema: None,
-            });
+        let (stmt, partitions) = match parsed {
+            None => {
+                return Ok(Prepared {
+                    sql: sql.to_owned(),
+                    body: Body::Empty,
+                    param_types: declared.to_vec(),
+                    param_targets: vec![None; declared.len()],
+                    schema: None,
+                })
+            }
+            Some(Parsed::Access(stmt)) => {
+                let schema = super::access::schema(&stmt);
+                return Ok(finish(
+                    sql,
+                    Body::Access(stmt),
+                    schema,
+                    Vec::new(),
+                    declared,
+                ));
+            }
+            Some(Parsed::Sql { stmt, partitions }) => (stmt, partitions),
         };
         let stmt = match stmt {
             DfStatement::Statement(stmt) => *stmt,

@@ -21,9 +21,70 @@ use datafusion::logical_expr::{
 use datafusion::sql::parser::Statement as DfStatement;
 use weir_connectors::lake::ddl::{self, ColumnChange, NewTable, PartitionField, Rows};
 
+use weir_catalog::access::{Effect, Rule, RuleKind};
+use weir_policies::objects::object_name;
+use weir_policies::{Action, PolicyError};
+
 use super::{Body, Session};
 use crate::engine::LAKE;
 use crate::error::{Result, WeirError};
+
+impl Session {
+    /// Whether the session may do `action` on the object `parts` names: a
+    /// table it cannot see at all answers as a missing one.
+    fn authorize<S: AsRef<str>>(&self, action: Action, parts: &[S]) -> Result<()> {
+        let auth = self.engine.policies().current();
+        let subject = self.subject();
+        let object = object_name(parts);
+        if auth.is_superuser(&subject) || auth.decide(&subject, &object, action).allowed() {
+            return Ok(());
+        }
+        let shown = parts
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(".");
+        Err(match parts.len() {
+            3 if !auth.sees(&subject, &object, &[]) => PolicyError::Hidden(shown),
+            3 => PolicyError::NoPrivilege(format!("table {}", parts[2].as_ref())),
+            2 => PolicyError::NoPrivilege(format!("schema {}", parts[1].as_ref())),
+            _ => PolicyError::NoPrivilege(format!("database {shown}")),
+        }
+        .into())
+    }
+
+    /// The creator of a table or schema owns it: every privilege on it,
+    /// with the right to grant them (superusers need none).
+    async fn take_ownership<S: AsRef<str>>(&mut self, parts: &[S]) -> Result<()> {
+        let policies = Arc::clone(self.engine.policies());
+        let subject = self.subject();
+        if policies.current().is_superuser(&subject) {
+            return Ok(());
+        }
+        let rule = Rule {
+            kind: RuleKind::Privilege,
+            subject: subject.user.clone(),
+            object: object_name(parts),
+            action: "all".into(),
+            effect: Effect::Allow,
+            grant_option: true,
+            name: "owner".into(),
+            expression: String::new(),
+            grantor: subject.user,
+        };
+        policies.store().add_rules(&[rule], &[]).await?;
+        policies.refresh().await?;
+        Ok(())
+    }
+
+    /// A dropped object's rules go with it.
+    async fn forget<S: AsRef<str>>(&mut self, parts: &[S]) -> Result<()> {
+        let policies = Arc::clone(self.engine.policies());
+        policies.store().forget_object(&object_name(parts)).await?;
+        policies.refresh().await?;
+        Ok(())
+    }
+}
 
 /// Whether a planned statement changes the lakehouse.
 pub(super) fn is_write(plan: &LogicalPlan) -> bool {
@@ -173,7 +234,9 @@ impl Session {
             }
         }
         let lake = self.engine.lake().clone();
-        if !lake.table_exists(&schema, &table).await? {
+        if lake.table_exists(&schema, &table).await? {
+            self.authorize(Action::Alter, &[LAKE, &schema, &table])?;
+        } else {
             if alter.if_exists {
                 return Ok(());
             }
@@ -200,7 +263,12 @@ impl Session {
                     None => (None, c.schema_name.as_str()),
                 };
                 let schema = self.lake_schema(catalog, schema)?;
+                self.authorize(Action::Create, &[LAKE])?;
+                let existed = lake.schema_exists(&schema).await?;
                 lake.create_schema(&schema, c.if_not_exists).await?;
+                if !existed {
+                    self.take_ownership(&[LAKE, &schema]).await?;
+                }
                 "CREATE SCHEMA".to_owned()
             }
             LogicalPlan::Ddl(DdlStatement::DropCatalogSchema(d)) => {
@@ -210,12 +278,18 @@ impl Session {
                         self.lake_schema(Some(catalog), schema)?
                     }
                 };
+                self.authorize(Action::Drop, &[LAKE, &schema])?;
                 lake.drop_schema(&schema, d.if_exists, d.cascade).await?;
+                self.forget(&[LAKE, &schema]).await?;
                 "DROP SCHEMA".to_owned()
             }
             LogicalPlan::Ddl(DdlStatement::DropTable(d)) => {
                 let (schema, table) = self.lake_table(&d.name)?;
+                if lake.table_exists(&schema, &table).await? {
+                    self.authorize(Action::Drop, &[LAKE, &schema, &table])?;
+                }
                 lake.drop_table(&schema, &table, d.if_exists).await?;
+                self.forget(&[LAKE, &schema, &table]).await?;
                 "DROP TABLE".to_owned()
             }
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(c)) => {
@@ -230,6 +304,7 @@ impl Session {
                     ));
                 }
                 let (schema, name) = self.lake_table(&c.name)?;
+                self.authorize(Action::Create, &[LAKE, &schema])?;
                 let query = !matches!(c.input.as_ref(), LogicalPlan::EmptyRelation(_));
                 let columns = ddl::storage_schema(c.input.schema().as_arrow(), query)?;
                 let table = NewTable {
@@ -282,6 +357,10 @@ impl Session {
                 } else {
                     ddl::create_table(&lake, &table, c.if_not_exists, None).await?
                 };
+                if written.is_some() {
+                    self.take_ownership(&[LAKE, &table.schema, &table.name])
+                        .await?;
+                }
                 match (query, written) {
                     (_, None) => {
                         self.events.notices.push((
@@ -297,13 +376,22 @@ impl Session {
             }
             LogicalPlan::Ddl(DdlStatement::CreateExternalTable(c)) => {
                 let (schema, name) = self.lake_table(&c.name)?;
+                self.authorize(Action::Create, &[LAKE, &schema])?;
+                let existed = lake.table_exists(&schema, &name).await?;
+                let owned = [LAKE.to_owned(), schema.clone(), name.clone()];
                 let def = ddl::external_table(&c, schema, name, &lake)?;
                 let state = self.statement_state().state.clone();
                 ddl::create_external_table(&lake, &state, def, c.if_not_exists).await?;
+                if !existed {
+                    self.take_ownership(&owned).await?;
+                }
                 "CREATE EXTERNAL TABLE".to_owned()
             }
-            plan @ LogicalPlan::Dml(_) => {
+            LogicalPlan::Dml(dml) => {
                 use futures::TryStreamExt;
+                let (schema, table) = self.lake_table(&dml.table_name)?;
+                self.authorize(Action::Insert, &[LAKE, &schema, &table])?;
+                let plan = LogicalPlan::Dml(dml);
                 let stream = self.execute_plan(plan, None).await?;
                 let batches: Vec<_> = stream.try_collect().await?;
                 // Rows only: the session's settings and plans stay valid.

@@ -11,15 +11,22 @@
 //!   single `QUERY PLAN` column
 //!
 //! - [`partition`]: `PARTITIONED BY` transforms of `CREATE TABLE`
+//! - [`access`], [`role`], [`grant`], [`policy`]: roles, users, privileges,
+//!   row filters and masks (parsed by
+//!   Weir's own grammar before this module's [`classify`])
 //!
 //! Everything else goes to DataFusion's planner: queries, and the
 //! lakehouse's DDL and INSERT, whose plans the session carries out.
 
+pub mod access;
 pub mod colnames;
 pub mod cursor;
 pub mod depth;
 pub mod explain;
+pub mod grant;
 pub mod partition;
+pub mod policy;
+pub mod role;
 pub mod set;
 pub mod show;
 pub mod transaction;

@@ -1,0 +1,783 @@
+//! Governance over real connections: roles and users stored as SCRAM
+//! verifiers in the catalog database, GRANT/REVOKE/DENY decided by casbin,
+//! and the plan rewrite that hides tables and refuses denied columns,
+//! whatever path a query takes to them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{count, message, sqlstate, texts, TestServer};
+use tokio_postgres::{Client, NoTls};
+
+async fn connect_as(
+    server: &TestServer,
+    user: &str,
+    password: &str,
+) -> Result<Client, tokio_postgres::Error> {
+    let url = format!(
+        "host={} port={} user={user} password='{password}' dbname=lake",
+        server.addr.ip(),
+        server.addr.port()
+    );
+    let (client, conn) = tokio_postgres::connect(&url, NoTls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// The SQLSTATE and message a statement fails with.
+async fn fails(c: &Client, sql: &str) -> (String, String) {
+    match c.batch_execute(sql).await {
+        Ok(()) => panic!("{sql} should fail"),
+        Err(e) => (sqlstate(&e), message(&e)),
+    }
+}
+
+#[tokio::test]
+async fn users_log_in_with_passwords_stored_only_as_scram_verifiers() {
+    let server = TestServer::start().await;
+    let admin = server.client().await;
+    admin
+        .batch_execute(
+            "CREATE USER ann WITH PASSWORD 'ann-pw-1'; CREATE ROLE quiet WITH PASSWORD 'q-pw'",
+        )
+        .await
+        .unwrap();
+    let ann = connect_as(&server, "ann", "ann-pw-1").await.unwrap();
+    assert_eq!(texts(&ann, "SELECT current_user").await, vec!["ann"]);
+
+    let wrong = connect_as(&server, "ann", "nope").await.unwrap_err();
+    let unknown = connect_as(&server, "nobody", "nope").await.unwrap_err();
+    assert_eq!(sqlstate(&wrong), "28P01");
+    assert_eq!(sqlstate(&unknown), "28P01");
+    assert_eq!(
+        message(&wrong).replace("ann", "X"),
+        message(&unknown).replace("nobody", "X"),
+        "an unknown user fails exactly as a wrong password does"
+    );
+    let nologin = connect_as(&server, "quiet", "q-pw").await.unwrap_err();
+    assert_eq!(sqlstate(&nologin), "28000", "{}", message(&nologin));
+
+    admin
+        .batch_execute("ALTER USER ann WITH PASSWORD 'ann-pw-2'")
+        .await
+        .unwrap();
+    assert!(connect_as(&server, "ann", "ann-pw-1").await.is_err());
+    connect_as(&server, "ann", "ann-pw-2").await.unwrap();
+
+    // The catalog database holds verifiers, never the password.
+    let db = common::data_dir().join("catalog.db");
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        db.display()
+    ))
+    .await
+    .unwrap();
+    let stored: String = sqlx::query_scalar("SELECT verifier FROM weir_roles WHERE name = 'ann'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(stored.starts_with("SCRAM-SHA-256$4096:"), "{stored}");
+    assert!(!stored.contains("ann-pw"), "{stored}");
+
+    // Only superusers manage roles.
+    let (code, msg) = fails(&ann, "CREATE ROLE sneaky").await;
+    assert_eq!(code, "42501", "{msg}");
+    let (code, _) = fails(&ann, "ALTER USER ann WITH SUPERUSER").await;
+    assert_eq!(code, "42501");
+
+    admin.batch_execute("DROP USER ann").await.unwrap();
+    assert_eq!(
+        sqlstate(&connect_as(&server, "ann", "ann-pw-2").await.unwrap_err()),
+        "28P01"
+    );
+    let (code, _) = fails(&admin, "DROP ROLE ann").await;
+    assert_eq!(code, "42704");
+    admin
+        .batch_execute("DROP ROLE IF EXISTS ann")
+        .await
+        .unwrap();
+    let (code, _) = fails(&admin, "CREATE ROLE quiet").await;
+    assert_eq!(code, "42710");
+    let (code, _) = fails(&admin, "CREATE ROLE public").await;
+    assert_eq!(code, "42939");
+    let (code, _) = fails(&admin, "DROP ROLE weir").await;
+    assert_eq!(code, "55006", "the session's own role");
+}
+
+#[tokio::test]
+async fn a_verifier_made_by_postgresql_logs_in_to_weir() {
+    use sqlx::Connection;
+    let mut pg = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .unwrap();
+    let role = format!("weir_verifier_{}", std::process::id());
+    sqlx::query(&format!("DROP ROLE IF EXISTS {role}"))
+        .execute(&mut pg)
+        .await
+        .unwrap();
+    sqlx::query("SET password_encryption = 'scram-sha-256'")
+        .execute(&mut pg)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE ROLE {role} PASSWORD 'made-in-pg'"))
+        .execute(&mut pg)
+        .await
+        .unwrap();
+    let verifier: String =
+        sqlx::query_scalar("SELECT rolpassword FROM pg_authid WHERE rolname = $1")
+            .bind(&role)
+            .fetch_one(&mut pg)
+            .await
+            .unwrap();
+    sqlx::query(&format!("DROP ROLE {role}"))
+        .execute(&mut pg)
+        .await
+        .unwrap();
+
+    let server = TestServer::start().await;
+    let admin = server.client().await;
+    admin
+        .batch_execute(&format!("CREATE USER carl PASSWORD '{verifier}'"))
+        .await
+        .unwrap();
+    let carl = connect_as(&server, "carl", "made-in-pg").await.unwrap();
+    assert_eq!(texts(&carl, "SELECT current_user").await, vec!["carl"]);
+}
+
+#[tokio::test]
+async fn tables_without_a_privilege_answer_as_missing_ones() {
+    let server = TestServer::start().await;
+    let admin = server.client().await;
+    admin
+        .batch_execute("CREATE USER ann PASSWORD 'pw'")
+        .await
+        .unwrap();
+    let ann = connect_as(&server, "ann", "pw").await.unwrap();
+
+    let (code, hidden) = fails(&ann, "SELECT * FROM tpch.nation").await;
+    assert_eq!(code, "42P01", "{hidden}");
+    let (code, missing) = fails(&ann, "SELECT * FROM tpch.no_such_table").await;
+    assert_eq!(code, "42P01");
+    assert_eq!(
+        hidden.replace("nation", "X"),
+        missing.replace("no_such_table", "X"),
+        "same message shape as a missing table"
+    );
+    for sql in [
+        "SELECT count(*) FROM lake.tpch.nation",
+        "SELECT 1 WHERE EXISTS (SELECT 1 FROM tpch.nation)",
+        "SELECT (SELECT max(n_name) FROM tpch.nation)",
+        "WITH x AS (SELECT * FROM tpch.nation) SELECT count(*) FROM x",
+        "SELECT 1 UNION ALL SELECT n_nationkey FROM tpch.nation",
+        "EXPLAIN SELECT * FROM tpch.nation",
+        "CREATE TABLE public.copy AS SELECT * FROM tpch.nation",
+        "DESCRIBE tpch.nation",
+    ] {
+        let (code, msg) = fails(&ann, sql).await;
+        assert!(code == "42P01" || code == "42501", "{sql}: {code} {msg}");
+        assert!(!msg.contains("n_comment"), "{sql}: {msg}");
+    }
+
+    admin
+        .batch_execute("GRANT SELECT ON tpch.nation TO ann")
+        .await
+        .unwrap();
+    assert_eq!(count(&ann, "SELECT count(*) FROM tpch.nation").await, 25);
+    let (code, _) = fails(&ann, "SELECT * FROM tpch.region").await;
+    assert_eq!(code, "42P01", "one table's grant opens no other");
+
+    admin
+        .batch_execute("REVOKE SELECT ON lake.tpch.nation FROM ann")
+        .await
+        .unwrap();
+    let (code, _) = fails(&ann, "SELECT * FROM tpch.nation").await;
+    assert_eq!(code, "42P01");
+
+    admin
+        .batch_execute("GRANT SELECT ON ALL TABLES IN SCHEMA lake.tpch TO ann")
+        .await
+        .unwrap();
+    assert_eq!(count(&ann, "SELECT count(*) FROM tpch.region").await, 5);
+    admin
+        .batch_execute("DENY SELECT ON tpch.region TO ann")
+        .await
+        .unwrap();
+    let (code, _) = fails(&ann, "SELECT * FROM tpch.region").await;
+    assert_eq!(code, "42P01", "a deny overrides the schema-wide grant");
+    assert_eq!(count(&ann, "SELECT count(*) FROM tpch.nation").await, 25);
+    // Prepared statements and cursors plan through the same door.
+    let stmt = ann.prepare("SELECT n_name FROM tpch.nation WHERE n_nationkey = $1");
+    assert!(stmt.await.is_ok());
+    let (code, _) = fails(
+        &ann,
+        "BEGIN; DECLARE c CURSOR FOR SELECT * FROM tpch.region; COMMIT",
+    )
+    .await;
+    assert_eq!(code, "42P01");
+}
+
+#[tokio::test]
+async fn denied_columns_fail_by_name_wherever_a_query_uses_them() {
+    let server = TestServer::start().await;
+    let admin = server.client().await;
+    admin
+        .batch_execute(
+            "CREATE USER ann PASSWORD 'pw';
+             GRANT SELECT (n_nationkey, n_name) ON tpch.nation TO ann;
+             GRANT SELECT ON tpch.customer TO ann;
+             DENY SELECT (c_phone) ON tpch.customer TO ann",
+        )
+        .await
+        .unwrap();
+    let ann = connect_as(&server, "ann", "pw").await.unwrap();
+    assert_eq!(
+        texts(&ann, "SELECT n_name FROM tpch.nation WHERE n_nationkey = 7").await,
+        vec!["GERMANY"]
+    );
+    assert_eq!(count(&ann, "SELECT count(*) FROM tpch.nation").await, 25);
+    assert_eq!(
+        count(&ann, "SELECT count(c_name) FROM tpch.customer").await,
+        1500
+    );
+    for (sql, column) in [
+        ("SELECT * FROM tpch.nation", "n_regionkey"),
+        ("SELECT n_comment FROM tpch.nation", "n_comment"),
+        ("SELECT count(*) FROM tpch.nation WHERE n_comment LIKE 'a%'", "n_comment"),
+        ("SELECT n_name FROM tpch.nation ORDER BY n_regionkey", "n_regionkey"),
+        ("SELECT n_regionkey, count(*) FROM tpch.nation GROUP BY 1", "n_regionkey"),
+        ("SELECT x.n_comment FROM (SELECT * FROM tpch.nation) x", "n_regionkey"),
+        ("WITH w AS (SELECT n_comment AS c FROM tpch.nation) SELECT 1 FROM w", "n_comment"),
+        ("SELECT n_name FROM tpch.nation UNION SELECT n_comment FROM tpch.nation", "n_comment"),
+        (
+            "SELECT a.n_name FROM tpch.nation a JOIN tpch.nation b ON a.n_regionkey = b.n_nationkey",
+            "n_regionkey",
+        ),
+        (
+            "SELECT n_name FROM tpch.nation n WHERE EXISTS \
+             (SELECT 1 FROM tpch.customer c WHERE c.c_nationkey = n.n_regionkey)",
+            "n_regionkey",
+        ),
+        ("SELECT * FROM tpch.customer LIMIT 1", "c_phone"),
+        ("SELECT max(c_phone) FROM tpch.customer", "c_phone"),
+        ("SELECT c_name FROM tpch.customer WHERE c_phone = '25-989-741-2988'", "c_phone"),
+        ("SELECT \"C_PHONE\" FROM tpch.customer", "C_PHONE"),
+        ("EXPLAIN SELECT c_phone FROM tpch.customer", "c_phone"),
+        ("SELECT row_number() OVER (ORDER BY c_phone) FROM tpch.customer", "c_phone"),
+    ] {
+        let (code, msg) = fails(&ann, sql).await;
+        if column == "C_PHONE" {
+            // A quoted name that is not the column: no such column.
+            assert_eq!(code, "42703", "{sql}: {msg}");
+            continue;
+        }
+        assert_eq!(code, "42501", "{sql}: {msg}");
+        assert!(msg.contains(column), "{sql}: {msg}");
+    }
+    // A prepared statement with a parameter on a denied column.
+    let err = ann
+        .query(
+            "SELECT c_name FROM tpch.customer WHERE c_phone = $1",
+            &[&"x"],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42501");
+}
+
+#[tokio::test]
+async fn grants_reach_users_through_role_hierarchies() {
+    let server = TestServer::start().await;
+    let admin = server.client().await;
+    admin
+        .batch_execute(
+            "CREATE ROLE staff; CREATE ROLE analyst IN ROLE staff;
+             CREATE USER ann PASSWORD 'pw' IN ROLE analyst;
+             GRANT SELECT ON lake.tpch.region TO staff",
+        )
+        .await
+        .unwrap();
+    let ann = connect_as(&server, "ann", "pw").await.unwrap();
+    assert_eq!(count(&ann, "SELECT count(*) FROM tpch.region").await, 5);
+    let (code, msg) = fails(&admin, "GRANT analyst TO staff").await;
+    assert_eq!(code, "0LP01", "{msg}");
+    admin
+        .batch_execute("REVOKE staff FROM analyst")
+        .await
+        .unwrap();
+    let (code, _) = fails(&ann, "SELECT * FROM tpch.region").await;
+    assert_eq!(code, "42P01");
+    admin.batch_execute("GRANT staff TO ann").await.unwrap();
+    assert_eq!(count(&ann, "SELECT count(*) FROM tpch.region").await, 5);
+
+    let (code, msg) = fails(&admin, "DROP ROLE staff").await;
+    assert_eq!(code, "2BP01", "rules still name it: {msg}");
+    let (code, _) = fails(&admin, "GRANT SELECT ON tpch.region TO nobody").await;
+    assert_eq!(code, "42704");
+    let (code, _) = fails(&admin, "GRANT SELECT ON tpch.nowhere TO staff").await;
+    assert_eq!(code, "42P01");
+    let (code, _) = fails(&admin, "GRANT SELECT (nope) ON tpch.region TO staff").await;
+    assert_eq!(code, "42703");
+    let (code, _) = fails(&admin, "GRANT USAGE ON tpch.region TO staff").await;
+    assert_eq!(code, "0LP01");
+    let (code, _) = fails(&admin, "GRANT SELEKT ON tpch.region TO staff").await;
+    assert_eq!(code, "42601");
+
+    let rows = ann
+        .query("SHOW GRANTS", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.get::<_, String>(0),
+                r.get::<_, String>(1),
+                r.get::<_, String>(2),
+            )
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        rows,
+        vec![("staff".into(), "lake.tpch.region".into(), "SELECT".into())]
+    );
+    let (code, _) = fails(&ann, "SHOW GRANTS FOR weir").await;
+    assert_eq!(code, "42501");
+}
+
+#[tokio::test]
+async fn writes_need_privileges_and_creators_own_what_they_create() {
+    let server = TestServer::start().await;
+    let admin = server.client().await;
+    admin
+        .batch_execute(
+            "CREATE USER ann PASSWORD 'pw'; CREATE USER bob PASSWORD 'pw';
+             GRANT SELECT ON tpch.nation TO ann",
+        )
+        .await
+        .unwrap();
+    let ann = connect_as(&server, "ann", "pw").await.unwrap();
+    let bob = connect_as(&server, "bob", "pw").await.unwrap();
+    let (code, msg) = fails(&ann, "CREATE TABLE public.mine (id INT)").await;
+    assert_eq!(
+        (code.as_str(), msg.as_str()),
+        ("42501", "permission denied for schema public")
+    );
+    let (code, msg) = fails(&ann, "INSERT INTO tpch.nation SELECT * FROM tpch.nation").await;
+    assert_eq!(
+        (code.as_str(), msg.as_str()),
+        ("42501", "permission denied for table nation")
+    );
+    let (code, _) = fails(&ann, "DROP TABLE tpch.region").await;
+    assert_eq!(code, "42P01", "a table ann cannot see");
+
+    admin
+        .batch_execute("GRANT CREATE ON SCHEMA lake.public TO ann")
+        .await
+        .unwrap();
+    ann.batch_execute("CREATE TABLE public.mine (id INT); INSERT INTO public.mine VALUES (1), (2)")
+        .await
+        .unwrap();
+    assert_eq!(count(&ann, "SELECT count(*) FROM public.mine").await, 2);
+    let (code, _) = fails(&bob, "SELECT * FROM public.mine").await;
+    assert_eq!(code, "42P01");
+    ann.batch_execute("GRANT SELECT ON public.mine TO bob")
+        .await
+        .unwrap();
+    assert_eq!(count(&bob, "SELECT count(*) FROM public.mine").await, 2);
+    let (code, _) = fails(&bob, "GRANT SELECT ON public.mine TO ann").await;
+    assert_eq!(code, "42501", "bob holds no grant option");
+    let (code, _) = fails(&bob, "INSERT INTO public.mine VALUES (3)").await;
+    assert_eq!(code, "42501");
+    ann.batch_execute("DROP TABLE public.mine").await.unwrap();
+    // The dropped table's grants went with it: a new table of that name
+    // starts with none.
+    admin
+        .batch_execute("CREATE TABLE public.mine (id INT)")
+        .await
+        .unwrap();
+    let (code, _) = fails(&bob, "SELECT * FROM public.mine").await;
+    assert_eq!(code, "42P01");
+}
+
+#[tokio::test]
+async fn a_grant_on_one_server_reaches_another_on_the_same_catalog_within_two_seconds() {
+    let (db, admin_db) = common::create_pg_database("weir_grants").await;
+    let lake = tempfile::tempdir().unwrap();
+    let configure = |c: &mut weir_gateway::config::Config| {
+        c.lake.catalog_url = Some(format!("postgres://postgres@127.0.0.1:5432/{db}"));
+        c.lake.location = Some(lake.path().display().to_string());
+    };
+    let a = TestServer::start_with(configure).await;
+    let b = TestServer::start_with(configure).await;
+    let on_a = a.client().await;
+    on_a.batch_execute(
+        "CREATE SCHEMA shared; CREATE TABLE shared.t (id INT); INSERT INTO shared.t VALUES (1);
+         CREATE USER ann PASSWORD 'pw'",
+    )
+    .await
+    .unwrap();
+    // The user created on a logs in on b.
+    let mut ann_b = None;
+    for _ in 0..40 {
+        if let Ok(c) = connect_as(&b, "ann", "pw").await {
+            ann_b = Some(c);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let ann_b = ann_b.expect("the user reached server b");
+    let (code, _) = fails(&ann_b, "SELECT * FROM shared.t").await;
+    assert_eq!(code, "42P01");
+    on_a.batch_execute("GRANT SELECT ON shared.t TO ann")
+        .await
+        .unwrap();
+    let granted = std::time::Instant::now();
+    loop {
+        if ann_b.query("SELECT * FROM shared.t", &[]).await.is_ok() {
+            break;
+        }
+        assert!(
+            granted.elapsed() < std::time::Duration::from_secs(2),
+            "the grant did not reach server b within 2 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    on_a.batch_execute("REVOKE SELECT ON shared.t FROM ann")
+        .await
+        .unwrap();
+    let revoked = std::time::Instant::now();
+    loop {
+        if ann_b.query("SELECT * FROM shared.t", &[]).await.is_err() {
+            break;
+        }
+        assert!(
+            revoked.elapsed() < std::time::Duration::from_secs(2),
+            "the revoke did not reach server b within 2 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop((ann_b, on_a, a, b));
+    let mut admin_db = admin_db;
+    sqlx::Executor::execute(
+        &mut admin_db,
+        format!("DROP DATABASE {db} WITH (FORCE)").as_str(),
+    )
+    .await
+    .unwrap();
+}
+
+/// The first column of every row, as text, in order.
+async fn column(c: &Client, sql: &str) -> Vec<String> {
+    let rows = c.simple_query(sql).await.unwrap();
+    rows.iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("").to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn row_policies_combine_as_in_postgresql_and_hide_rows_from_every_path() {
+    let server = TestServer::start().await;
+    let admin = server.client().await;
+    admin
+        .batch_execute(
+            "CREATE ROLE eu; CREATE USER ann PASSWORD 'pw' IN ROLE eu; CREATE USER bob PASSWORD 'pw';
+             GRANT SELECT ON tpch.customer TO ann, bob;
+             CREATE POLICY germany ON tpch.customer FOR SELECT TO eu USING (c_nationkey = 7)",
+        )
+        .await
+        .unwrap();
+    let ann = connect_as(&server, "ann", "pw").await.unwrap();
+    let bob = connect_as(&server, "bob", "pw").await.unwrap();
+    let expect = |sql: &str| {
+        let sql = format!("SELECT count(*) FROM tpch.customer WHERE {sql}");
+        let admin = &admin;
+        async move { count(admin, &sql).await }
+    };
+    let germany = expect("c_nationkey = 7").await;
+    assert!(germany > 0);
+    assert_eq!(
+        count(&ann, "SELECT count(*) FROM tpch.customer").await,
+        germany
+    );
+    assert_eq!(
+        count(&bob, "SELECT count(*) FROM tpch.customer").await,
+        0,
+        "a table with row security and no policy for the user shows no rows"
+    );
+    assert_eq!(
+        count(&admin, "SELECT count(*) FROM tpch.customer").await,
+        1500
+    );
+
+    admin
+        .batch_execute(
+            "CREATE POLICY france ON tpch.customer TO eu USING (c_nationkey = 6);
+             CREATE POLICY positive ON tpch.customer AS RESTRICTIVE TO ann USING (c_acctbal > 0)",
+        )
+        .await
+        .unwrap();
+    let visible = expect("c_nationkey IN (6, 7) AND c_acctbal > 0").await;
+    assert!(visible > 0 && visible < germany * 2);
+    for (sql, want) in [
+        ("SELECT count(*) FROM tpch.customer", visible),
+        ("SELECT count(*) FROM tpch.customer WHERE c_nationkey = 1", 0),
+        ("SELECT count(*) FROM (SELECT * FROM tpch.customer LIMIT 10000 OFFSET 0) x", visible),
+        (
+            "SELECT count(*) FROM tpch.customer a JOIN tpch.customer b ON a.c_custkey = b.c_custkey",
+            visible,
+        ),
+        (
+            "SELECT count(*) FROM (SELECT c_custkey FROM tpch.customer UNION ALL \
+             SELECT c_custkey FROM tpch.customer WHERE c_acctbal < 0) x",
+            visible,
+        ),
+        (
+            "SELECT count(*) FROM tpch.nation n WHERE EXISTS \
+             (SELECT 1 FROM tpch.customer c WHERE c.c_nationkey = n.n_nationkey)",
+            2,
+        ),
+        (
+            "WITH customer AS (SELECT * FROM tpch.customer) SELECT count(*) FROM customer",
+            visible,
+        ),
+        (
+            "SELECT (SELECT count(*) FROM tpch.customer WHERE c_nationkey = 1)",
+            0,
+        ),
+    ] {
+        if sql.contains("tpch.nation") {
+            admin
+                .batch_execute("GRANT SELECT ON tpch.nation TO ann")
+                .await
+                .unwrap();
+        }
+        assert_eq!(count(&ann, sql).await, want, "{sql}");
+    }
+    // Prepared statements with parameters, and cursors, take the same path.
+    let stmt = ann
+        .prepare("SELECT count(*) FROM tpch.customer WHERE c_nationkey = $1")
+        .await
+        .unwrap();
+    let hidden: i64 = ann.query_one(&stmt, &[&1i64]).await.unwrap().get(0);
+    assert_eq!(hidden, 0);
+    let fetched = column(
+        &ann,
+        "BEGIN; DECLARE c CURSOR FOR SELECT c_nationkey FROM tpch.customer WHERE c_nationkey = 1; \
+         FETCH ALL FROM c; COMMIT",
+    )
+    .await;
+    assert!(fetched.is_empty(), "{fetched:?}");
+
+    // No oracle: a predicate that fails on a hidden row is not evaluated on it.
+    let (code, _) = fails(
+        &admin,
+        "SELECT count(*) FROM tpch.customer WHERE 100 / (c_nationkey - 1) > 0",
+    )
+    .await;
+    assert_eq!(code, "22012", "the probe does divide by zero on nation 1");
+    assert_eq!(
+        count(
+            &ann,
+            "SELECT count(*) FROM tpch.customer WHERE 100 / (c_nationkey - 1) > 0"
+        )
+        .await,
+        visible
+    );
+    assert_eq!(
+        count(
+            &ann,
+            "SELECT count(*) FROM (SELECT * FROM tpch.customer) x WHERE 100 / (c_nationkey - 1) > 0 AND c_acctbal > 0"
+        )
+        .await,
+        visible
+    );
+    let plan = column(
+        &ann,
+        "EXPLAIN SELECT * FROM tpch.customer WHERE c_mktsegment = 'BUILDING' AND 1 / c_acctbal > 0",
+    )
+    .await
+    .join("\n");
+    // The leakproof conjunct goes down to the scan with the row filter; the
+    // division stays above the barrier.
+    let barrier = plan.find("RowSecurity").expect("a barrier in the plan");
+    let division = plan.find("/ c_acctbal").expect("the division in the plan");
+    assert!(division < barrier, "{plan}");
+    assert!(plan[barrier..].contains("BUILDING"), "{plan}");
+
+    admin
+        .batch_execute("DROP POLICY france ON tpch.customer")
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&ann, "SELECT count(*) FROM tpch.customer").await,
+        expect("c_nationkey = 7 AND c_acctbal > 0").await
+    );
+
+    for (sql, code) in [
+        ("CREATE POLICY p ON tpch.nowhere USING (true)", "42P01"),
+        (
+            "CREATE POLICY p ON tpch.customer USING (c_nationkey)",
+            "42804",
+        ),
+        (
+            "CREATE POLICY p ON tpch.customer USING (no_such_column = 1)",
+            "42703",
+        ),
+        (
+            "CREATE POLICY germany ON tpch.customer USING (true)",
+            "42710",
+        ),
+        (
+            "CREATE POLICY p ON tpch.customer TO nobody USING (true)",
+            "42704",
+        ),
+        (
+            "CREATE POLICY p ON tpch.customer USING (count(*) > 0)",
+            "0A000",
+        ),
+        ("DROP POLICY nope ON tpch.customer", "42704"),
+    ] {
+        let (got, msg) = fails(&admin, sql).await;
+        assert_eq!(got, code, "{sql}: {msg}");
+    }
+    admin
+        .batch_execute("DROP POLICY IF EXISTS nope ON tpch.customer")
+        .await
+        .unwrap();
+    let (code, _) = fails(&ann, "CREATE POLICY mine ON tpch.customer USING (true)").await;
+    assert_eq!(code, "42501", "only the owner sets policies");
+}
+
+#[tokio::test]
+async fn masked_columns_keep_name_and_type_and_cannot_be_probed() {
+    let server = TestServer::start().await;
+    let admin = server.client().await;
+    admin
+        .batch_execute(
+            "CREATE ROLE analyst; CREATE USER ann PASSWORD 'pw' IN ROLE analyst;
+             GRANT SELECT ON tpch.customer TO analyst;
+             ALTER TABLE tpch.customer ALTER COLUMN c_phone SET MASK ('***' || right(c_phone, 4)) FOR analyst;
+             ALTER TABLE tpch.customer ALTER COLUMN c_acctbal SET MASK (round(c_acctbal, -3)) FOR analyst",
+        )
+        .await
+        .unwrap();
+    let ann = connect_as(&server, "ann", "pw").await.unwrap();
+    let real = column(
+        &admin,
+        "SELECT c_phone FROM tpch.customer WHERE c_custkey = 1",
+    )
+    .await;
+    let masked = column(
+        &ann,
+        "SELECT c_phone FROM tpch.customer WHERE c_custkey = 1",
+    )
+    .await;
+    assert_eq!(masked.len(), 1);
+    assert_eq!(masked[0], format!("***{}", &real[0][real[0].len() - 4..]));
+    let a = admin
+        .prepare("SELECT c_phone, c_acctbal FROM tpch.customer")
+        .await
+        .unwrap();
+    let b = ann
+        .prepare("SELECT c_phone, c_acctbal FROM tpch.customer")
+        .await
+        .unwrap();
+    let shape = |s: &tokio_postgres::Statement| {
+        s.columns()
+            .iter()
+            .map(|c| (c.name().to_owned(), c.type_().oid()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        shape(&a),
+        shape(&b),
+        "a masked column keeps its name and type"
+    );
+    // Filters, grouping and ordering see the masked value.
+    let probe = format!(
+        "SELECT count(*) FROM tpch.customer WHERE c_phone = '{}'",
+        real[0]
+    );
+    assert_eq!(count(&admin, &probe).await, 1);
+    assert_eq!(count(&ann, &probe).await, 0);
+    assert_eq!(
+        count(
+            &ann,
+            "SELECT count(*) FROM tpch.customer WHERE c_phone LIKE '***%'"
+        )
+        .await,
+        1500
+    );
+    let rounded = column(
+        &ann,
+        "SELECT DISTINCT c_acctbal FROM tpch.customer ORDER BY 1 LIMIT 3",
+    )
+    .await;
+    for v in &rounded {
+        let n: f64 = v.parse().unwrap();
+        assert_eq!(n % 1000.0, 0.0, "{rounded:?}");
+    }
+    let top = column(
+        &ann,
+        "SELECT c_phone FROM tpch.customer GROUP BY c_phone ORDER BY count(*) DESC, 1 LIMIT 1",
+    )
+    .await;
+    assert!(top[0].starts_with("***"), "{top:?}");
+    // Copying out copies the masked value.
+    admin
+        .batch_execute("GRANT CREATE ON SCHEMA lake.public TO ann")
+        .await
+        .unwrap();
+    ann.batch_execute("CREATE TABLE public.phones AS SELECT c_phone FROM tpch.customer")
+        .await
+        .unwrap();
+    assert_eq!(
+        count(
+            &admin,
+            "SELECT count(*) FROM public.phones WHERE c_phone NOT LIKE '***%'"
+        )
+        .await,
+        0
+    );
+
+    for (sql, code) in [
+        (
+            "ALTER TABLE tpch.customer ALTER COLUMN nope SET MASK (1) FOR analyst",
+            "42703",
+        ),
+        (
+            "ALTER TABLE tpch.customer ALTER COLUMN c_custkey SET MASK (now()) FOR analyst",
+            "42804",
+        ),
+        (
+            "ALTER TABLE tpch.customer ALTER COLUMN c_phone SET MASK (c_phone) FOR nobody",
+            "42704",
+        ),
+        (
+            "ALTER TABLE tpch.customer ALTER COLUMN c_name DROP MASK FOR analyst",
+            "42704",
+        ),
+    ] {
+        let (got, msg) = fails(&admin, sql).await;
+        assert_eq!(got, code, "{sql}: {msg}");
+    }
+    admin
+        .batch_execute("ALTER TABLE tpch.customer ALTER COLUMN c_phone DROP MASK FOR analyst")
+        .await
+        .unwrap();
+    assert_eq!(
+        column(
+            &ann,
+            "SELECT c_phone FROM tpch.customer WHERE c_custkey = 1"
+        )
+        .await,
+        real
+    );
+    // Metadata tables would show column bounds: not while a mask applies.
+    let (code, _) = fails(&ann, "SELECT * FROM \"tpch\".\"customer$snapshots\"").await;
+    assert!(code == "42501" || code == "42P01", "{code}");
+}

@@ -1,0 +1,527 @@
+//! Decisions: one [`Authorizer`] per version of the stored rules, built
+//! from an [`AccessSnapshot`] into a casbin enforcer (`model.conf`), with
+//! its decisions cached.
+//!
+//! A session asks as a [`Subject`]: its user, plus roles its login brought
+//! (token claims, directory groups), plus `public`. casbin walks each of
+//! those through the stored role memberships; across them, as within them,
+//! a deny overrides any allow, and with neither the answer is no.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use casbin::function_map::OperatorFunction;
+use casbin::rhai::Dynamic;
+use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi, RbacApi};
+use weir_catalog::access::{AccessSnapshot, Effect, Rule, RuleKind};
+
+use crate::objects;
+use crate::{PolicyError, Result};
+
+/// The casbin model: RBAC with role hierarchy, deny overrides allow.
+pub const MODEL: &str = include_str!("../model.conf");
+
+/// The role every user holds.
+pub const PUBLIC: &str = "public";
+
+/// Decisions kept before the cache starts over.
+const CACHE_LIMIT: usize = 100_000;
+
+/// What a privilege is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    /// Read rows (`SELECT`, and reading in `INSERT … SELECT`, CTAS).
+    Select,
+    /// Append rows.
+    Insert,
+    /// Create tables in a schema, schemas in a catalog.
+    Create,
+    /// Drop the object.
+    Drop,
+    /// Change the object (`ALTER TABLE`).
+    Alter,
+    /// Look up objects in a schema or catalog.
+    Usage,
+}
+
+impl Action {
+    /// Every action, in the order `SHOW GRANTS` lists them.
+    pub const ALL: [Action; 6] = [
+        Action::Select,
+        Action::Insert,
+        Action::Create,
+        Action::Drop,
+        Action::Alter,
+        Action::Usage,
+    ];
+
+    /// The name rules store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Select => "select",
+            Self::Insert => "insert",
+            Self::Create => "create",
+            Self::Drop => "drop",
+            Self::Alter => "alter",
+            Self::Usage => "usage",
+        }
+    }
+
+    /// The action named `name` (any case).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+/// Who asks: the session's user and the roles its login brought.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Subject {
+    /// The login name.
+    pub user: String,
+    /// Roles from the login itself (token claims, directory groups), not
+    /// from stored memberships (casbin follows those).
+    pub roles: Vec<String>,
+}
+
+impl Subject {
+    /// A user with no roles beyond the stored ones.
+    pub fn user(name: impl Into<String>) -> Self {
+        Self {
+            user: name.into(),
+            roles: Vec::new(),
+        }
+    }
+
+    fn direct(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.user.as_str())
+            .chain(self.roles.iter().map(String::as_str))
+            .chain(std::iter::once(PUBLIC))
+    }
+
+    fn key(&self) -> String {
+        let mut key = self.user.clone();
+        for role in &self.roles {
+            key.push('\u{0}');
+            key.push_str(role);
+        }
+        key
+    }
+}
+
+/// The answer for one (subject, object, action).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// A rule allows it and none denies it.
+    Allowed,
+    /// A deny rule matched: `rule` says which (`subject object action`).
+    Denied {
+        /// The rule, as `role on object: action`.
+        rule: String,
+    },
+    /// No rule allows it.
+    NotGranted,
+}
+
+impl Decision {
+    /// Whether the action may go ahead.
+    pub fn allowed(&self) -> bool {
+        matches!(self, Self::Allowed)
+    }
+}
+
+/// Decisions as of one version of the rules.
+pub struct Authorizer {
+    snapshot: AccessSnapshot,
+    enforcer: Enforcer,
+    cache: Mutex<HashMap<(String, String, Action), Decision>>,
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizer")
+            .field("version", &self.snapshot.version)
+            .field("rules", &self.snapshot.rules.len())
+            .finish()
+    }
+}
+
+fn object_covers(rule: Dynamic, request: Dynamic) -> Dynamic {
+    let (Ok(rule), Ok(request)) = (
+        rule.into_immutable_string(),
+        request.into_immutable_string(),
+    ) else {
+        return Dynamic::from(false);
+    };
+    Dynamic::from(objects::covers(&rule, &request))
+}
+
+impl Authorizer {
+    /// Build the enforcer over `snapshot`.
+    pub async fn build(snapshot: AccessSnapshot) -> Result<Self> {
+        let model = DefaultModel::from_str(MODEL).await.map_err(casbin_error)?;
+        let mut enforcer = Enforcer::new(model, MemoryAdapter::default())
+            .await
+            .map_err(casbin_error)?;
+        enforcer.add_function("objectCovers", OperatorFunction::Arg2(object_covers));
+        let privileges: Vec<Vec<String>> = snapshot
+            .rules
+            .iter()
+            .filter(|r| r.kind == RuleKind::Privilege)
+            .map(|r| {
+                vec![
+                    r.subject.clone(),
+                    r.object.clone(),
+                    r.action.clone(),
+                    r.effect.as_str().to_owned(),
+                ]
+            })
+            .collect();
+        if !privileges.is_empty() {
+            enforcer
+                .add_policies(privileges)
+                .await
+                .map_err(casbin_error)?;
+        }
+        let links: Vec<Vec<String>> = snapshot
+            .memberships
+            .iter()
+            .map(|m| vec![m.member.clone(), m.role.clone()])
+            .collect();
+        if !links.is_empty() {
+            enforcer
+                .add_grouping_policies(links)
+                .await
+                .map_err(casbin_error)?;
+        }
+        Ok(Self {
+            snapshot,
+            enforcer,
+            cache: Mutex::default(),
+        })
+    }
+
+    /// The version of the rules this authorizer decides by.
+    pub fn version(&self) -> i64 {
+        self.snapshot.version
+    }
+
+    /// The rows it was built from.
+    pub fn snapshot(&self) -> &AccessSnapshot {
+        &self.snapshot
+    }
+
+    /// Whether `subject`'s user is a stored superuser (not inherited
+    /// through membership, as in PostgreSQL).
+    pub fn is_superuser(&self, subject: &Subject) -> bool {
+        self.snapshot
+            .role(&subject.user)
+            .is_some_and(|r| r.superuser)
+    }
+
+    /// Every role `subject` holds, nearest first: its user, the roles its
+    /// login brought, then the roles those hold (breadth first, each level
+    /// in name order), `public` last. The first mask found along this list
+    /// is the one a user sees.
+    pub fn effective_roles(&self, subject: &Subject) -> Vec<String> {
+        let mut roles: Vec<String> = Vec::new();
+        let mut queue: std::collections::VecDeque<String> = std::iter::once(subject.user.clone())
+            .chain(subject.roles.iter().cloned())
+            .collect();
+        while let Some(role) = queue.pop_front() {
+            if roles.contains(&role) || role == PUBLIC {
+                continue;
+            }
+            let mut parents: Vec<&str> = self
+                .snapshot
+                .memberships
+                .iter()
+                .filter(|m| m.member == role)
+                .map(|m| m.role.as_str())
+                .collect();
+            parents.sort_unstable();
+            queue.extend(parents.into_iter().map(str::to_owned));
+            roles.push(role);
+        }
+        roles.push(PUBLIC.to_owned());
+        roles
+    }
+
+    /// May `subject` do `action` on `object`?
+    pub fn decide(&self, subject: &Subject, object: &str, action: Action) -> Decision {
+        let key = (subject.key(), object.to_owned(), action);
+        if let Some(d) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return d;
+        }
+        let decision = self.decide_uncached(subject, object, action);
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(key, decision.clone());
+        }
+        decision
+    }
+
+    fn decide_uncached(&self, subject: &Subject, object: &str, action: Action) -> Decision {
+        let mut allowed = false;
+        for direct in subject.direct() {
+            match self.enforcer.enforce((direct, object, action.as_str())) {
+                Ok(true) => allowed = true,
+                Ok(false) => {
+                    if let Some(rule) = self.deny_rule(direct, object, action) {
+                        return Decision::Denied { rule };
+                    }
+                }
+                Err(e) => {
+                    // A matcher that fails decides nothing: deny.
+                    tracing::error!(error = %e, "access rule evaluation failed");
+                    return Decision::Denied {
+                        rule: "an access rule that could not be evaluated".into(),
+                    };
+                }
+            }
+        }
+        if allowed {
+            Decision::Allowed
+        } else {
+            Decision::NotGranted
+        }
+    }
+
+    /// The deny rule that refused `direct` (through any of its roles), to
+    /// name it: the same test as the model's matcher.
+    fn deny_rule(&self, direct: &str, object: &str, action: Action) -> Option<String> {
+        let mut roles = self.enforcer.get_implicit_roles_for_user(direct, None);
+        roles.push(direct.to_owned());
+        self.snapshot
+            .rules
+            .iter()
+            .find(|r| {
+                r.kind == RuleKind::Privilege
+                    && r.effect == Effect::Deny
+                    && roles.contains(&r.subject)
+                    && (r.action == action.as_str() || r.action == "all")
+                    && objects::covers(&r.object, object)
+            })
+            .map(|r| {
+                format!(
+                    "DENY {} ON {} TO {}",
+                    r.action.to_uppercase(),
+                    r.object,
+                    r.subject
+                )
+            })
+    }
+
+    /// Whether `subject` holds any privilege on `object` or on something
+    /// inside it (a column of a table): what makes an object visible.
+    pub fn sees(&self, subject: &Subject, object: &str, inside: &[String]) -> bool {
+        if self.is_superuser(subject) {
+            return true;
+        }
+        Action::ALL
+            .iter()
+            .any(|a| self.decide(subject, object, *a).allowed())
+            || inside
+                .iter()
+                .any(|o| self.decide(subject, o, Action::Select).allowed())
+    }
+
+    /// The stored rules that apply to `subject` (through any of its roles),
+    /// for `SHOW GRANTS`.
+    pub fn rules_for(&self, subject: &Subject) -> Vec<(&Rule, String)> {
+        let roles = self.effective_roles(subject);
+        let mut out = Vec::new();
+        for rule in &self.snapshot.rules {
+            if let Some(via) = roles.iter().find(|r| **r == rule.subject) {
+                out.push((rule, via.clone()));
+            }
+        }
+        out
+    }
+
+    /// May `subject` grant `action` on `object` to others? Superusers may;
+    /// others need a grant of it `WITH GRANT OPTION` (an owner holds one)
+    /// on the object or something containing it, and no deny of it.
+    pub fn may_grant(&self, subject: &Subject, object: &str, action: &str) -> bool {
+        if self.is_superuser(subject) {
+            return true;
+        }
+        if let Some(a) = Action::parse(action) {
+            if matches!(self.decide(subject, object, a), Decision::Denied { .. }) {
+                return false;
+            }
+        }
+        let roles = self.effective_roles(subject);
+        self.snapshot.rules.iter().any(|r| {
+            r.kind == RuleKind::Privilege
+                && r.effect == Effect::Allow
+                && r.grant_option
+                && roles.contains(&r.subject)
+                && (r.action == action || r.action == "all")
+                && objects::covers(&r.object, object)
+        })
+    }
+
+    /// Whether `rule` is a deny.
+    pub fn is_deny(rule: &Rule) -> bool {
+        rule.effect == Effect::Deny
+    }
+}
+
+fn casbin_error(e: casbin::Error) -> PolicyError {
+    PolicyError::Model(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_catalog::access::{Membership, RoleRow};
+
+    fn role(name: &str, superuser: bool) -> RoleRow {
+        RoleRow {
+            name: name.into(),
+            login: true,
+            superuser,
+            verifier: None,
+            origin: "sql".into(),
+        }
+    }
+
+    fn rule(subject: &str, object: &str, action: &str, effect: Effect) -> Rule {
+        Rule {
+            kind: RuleKind::Privilege,
+            subject: subject.into(),
+            object: object.into(),
+            action: action.into(),
+            effect,
+            grant_option: false,
+            name: String::new(),
+            expression: String::new(),
+            grantor: "admin".into(),
+        }
+    }
+
+    async fn authorizer() -> Authorizer {
+        Authorizer::build(AccessSnapshot {
+            version: 7,
+            roles: vec![
+                role("admin", true),
+                role("ann", false),
+                role("analyst", false),
+                role("staff", false),
+            ],
+            memberships: vec![
+                Membership {
+                    role: "analyst".into(),
+                    member: "ann".into(),
+                    grantor: "admin".into(),
+                },
+                Membership {
+                    role: "staff".into(),
+                    member: "analyst".into(),
+                    grantor: "admin".into(),
+                },
+            ],
+            rules: vec![
+                rule("staff", "lake.tpch", "select", Effect::Allow),
+                rule(
+                    "analyst",
+                    "lake.tpch.customer.c_phone",
+                    "select",
+                    Effect::Deny,
+                ),
+                rule("public", "lake.pub.*", "all", Effect::Allow),
+                rule("auditors", "lake.audit.log", "select", Effect::Allow),
+            ],
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn grants_flow_down_the_role_hierarchy_and_denies_win() {
+        let a = authorizer().await;
+        let ann = Subject::user("ann");
+        assert_eq!(
+            a.decide(&ann, "lake.tpch.orders", Action::Select),
+            Decision::Allowed,
+            "staff's schema grant reaches ann through analyst"
+        );
+        assert_eq!(
+            a.decide(&ann, "lake.tpch.customer.c_name", Action::Select),
+            Decision::Allowed
+        );
+        assert!(matches!(
+            a.decide(&ann, "lake.tpch.customer.c_phone", Action::Select),
+            Decision::Denied { rule } if rule.contains("c_phone") && rule.contains("analyst")
+        ));
+        assert_eq!(
+            a.decide(&ann, "lake.tpch.orders", Action::Insert),
+            Decision::NotGranted
+        );
+        assert_eq!(
+            a.decide(
+                &Subject::user("staff"),
+                "lake.tpch.customer.c_phone",
+                Action::Select
+            ),
+            Decision::Allowed,
+            "the deny is analyst's, not staff's"
+        );
+        assert_eq!(
+            a.decide(&Subject::user("nobody"), "lake.pub.t", Action::Insert),
+            Decision::Allowed,
+            "public's rules apply to everyone"
+        );
+        assert_eq!(
+            a.decide(&Subject::user("nobody"), "lake.tpch.orders", Action::Select),
+            Decision::NotGranted
+        );
+    }
+
+    #[tokio::test]
+    async fn roles_from_the_login_count_like_stored_ones() {
+        let a = authorizer().await;
+        let token_user = Subject {
+            user: "tok".into(),
+            roles: vec!["auditors".into()],
+        };
+        assert!(a
+            .decide(&token_user, "lake.audit.log", Action::Select)
+            .allowed());
+        assert!(!a
+            .decide(&Subject::user("tok"), "lake.audit.log", Action::Select)
+            .allowed());
+        let via_analyst = Subject {
+            user: "tok".into(),
+            roles: vec!["analyst".into()],
+        };
+        assert!(a
+            .decide(&via_analyst, "lake.tpch.orders", Action::Select)
+            .allowed());
+        assert!(!a
+            .decide(&via_analyst, "lake.tpch.customer.c_phone", Action::Select)
+            .allowed());
+        assert_eq!(
+            a.effective_roles(&Subject::user("ann")),
+            vec!["ann", "analyst", "staff", "public"]
+        );
+    }
+
+    #[tokio::test]
+    async fn superusers_are_stored_and_not_inherited() {
+        let a = authorizer().await;
+        assert!(a.is_superuser(&Subject::user("admin")));
+        assert!(!a.is_superuser(&Subject::user("ann")));
+        assert!(a.sees(&Subject::user("admin"), "lake.secret.t", &[]));
+        assert!(!a.sees(&Subject::user("ann"), "lake.secret.t", &[]));
+        assert!(a.sees(
+            &Subject::user("nobody"),
+            "lake.pub.t",
+            &["lake.pub.t.a".into()]
+        ));
+    }
+}
