@@ -465,9 +465,9 @@ impl AccessStore {
         self.bump(tx).await
     }
 
-    /// `ALTER ROLE old RENAME TO new`: memberships and rules follow. A
-    /// renamed role's password is cleared, as PostgreSQL does (the SCRAM
-    /// verifier does not depend on the name, but clients expect it).
+    /// `ALTER ROLE old RENAME TO new`: memberships and rules follow, and
+    /// the password stays (a SCRAM verifier does not depend on the name;
+    /// PostgreSQL clears only MD5 passwords, which Weir does not store).
     pub async fn rename_role(&self, old: &str, new: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         if !self.role_exists(&mut tx, old).await? {

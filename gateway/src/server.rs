@@ -133,6 +133,7 @@ impl Server {
             max_message_bytes: config.server.max_message_bytes,
             default_catalog: config.session.default_catalog.clone(),
             session: config.session.clone(),
+            scram_iterations: u32::try_from(config.auth.scram_iterations).unwrap_or(u32::MAX),
             startup_timeout: Duration::from_secs(config.server.startup_timeout_secs.max(1)),
             shutdown: Shutdown::default(),
             shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),

@@ -33,6 +33,8 @@ pub struct ServerState {
     pub default_catalog: String,
     /// Session defaults.
     pub session: SessionDefaults,
+    /// SCRAM iterations for passwords set in SQL (`auth.scram_iterations`).
+    pub scram_iterations: u32,
     /// Time allowed for startup.
     pub startup_timeout: Duration,
     /// The server's shutdown, as connections see it.

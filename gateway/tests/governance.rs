@@ -387,6 +387,22 @@ async fn writes_need_privileges_and_creators_own_what_they_create() {
     assert_eq!(count(&bob, "SELECT count(*) FROM public.mine").await, 2);
     let (code, _) = fails(&bob, "GRANT SELECT ON public.mine TO ann").await;
     assert_eq!(code, "42501", "bob holds no grant option");
+    ann.batch_execute("GRANT SELECT ON public.mine TO bob WITH GRANT OPTION")
+        .await
+        .unwrap();
+    bob.batch_execute("GRANT SELECT ON public.mine TO public")
+        .await
+        .unwrap();
+    ann.batch_execute("REVOKE GRANT OPTION FOR SELECT ON public.mine FROM bob; REVOKE SELECT ON public.mine FROM public")
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&bob, "SELECT count(*) FROM public.mine").await,
+        2,
+        "bob keeps SELECT"
+    );
+    let (code, _) = fails(&bob, "GRANT SELECT ON public.mine TO public").await;
+    assert_eq!(code, "42501", "but no longer the right to grant it");
     let (code, _) = fails(&bob, "INSERT INTO public.mine VALUES (3)").await;
     assert_eq!(code, "42501");
     ann.batch_execute("DROP TABLE public.mine").await.unwrap();
@@ -777,7 +793,45 @@ async fn masked_columns_keep_name_and_type_and_cannot_be_probed() {
         .await,
         real
     );
-    // Metadata tables would show column bounds: not while a mask applies.
-    let (code, _) = fails(&ann, "SELECT * FROM \"tpch\".\"customer$snapshots\"").await;
-    assert!(code == "42501" || code == "42P01", "{code}");
+    // Metadata tables show column bounds: readable only with all of the
+    // table unmasked and unfiltered.
+    admin
+        .batch_execute(
+            "CREATE TABLE public.ledger AS SELECT c_custkey, c_phone FROM tpch.customer;
+             GRANT SELECT ON public.ledger TO analyst",
+        )
+        .await
+        .unwrap();
+    assert!(count(&ann, "SELECT count(*) FROM public.\"ledger$snapshots\"").await >= 1);
+    admin
+        .batch_execute("ALTER TABLE public.ledger ALTER COLUMN c_phone SET MASK ('x') FOR analyst")
+        .await
+        .unwrap();
+    let (code, msg) = fails(&ann, "SELECT * FROM public.\"ledger$snapshots\"").await;
+    assert_eq!(code, "42501", "{msg}");
+    assert_eq!(
+        column(&ann, "SELECT DISTINCT c_phone FROM public.ledger").await,
+        vec!["x"]
+    );
+}
+
+#[tokio::test]
+async fn configured_admins_replace_the_demo_user() {
+    let server = TestServer::start_with(|c| {
+        c.auth.users.push(weir_gateway::config::UserConfig {
+            name: "admin".into(),
+            password: "admin-pw".into(),
+            password_file: None,
+        })
+    })
+    .await;
+    let err = connect_as(&server, "weir", "weir").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "28P01", "the demo user is gone");
+    let admin = connect_as(&server, "admin", "admin-pw").await.unwrap();
+    admin
+        .batch_execute("CREATE USER ann PASSWORD 'pw'; ALTER ROLE ann RENAME TO anna")
+        .await
+        .unwrap();
+    // A SCRAM verifier does not depend on the name: the password stays.
+    connect_as(&server, "anna", "pw").await.unwrap();
 }

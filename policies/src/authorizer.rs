@@ -364,11 +364,6 @@ impl Authorizer {
                 && objects::covers(&r.object, object)
         })
     }
-
-    /// Whether `rule` is a deny.
-    pub fn is_deny(rule: &Rule) -> bool {
-        rule.effect == Effect::Deny
-    }
 }
 
 fn casbin_error(e: casbin::Error) -> PolicyError {

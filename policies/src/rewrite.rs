@@ -318,15 +318,18 @@ impl<'a> Walk<'a> {
             }
             return Err(PolicyError::Hidden(shown.to_owned()));
         }
+        // Any row filter limits everyone (no policy of theirs: no rows);
+        // denies and masks limit the roles they name.
         let restricted = self.auth.snapshot().rules.iter().any(|r| {
-            let limits = match r.kind {
-                RuleKind::Privilege => r.effect == weir_catalog::access::Effect::Deny,
-                RuleKind::RowFilter => true,
-                RuleKind::Mask => self.roles.contains(&r.subject),
-            };
-            limits
-                && crate::objects::covers(object, &r.object)
-                && (r.kind == RuleKind::RowFilter || self.roles.contains(&r.subject))
+            crate::objects::covers(object, &r.object)
+                && match r.kind {
+                    RuleKind::RowFilter => true,
+                    RuleKind::Mask => self.roles.contains(&r.subject),
+                    RuleKind::Privilege => {
+                        r.effect == weir_catalog::access::Effect::Deny
+                            && self.roles.contains(&r.subject)
+                    }
+                }
         });
         if restricted {
             return Err(PolicyError::TableDenied(name.to_owned()));

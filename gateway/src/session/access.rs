@@ -69,7 +69,7 @@ impl Session {
 
     async fn run_role(&mut self, stmt: &RoleStatement, auth: &Authorizer) -> Result<()> {
         let store = self.engine.policies().store().clone();
-        let iterations = 4096;
+        let iterations = self.password_iterations;
         let known = |name: &str| -> Result<()> {
             if auth.snapshot().role(name).is_none() {
                 return Err(weir_catalog::CatalogError::NoSuchRole(name.to_owned()).into());
@@ -130,26 +130,6 @@ impl Session {
                     ));
                 }
                 store.rename_role(from, to).await?;
-                if auth
-                    .snapshot()
-                    .role(from)
-                    .is_some_and(|r| r.verifier.is_some())
-                {
-                    self.events.notices.push((
-                        "NOTICE",
-                        SqlState::SUCCESSFUL_COMPLETION,
-                        "password cleared because of role rename".into(),
-                    ));
-                    store
-                        .alter_role(
-                            to,
-                            &RoleChange {
-                                verifier: Some(None),
-                                ..RoleChange::default()
-                            },
-                        )
-                        .await?;
-                }
             }
             RoleStatement::Drop { names, if_exists } => {
                 for name in names {
@@ -364,13 +344,7 @@ impl Session {
             match parts {
                 [s] => Ok((catalog.clone(), s.clone())),
                 [c, s] => Ok((c.clone(), s.clone())),
-                _ => Err(WeirError::Syntax {
-                    message: format!(
-                        "improper qualified name (too many dotted names): {}",
-                        parts.join(".")
-                    ),
-                    position: None,
-                }),
+                _ => Err(too_many_dots(parts)),
             }
         };
         let find_schema = |c: &str, s: &str| {
@@ -409,15 +383,7 @@ impl Session {
                     [t] => (catalog.clone(), schema.clone(), t.clone()),
                     [s, t] => (catalog.clone(), s.clone(), t.clone()),
                     [c, s, t] => (c.clone(), s.clone(), t.clone()),
-                    _ => {
-                        return Err(WeirError::Syntax {
-                            message: format!(
-                                "improper qualified name (too many dotted names): {}",
-                                parts.join(".")
-                            ),
-                            position: None,
-                        })
-                    }
+                    _ => return Err(too_many_dots(parts)),
                 };
                 if c == crate::engine::LAKE {
                     self.engine.lake().refresh().await?;
@@ -779,6 +745,17 @@ fn same_family(mask: &DataType, column: &DataType) -> bool {
     mask == column
         || *mask == DataType::Null
         || (family(mask) != 0 && family(mask) == family(column))
+}
+
+/// PostgreSQL's message for a name with more parts than the object has.
+fn too_many_dots(parts: &[String]) -> WeirError {
+    WeirError::Syntax {
+        message: format!(
+            "improper qualified name (too many dotted names): {}",
+            parts.join(".")
+        ),
+        position: None,
+    }
 }
 
 /// Names PostgreSQL keeps for itself.

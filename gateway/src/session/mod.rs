@@ -90,6 +90,8 @@ pub struct Session {
     events: Events,
     /// Stops the running statement's planning (armed by the connection).
     stop: StatementStop,
+    /// SCRAM iterations for passwords set in SQL.
+    password_iterations: u32,
 }
 
 /// Planning state and task context of a session, reused across statements.
@@ -108,6 +110,13 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
+    /// The SCRAM iteration count for passwords this session sets
+    /// (`CREATE/ALTER ROLE … PASSWORD`), `auth.scram_iterations`.
+    pub fn with_password_iterations(mut self, iterations: u32) -> Self {
+        self.password_iterations = iterations;
+        self
+    }
+
     /// A session acting as `principal` on `catalog`.
     pub fn new(engine: Arc<Engine>, principal: Principal, catalog: String, params: Params) -> Self {
         let ctx = engine.session_context(&catalog);
@@ -134,6 +143,7 @@ impl Session {
             portals: HashMap::new(),
             events: Events::default(),
             stop,
+            password_iterations: 4096,
         };
         session.apply_params();
         session

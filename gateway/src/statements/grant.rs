@@ -195,17 +195,27 @@ fn grantees(p: &mut AccessParser<'_>) -> Result<Vec<String>> {
     name_list(&mut p.parser)
 }
 
+/// Items with no `ON` after them: role names (`GRANT r TO m`), unless the
+/// statement's form or a column list says they were privileges.
+fn role_names(
+    items: Option<Vec<Item>>,
+    roles_allowed: bool,
+    p: &AccessParser<'_>,
+) -> Result<Vec<String>> {
+    match items {
+        Some(items) if roles_allowed && items.iter().all(|i| i.columns.is_empty()) => {
+            Ok(items.into_iter().map(|i| i.name).collect())
+        }
+        _ => Err(p.expected("ON")),
+    }
+}
+
 /// `GRANT …` / `DENY …` after the first keyword.
 pub(super) fn parse_grant(p: &mut AccessParser<'_>, deny: bool) -> Result<AccessStatement> {
     let items = items(p)?;
     if !p.parser.parse_keyword(Keyword::ON) {
         // GRANT role, … TO member, …
-        let roles = match items {
-            Some(items) if !deny && items.iter().all(|i| i.columns.is_empty()) => {
-                items.into_iter().map(|i| i.name).collect()
-            }
-            _ => return Err(p.expected("ON")),
-        };
+        let roles = role_names(items, !deny, p)?;
         return Ok(AccessStatement::Role(role::grant_roles(roles, p)?));
     }
     let privileges = privileges(items)?;
@@ -237,12 +247,7 @@ pub(super) fn parse_revoke(p: &mut AccessParser<'_>) -> Result<AccessStatement> 
             .parse_keywords(&[Keyword::GRANT, Keyword::OPTION, Keyword::FOR]);
     let items = items(p)?;
     if !p.parser.parse_keyword(Keyword::ON) {
-        let roles = match items {
-            Some(items) if !grant_option_only && items.iter().all(|i| i.columns.is_empty()) => {
-                items.into_iter().map(|i| i.name).collect()
-            }
-            _ => return Err(p.expected("ON")),
-        };
+        let roles = role_names(items, !grant_option_only, p)?;
         return Ok(AccessStatement::Role(role::revoke_roles(roles, p)?));
     }
     let privileges = privileges(items)?;

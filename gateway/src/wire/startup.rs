@@ -214,7 +214,8 @@ async fn startup(
         TransactionStatus::Idle,
     )))?;
     conn.flush().await?;
-    let session = Session::new(shared.engine.clone(), principal, catalog, session_params);
+    let session = Session::new(shared.engine.clone(), principal, catalog, session_params)
+        .with_password_iterations(shared.scram_iterations);
     Ok(Started {
         conn,
         session,
