@@ -19,10 +19,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from common import BenchError, Processes, command_version, log, machine  # noqa: E402
 import peers  # noqa: E402
 import report  # noqa: E402
-from suites import concurrency, federation, isolation, lakehouse, tpch, wire  # noqa: E402
+from suites import concurrency, federation, governance, isolation, lakehouse, tpch, wire  # noqa: E402
 
 SUITES = {"tpch": tpch, "wire": wire, "concurrency": concurrency, "lakehouse": lakehouse,
-          "federation": federation, "isolation": isolation}
+          "federation": federation, "isolation": isolation, "governance": governance}
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 

@@ -210,6 +210,23 @@ def isolation_section(r):
     return lines
 
 
+def governance_section(r):
+    lines = [
+        f"## With and without policies ({r['rules']} rules, {r['roles']} roles, row filters, a mask)",
+        "",
+        "Governed: a user the rules, filters and mask apply to. No policies: the superuser, whom "
+        "none touches, on the same server. Interleaved run by run.",
+        "",
+        "| Figure | Governed | No policies | Governed / none (speed) |",
+        "|---|---:|---:|---:|",
+    ]
+    for e in r["per_figure"]:
+        g, n = e.get("governed"), e.get("no_policies")
+        cell = (lambda x: fmt_stat(x) if isinstance(x, dict) else fmt_num(x))
+        lines.append(f"| {e['figure']} | {cell(g)} | {cell(n)} | {fmt_ratio(e['governed_vs_no_policies'])} |")
+    return lines
+
+
 SECTIONS = {"tpch": tpch_section, "wire": wire_section, "concurrency": concurrency_section,
             "lakehouse": lakehouse_section, "federation": federation_section,
-            "isolation": isolation_section}
+            "isolation": isolation_section, "governance": governance_section}

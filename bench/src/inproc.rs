@@ -27,7 +27,7 @@ pub async fn serve(lake: &Path, schema: &str) -> Result<(), String> {
         .register_directory_tables(schema, &lake.join(schema))
         .await
         .map_err(|e| e.to_string())?;
-    let ctx = engine.session_context(LAKE);
+    let ctx = engine.unfiltered_context(LAKE);
     engine.apply_session(&ctx, LAKE, &[schema.to_owned()], "UTC");
     protocol::serve(|request: Request| {
         let ctx = &ctx;

@@ -27,6 +27,8 @@ pub struct Config {
     pub query: QueryConfig,
     /// The demo data written on first start.
     pub demo: DemoConfig,
+    /// The audit trail.
+    pub audit: AuditConfig,
     /// The lakehouse: where files live and where the catalog is kept.
     pub lake: LakeSettings,
     /// Remote databases (`[[source]]` blocks), each a catalog.
@@ -97,6 +99,210 @@ pub struct AuthConfig {
     /// How often (milliseconds) the server looks for role and privilege
     /// changes made by other servers on the same catalog database.
     pub policy_poll_ms: u64,
+    /// Which login method applies to whom (`[[auth.rules]]`, first match
+    /// wins, like `pg_hba.conf` lines); with none, everyone uses `scram`.
+    pub rules: Vec<AuthRule>,
+    /// JWT logins (`method = "jwt"`).
+    pub jwt: Option<JwtConfig>,
+    /// LDAP logins (`method = "ldap"`).
+    pub ldap: Option<LdapConfig>,
+    /// Failed logins allowed per user name, and per client address, within
+    /// `lockout_secs` before further attempts are refused.
+    pub max_failed_logins: u32,
+    /// The window failed logins are counted in, and how long a lockout lasts.
+    pub lockout_secs: u64,
+}
+
+/// A login method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    /// A password checked with SCRAM-SHA-256 against the stored verifier.
+    Scram,
+    /// A signed token (JWT) sent as the password.
+    Jwt,
+    /// A password checked by binding to an LDAP directory.
+    Ldap,
+    /// Refuse the connection.
+    Reject,
+}
+
+impl AuthMethod {
+    /// The name used in configuration and audit records.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::Scram => "scram",
+            AuthMethod::Jwt => "jwt",
+            AuthMethod::Ldap => "ldap",
+            AuthMethod::Reject => "reject",
+        }
+    }
+}
+
+/// One `[[auth.rules]]` line: which method applies to which users from
+/// which addresses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthRule {
+    /// User name patterns (`*` matches any run of characters); empty or
+    /// absent means every user.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Client address ranges (`10.0.0.0/8`, `::1/128`, `127.0.0.1`); empty
+    /// or absent means every address.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// What applies.
+    pub method: AuthMethod,
+}
+
+/// `[auth.jwt]`: tokens sent as the password.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtConfig {
+    /// The claim naming the user (`sub`, `preferred_username`, `email`).
+    pub user_claim: String,
+    /// The claim listing the user's roles (an array of strings, or one
+    /// string of names separated by spaces or commas); absent = none.
+    pub roles_claim: Option<String>,
+    /// Accepted issuers (`iss`); empty = any.
+    pub issuers: Vec<String>,
+    /// Accepted audiences (`aud`); empty = any.
+    pub audiences: Vec<String>,
+    /// Seconds of clock skew allowed on `exp` and `nbf`.
+    pub leeway_secs: u64,
+    /// Accepted algorithms; empty = HS256, RS256 and ES256. Each key is
+    /// used only with its own family's algorithms whatever this says.
+    pub algorithms: Vec<String>,
+    /// Keys given here (`[[auth.jwt.keys]]`).
+    pub keys: Vec<JwtKeyConfig>,
+    /// A JWKS document on disk, read at start and on every refresh.
+    pub jwks_file: Option<PathBuf>,
+    /// A JWKS document over HTTP(S), fetched at start, every
+    /// `jwks_refresh_secs`, and when a token names an unknown `kid` (at most
+    /// once per 30 seconds).
+    pub jwks_url: Option<String>,
+    /// Seconds between JWKS refreshes.
+    pub jwks_refresh_secs: u64,
+}
+
+/// One `[[auth.jwt.keys]]` entry.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtKeyConfig {
+    /// The `kid` tokens signed with this key carry; absent = any.
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// `HS256`, `RS256`, `ES256` (or another of the key's family).
+    pub algorithm: String,
+    /// HMAC secret (use `${ENV_VAR}`).
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Or: a public key, PEM (RSA or EC).
+    #[serde(default)]
+    pub pem_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for JwtKeyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeyConfig")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("pem_file", &self.pem_file)
+            .finish()
+    }
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            user_claim: "sub".into(),
+            roles_claim: None,
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            leeway_secs: 0,
+            algorithms: Vec::new(),
+            keys: Vec::new(),
+            jwks_file: None,
+            jwks_url: None,
+            jwks_refresh_secs: 300,
+        }
+    }
+}
+
+/// `[auth.ldap]`: passwords checked by an LDAP directory, as PostgreSQL's
+/// `ldap` method does: simple bind (`prefix` + user + `suffix`) or
+/// search+bind (`base_dn` set).
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LdapConfig {
+    /// `ldap://host:389` or `ldaps://host:636`.
+    pub url: String,
+    /// Upgrade `ldap://` with StartTLS before sending any password.
+    pub starttls: bool,
+    /// CA certificates (PEM) trusted for the directory's TLS certificate;
+    /// absent = the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Simple bind: the DN is `prefix` + user + `suffix`.
+    pub prefix: String,
+    /// Simple bind: see `prefix`.
+    pub suffix: String,
+    /// Search+bind: where to look for the user's entry.
+    pub base_dn: Option<String>,
+    /// Search+bind: the attribute holding the login name.
+    pub search_attribute: String,
+    /// Search+bind: who searches (absent = anonymous).
+    pub bind_dn: Option<String>,
+    /// Search+bind: its password (use `${ENV_VAR}`).
+    pub bind_password: Option<String>,
+    /// Where group entries live; absent = roles are not read from LDAP.
+    pub group_base_dn: Option<String>,
+    /// Group entries the user belongs to: `$dn` and `$user` are replaced
+    /// (escaped) by the user's DN and name.
+    pub group_filter: String,
+    /// The group attribute that names it.
+    pub group_attribute: String,
+    /// Group name → Weir role; empty = each group is the role of its name.
+    pub group_roles: std::collections::BTreeMap<String, String>,
+    /// Milliseconds to reach the directory before the login fails (28000).
+    pub timeout_ms: u64,
+}
+
+impl std::fmt::Debug for LdapConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LdapConfig")
+            .field("url", &self.url)
+            .field("starttls", &self.starttls)
+            .field("base_dn", &self.base_dn)
+            .field("bind_dn", &self.bind_dn)
+            .field(
+                "bind_password",
+                &self.bind_password.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for LdapConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            starttls: false,
+            ca_file: None,
+            prefix: String::new(),
+            suffix: String::new(),
+            base_dn: None,
+            search_attribute: "uid".into(),
+            bind_dn: None,
+            bind_password: None,
+            group_base_dn: None,
+            group_filter: "(member=$dn)".into(),
+            group_attribute: "cn".into(),
+            group_roles: Default::default(),
+            timeout_ms: 5000,
+        }
+    }
 }
 
 /// One `[[auth.users]]` entry: an administrator (a superuser role that may
@@ -200,6 +406,35 @@ pub struct QueryConfig {
     pub test_panic_function: bool,
 }
 
+/// `[audit]`: one JSON record per login attempt and statement.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Write records to a file (they are always kept in memory for
+    /// `pg_catalog.weir_audit_log`).
+    pub enabled: bool,
+    /// The JSON-lines file; default `<data_dir>/audit/audit.jsonl`.
+    pub path: Option<PathBuf>,
+    /// Rotate the file when it would grow past this many MiB.
+    pub max_file_mb: u64,
+    /// Rotated files kept (`audit.jsonl.1` is the newest).
+    pub keep_files: usize,
+    /// Records kept in memory for `pg_catalog.weir_audit_log`.
+    pub recent_records: usize,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: None,
+            max_file_mb: 100,
+            keep_files: 10,
+            recent_records: 10_000,
+        }
+    }
+}
+
 /// `[demo]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -229,6 +464,11 @@ impl Default for AuthConfig {
             cleartext_over_tls: false,
             scram_iterations: 4096,
             policy_poll_ms: 1000,
+            rules: Vec::new(),
+            jwt: None,
+            ldap: None,
+            max_failed_logins: 10,
+            lockout_secs: 300,
         }
     }
 }
@@ -268,6 +508,17 @@ impl Default for DemoConfig {
             tpch_scale_factor: 0.1,
         }
     }
+}
+
+/// A client address range of `[[auth.rules]]`: `10.0.0.0/8` or one address.
+pub fn parse_range(text: &str) -> Result<ipnet::IpNet, ConfigError> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            ConfigError::Invalid(format!(
+                "[[auth.rules]] address {text:?} is not an address or a range like 10.0.0.0/8"
+            ))
+        })
 }
 
 /// A configuration problem, reported before Weir starts.
@@ -372,6 +623,40 @@ impl Config {
         if self.auth.scram_iterations < 4096 {
             return Err(ConfigError::Invalid(
                 "auth.scram_iterations must be at least 4096".into(),
+            ));
+        }
+        for rule in &self.auth.rules {
+            for range in &rule.addresses {
+                parse_range(range)?;
+            }
+            let configured = match rule.method {
+                AuthMethod::Jwt => self.auth.jwt.is_some(),
+                AuthMethod::Ldap => self.auth.ldap.is_some(),
+                AuthMethod::Scram | AuthMethod::Reject => true,
+            };
+            if !configured {
+                return Err(ConfigError::Invalid(format!(
+                    "an [[auth.rules]] entry uses method \"{0}\" but [auth.{0}] is not configured",
+                    rule.method.name()
+                )));
+            }
+        }
+        if let Some(ldap) = &self.auth.ldap {
+            if !(ldap.url.starts_with("ldap://") || ldap.url.starts_with("ldaps://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "auth.ldap.url {:?} must start with ldap:// or ldaps://",
+                    ldap.url
+                )));
+            }
+            if ldap.base_dn.is_none() && ldap.prefix.is_empty() && ldap.suffix.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "auth.ldap needs prefix/suffix (simple bind) or base_dn (search+bind)".into(),
+                ));
+            }
+        }
+        if self.auth.max_failed_logins == 0 {
+            return Err(ConfigError::Invalid(
+                "auth.max_failed_logins must be at least 1".into(),
             ));
         }
         if self.server.max_message_bytes < 1024 {

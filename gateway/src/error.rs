@@ -33,6 +33,17 @@ pub enum WeirError {
     /// Authentication failed.
     #[error("password authentication failed for user \"{0}\"")]
     BadPassword(String),
+    /// A token or directory login that failed; `reason` is empty when
+    /// saying more would tell whether the user exists.
+    #[error("{method} authentication failed for user \"{user}\"{}", if reason.is_empty() { String::new() } else { format!(": {reason}") })]
+    LoginFailed {
+        /// `JWT`, `LDAP`.
+        method: &'static str,
+        /// The user named at startup.
+        user: String,
+        /// Why (for tokens: expired, wrong audience, ...).
+        reason: String,
+    },
     /// The connection may not authenticate this way (e.g. cleartext without TLS).
     #[error("{0}")]
     AuthRejected(String),
@@ -367,7 +378,7 @@ impl WeirError {
             InvalidUtf8(_) => {
                 ClientError::new(SqlState::CHARACTER_NOT_IN_REPERTOIRE, self.to_string())
             }
-            BadPassword(_) => ClientError {
+            BadPassword(_) | LoginFailed { .. } => ClientError {
                 fatal: true,
                 ..ClientError::new(SqlState::INVALID_PASSWORD, self.to_string())
             },

@@ -6,7 +6,9 @@
 //! ```text
 //! server      accept, connection limit, data dir, demo data; builds state
 //!  └ wire/startup     TLS negotiation, startup packet, then auth:
-//!     └ auth          Authenticator → Principal (SCRAM over the user store)
+//!     └ auth          auth/rules picks the method per user and address
+//!                     ([[auth.rules]]), locks out repeated failures, audits
+//!                     the attempt; scram, jwt, ldap each → Principal
 //!  └ wire/connection  the message loop: Sync, flushes, fatal errors
 //!     ├ wire/query     simple protocol;  wire/extended  Parse/Bind/Execute...
 //!     ├ wire/scope     a StatementScope per statement (cancel token,
@@ -23,6 +25,7 @@
 //!                          runtime, memory, admission
 //!              └ connectors (crate)   lake and remote sources
 //!     └ pgtypes (crate)  Arrow batches → DataRow bytes, Bind values → scalars
+//! audit       one JSON record per login and statement (file + memory)
 //! state       what connections share (engine, authenticator, registry)
 //! registry    live sessions: backend keys, principals, running statements
 //! error       the one WeirError → SQLSTATE table
@@ -36,6 +39,7 @@
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

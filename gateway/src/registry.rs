@@ -77,6 +77,8 @@ impl SessionRegistry {
             secret,
             entry,
             registry: self.clone(),
+            audit: None,
+            client: None,
         }
     }
 
@@ -136,9 +138,24 @@ pub struct SessionHandle {
     pub secret: i32,
     entry: Arc<Entry>,
     registry: Arc<SessionRegistry>,
+    /// Where the session's statements are recorded.
+    pub audit: Option<Arc<crate::audit::Audit>>,
+    /// The client's address, for those records.
+    pub client: Option<std::net::SocketAddr>,
 }
 
 impl SessionHandle {
+    /// Record the session's statements in `audit`, as coming from `client`.
+    pub fn audited(
+        mut self,
+        audit: Arc<crate::audit::Audit>,
+        client: Option<std::net::SocketAddr>,
+    ) -> Self {
+        self.audit = Some(audit);
+        self.client = client;
+        self
+    }
+
     /// A fresh token for the statement `sql` about to run.
     pub fn begin(&self, sql: &str) -> CancellationToken {
         let token = CancellationToken::new();

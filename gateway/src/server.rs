@@ -12,6 +12,8 @@ use tokio::sync::Semaphore;
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 
+use crate::audit::{Audit, AuditSettings};
+use crate::auth::rules::Login;
 use crate::auth::scram::PasswordAuthenticator;
 use crate::auth::users::UserStore;
 use crate::config::{Config, ConfigError, TlsConfig};
@@ -124,9 +126,19 @@ impl Server {
             .policies()
             .watch(Duration::from_millis(config.auth.policy_poll_ms.max(50)));
         let users = UserStore::new(Arc::clone(engine.policies()), &config.auth);
+        let audit = open_audit(config)?;
+        engine.set_audit(Arc::clone(&audit));
+        let login = Login::new(
+            &config.auth,
+            PasswordAuthenticator::new(users),
+            Arc::clone(&audit),
+        )
+        .await
+        .map_err(ConfigError::Invalid)?;
         let shared = Arc::new(ServerState {
             engine: Arc::new(engine),
-            authenticator: Arc::new(PasswordAuthenticator::new(users)),
+            authenticator: Arc::new(login),
+            audit,
             sessions: Arc::default(),
             tls_required: config.tls.as_ref().is_some_and(|t| t.required),
             tls,
@@ -290,6 +302,30 @@ fn absolute(path: &Path) -> PathBuf {
 
 /// Create the data directory; write the demo data on first start (into
 /// `demo_dir`, on a local lake).
+/// The audit trail `[audit]` asks for.
+fn open_audit(config: &Config) -> Result<Arc<Audit>, StartError> {
+    let a = &config.audit;
+    let path = a.enabled.then(|| {
+        a.path.clone().unwrap_or_else(|| {
+            absolute(&config.server.data_dir)
+                .join("audit")
+                .join("audit.jsonl")
+        })
+    });
+    Audit::open(AuditSettings {
+        path: path.clone(),
+        max_file_bytes: a.max_file_mb.max(1) << 20,
+        keep_files: a.keep_files,
+        recent: a.recent_records,
+    })
+    .map_err(|e| {
+        StartError::Engine(format!(
+            "cannot open the audit file {}: {e}",
+            path.unwrap_or_default().display()
+        ))
+    })
+}
+
 async fn prepare_data_dir(
     dir: &Path,
     demo_dir: Option<&Path>,

@@ -21,6 +21,8 @@ pub struct ServerState {
     pub engine: Arc<Engine>,
     /// Decides who a connecting client is.
     pub authenticator: Arc<dyn Authenticator>,
+    /// The audit trail.
+    pub audit: Arc<crate::audit::Audit>,
     /// Live sessions: cancel keys, principals, running statements.
     pub sessions: Arc<SessionRegistry>,
     /// TLS, when configured.

@@ -423,6 +423,8 @@ async fn a_grant_on_one_server_reaches_another_on_the_same_catalog_within_two_se
     let configure = |c: &mut weir_gateway::config::Config| {
         c.lake.catalog_url = Some(format!("postgres://postgres@127.0.0.1:5432/{db}"));
         c.lake.location = Some(lake.path().display().to_string());
+        // Logins tried before the user arrives must not lock the address.
+        c.auth.max_failed_logins = 1000;
     };
     let a = TestServer::start_with(configure).await;
     let b = TestServer::start_with(configure).await;
@@ -834,4 +836,146 @@ async fn configured_admins_replace_the_demo_user() {
         .unwrap();
     // A SCRAM verifier does not depend on the name: the password stays.
     connect_as(&server, "anna", "pw").await.unwrap();
+}
+
+/// psql as `user`, one command: (stdout, stderr).
+async fn psql_as(
+    server: &TestServer,
+    user: &str,
+    password: &str,
+    command: &str,
+) -> (String, String) {
+    let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
+    let (user, password, command) = (user.to_owned(), password.to_owned(), command.to_owned());
+    // The server runs on this test's runtime: psql waits on another thread.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("psql")
+            .env("PGPASSWORD", password)
+            .args([
+                "-X", "-h", &host, "-p", &port, "-U", &user, "-d", "lake", "-c", &command,
+            ])
+            .output()
+            .expect("psql (scripts/install-test-deps)")
+    })
+    .await
+    .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn catalog_views_list_only_what_the_user_may_see() {
+    let server = TestServer::start().await;
+    let admin = server.client().await;
+    admin
+        .batch_execute(
+            "CREATE USER ann WITH PASSWORD 'ann-pw';
+             CREATE SCHEMA lake.vis_a; CREATE SCHEMA lake.vis_b; CREATE SCHEMA lake.vis_c;
+             CREATE TABLE lake.vis_a.t1 AS SELECT 1 AS x;
+             CREATE TABLE lake.vis_a.t2 AS SELECT 1 AS x;
+             CREATE TABLE lake.vis_b.t3 AS SELECT 1 AS x, 2 AS y;
+             CREATE TABLE lake.vis_c.t4 AS SELECT 1 AS x;
+             GRANT SELECT ON lake.vis_a.t1 TO ann;
+             GRANT SELECT (x) ON lake.vis_b.t3 TO ann",
+        )
+        .await
+        .unwrap();
+    let ann = connect_as(&server, "ann", "ann-pw").await.unwrap();
+    let q = |sql: &'static str| {
+        let ann = &ann;
+        async move { texts(ann, sql).await }
+    };
+    assert_eq!(
+        q(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables \
+           WHERE table_schema LIKE 'vis_%' ORDER BY 1"
+        )
+        .await,
+        vec!["vis_a.t1", "vis_b.t3"]
+    );
+    assert_eq!(
+        q("SELECT schema_name FROM information_schema.schemata \
+           WHERE schema_name LIKE 'vis_%' ORDER BY 1")
+        .await,
+        vec!["vis_a", "vis_b"]
+    );
+    assert_eq!(
+        q("SELECT c.relname FROM pg_catalog.pg_class c \
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+           WHERE n.nspname LIKE 'vis_%' ORDER BY 1")
+        .await,
+        vec!["t1", "t3"]
+    );
+    assert_eq!(
+        q("SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname LIKE 'vis_%' ORDER BY 1")
+            .await,
+        vec!["vis_a", "vis_b"]
+    );
+    let (out, err) = psql_as(&server, "ann", "ann-pw", "\\dt vis_*.*").await;
+    assert!(out.contains("t1") && out.contains("t3"), "{out}{err}");
+    assert!(!out.contains("t2") && !out.contains("t4"), "{out}");
+    let (out, _) = psql_as(&server, "weir", "weir", "\\dt vis_*.*").await;
+    assert!(
+        out.contains("t2") && out.contains("t4"),
+        "superusers see all: {out}"
+    );
+
+    // A hidden table answers exactly as a missing one.
+    let hidden = ann
+        .query("SELECT * FROM lake.vis_a.t2", &[])
+        .await
+        .unwrap_err();
+    let missing = ann
+        .query("SELECT * FROM lake.vis_a.nope", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&hidden), "42P01");
+    assert_eq!(
+        message(&hidden).replace("t2", "X"),
+        message(&missing).replace("nope", "X")
+    );
+    let hidden = ann
+        .query("SELECT * FROM lake.vis_c.t4", &[])
+        .await
+        .unwrap_err();
+    let missing = ann
+        .query("SELECT * FROM lake.vis_q.t4", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        message(&hidden).replace("vis_c", "X"),
+        message(&missing).replace("vis_q", "X")
+    );
+
+    // Roles are listed, as in PostgreSQL, to everyone.
+    admin
+        .batch_execute("CREATE ROLE auditors; GRANT auditors TO ann")
+        .await
+        .unwrap();
+    assert_eq!(
+        q("SELECT rolname FROM pg_catalog.pg_roles WHERE rolname IN ('ann', 'auditors', 'weir') ORDER BY 1").await,
+        vec!["ann", "auditors", "weir"]
+    );
+    assert_eq!(
+        q("SELECT usename FROM pg_catalog.pg_user WHERE usename IN ('ann', 'auditors') ORDER BY 1").await,
+        vec!["ann"]
+    );
+    let (out, err) = psql_as(&server, "ann", "ann-pw", "\\du").await;
+    assert!(
+        out.contains("ann") && out.contains("auditors") && out.contains("Superuser"),
+        "{out}{err}"
+    );
+
+    // A grant shows up in the listings at once.
+    admin
+        .batch_execute("GRANT SELECT ON lake.vis_a.t2 TO ann")
+        .await
+        .unwrap();
+    assert_eq!(
+        q("SELECT table_name FROM information_schema.tables WHERE table_schema = 'vis_a' ORDER BY 1")
+            .await,
+        vec!["t1", "t2"]
+    );
 }

@@ -329,6 +329,32 @@ impl Authorizer {
                 .any(|o| self.decide(subject, o, Action::Select).allowed())
     }
 
+    /// Whether catalog listings (`information_schema`, `pg_catalog`,
+    /// `SHOW TABLES`, psql's `\dt`) show `object` to `subject`: it [`sees`] it,
+    /// or some privilege of its roles names something inside it (a table of
+    /// a schema, a column of a table). Table schemas are not loaded for
+    /// this, so it answers from the rules alone.
+    ///
+    /// [`sees`]: Self::sees
+    pub fn lists(&self, subject: &Subject, object: &str) -> bool {
+        if self.sees(subject, object, &[]) {
+            return true;
+        }
+        let Some(depth) = crate::objects::split(object).map(|p| p.len()) else {
+            return false;
+        };
+        let roles = self.effective_roles(subject);
+        self.snapshot.rules.iter().any(|rule| {
+            rule.kind == RuleKind::Privilege
+                && rule.effect == Effect::Allow
+                && roles.contains(&rule.subject)
+                && crate::objects::split(&rule.object).is_some_and(|parts| {
+                    parts.len() > depth
+                        && crate::objects::covers(&crate::objects::join(&parts[..depth]), object)
+                })
+        })
+    }
+
     /// The stored rules that apply to `subject` (through any of its roles),
     /// for `SHOW GRANTS`.
     pub fn rules_for(&self, subject: &Subject) -> Vec<(&Rule, String)> {

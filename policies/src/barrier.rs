@@ -62,6 +62,11 @@ impl PartialOrd for RowSecurity {
 }
 
 impl RowSecurity {
+    /// The table the barrier protects.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     /// A barrier over `input` (the filtered, masked table `table`).
     pub fn plan(input: LogicalPlan, table: String) -> LogicalPlan {
         let schema = Arc::clone(input.schema());

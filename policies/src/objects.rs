@@ -80,6 +80,18 @@ pub fn split(object: &str) -> Option<Vec<Part>> {
     }
 }
 
+/// The object name of `parts` (the inverse of [`split`]).
+pub fn join(parts: &[Part]) -> String {
+    parts
+        .iter()
+        .map(|p| match p {
+            Part::Any => "*".to_owned(),
+            Part::Name(n) => quote_part(n),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// Whether a rule on `rule` covers a request for `request`: each part of
 /// the rule names the request's part at that place (or is `*`), and the
 /// request may go deeper.

@@ -12,7 +12,11 @@
 //! The principal lives in the session and in its DataFusion config
 //! extensions, so `current_user` and, later, policies read it from one place.
 
+pub mod jwt;
+pub mod ldap;
+pub mod rules;
 pub mod scram;
+pub mod throttle;
 pub mod users;
 pub mod verifier;
 
@@ -36,8 +40,11 @@ pub struct Principal {
     /// Roles the login itself brought (token claims, directory groups);
     /// stored memberships are the policies' to follow.
     pub roles: Vec<String>,
-    /// Further facts about the login (token claims, directory attributes).
+    /// Further facts about the login, by setting name
+    /// (`weir.jwt.region`): what `current_setting` answers.
     pub attributes: BTreeMap<String, String>,
+    /// How the login was proven (`scram`, `password`, `jwt`, `ldap`).
+    pub method: &'static str,
 }
 
 impl Principal {

@@ -43,7 +43,8 @@ impl Authenticator for PasswordAuthenticator {
     async fn authenticate(&self, user: &str, exchange: &mut dyn AuthExchange) -> Result<Principal> {
         let known = self.users.verifier(user);
         let verifier = known.clone().unwrap_or_else(|| self.users.mock(user));
-        let proven = if exchange.is_tls() && self.users.cleartext_over_tls {
+        let cleartext = exchange.is_tls() && self.users.cleartext_over_tls;
+        let proven = if cleartext {
             exchange.send(Authentication::CleartextPassword).await?;
             let password = exchange.password().await?;
             verifier.matches(&password)
@@ -58,7 +59,10 @@ impl Authenticator for PasswordAuthenticator {
                 "role \"{user}\" is not permitted to log in"
             )));
         }
-        Ok(Principal::user(user))
+        Ok(Principal {
+            method: if cleartext { "password" } else { "scram" },
+            ..Principal::user(user)
+        })
     }
 }
 

@@ -241,6 +241,20 @@ pub fn rewrite_casts(stmt: &mut Statement) {
                     });
                     None
                 }
+                // `ARRAY(SELECT …)` (psql's `\du` uses it): the
+                // subquery's one column aggregated into an array.
+                Expr::Function(f)
+                    if matches!(f.args, FunctionArguments::Subquery(_))
+                        && f.name.0.len() == 1
+                        && f.name.to_string().eq_ignore_ascii_case("array") =>
+                {
+                    if let FunctionArguments::Subquery(q) = &f.args {
+                        if let Some(query) = array_subquery(q) {
+                            *expr = Expr::Subquery(Box::new(query));
+                        }
+                    }
+                    None
+                }
                 _ => None,
             };
             if let Some((kind, arg)) = replacement {
@@ -250,6 +264,38 @@ pub fn rewrite_casts(stmt: &mut Statement) {
         }
     }
     let _ = stmt.visit(&mut Rewriter);
+}
+
+/// `ARRAY(SELECT e FROM … WHERE …)` as `(SELECT array_agg(e) FROM … WHERE
+/// …)`, which DataFusion plans (correlated references included); `None`
+/// for a subquery of another shape (grouped, ordered, limited, a set
+/// operation, several columns), left for the planner to refuse.
+fn array_subquery(
+    q: &datafusion::sql::sqlparser::ast::Query,
+) -> Option<datafusion::sql::sqlparser::ast::Query> {
+    use datafusion::sql::sqlparser::ast::{GroupByExpr, SelectItem, SetExpr};
+    if q.order_by.is_some() || q.limit_clause.is_some() || q.with.is_some() {
+        return None;
+    }
+    let mut query = q.clone();
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return None;
+    };
+    if select.projection.len() != 1
+        || select.distinct.is_some()
+        || select.having.is_some()
+        || !matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty())
+    {
+        return None;
+    }
+    let item = match select.projection.pop()? {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+        _ => return None,
+    };
+    select
+        .projection
+        .push(SelectItem::UnnamedExpr(call("array_agg", item)));
+    Some(query)
 }
 
 fn call(name: &str, arg: Expr) -> Expr {

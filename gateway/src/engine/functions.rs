@@ -80,8 +80,184 @@ fn constant(name: &str, value: String) -> ScalarUDF {
     )
 }
 
+/// `current_setting(name [, missing_ok])` for the settings the login
+/// brought: `weir.jwt.<claim>` (a token's claims). Row filters and masks
+/// use them (`region = current_setting('weir.jwt.region')`). An unknown
+/// name is 42704, or NULL with `missing_ok`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CurrentSetting {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for CurrentSetting {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn name(&self) -> &str {
+        "current_setting"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let principal = args.config_options.extensions.get::<Principal>();
+        let scalar = |v: &ColumnarValue| match v {
+            ColumnarValue::Scalar(s) => Some(s.clone()),
+            ColumnarValue::Array(a) if a.len() == 1 => ScalarValue::try_from_array(a, 0).ok(),
+            ColumnarValue::Array(_) => None,
+        };
+        let name = match args.args.first().and_then(scalar) {
+            Some(ScalarValue::Utf8(n) | ScalarValue::LargeUtf8(n) | ScalarValue::Utf8View(n)) => n,
+            _ => {
+                return Err(DataFusionError::NotImplemented(
+                    "current_setting() with a setting name that varies by row".into(),
+                ))
+            }
+        };
+        let missing_ok = matches!(
+            args.args.get(1).and_then(scalar),
+            Some(ScalarValue::Boolean(Some(true)))
+        );
+        let Some(name) = name else {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)));
+        };
+        let value = principal.and_then(|p| p.attributes.get(&name.to_ascii_lowercase()).cloned());
+        match value {
+            Some(v) => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(v)))),
+            None if missing_ok => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None))),
+            None => Err(DataFusionError::External(Box::new(
+                crate::error::WeirError::UnknownParameter(name),
+            ))),
+        }
+    }
+}
+
+/// `pg_has_role(role, privilege)` and `pg_has_role(user, role, privilege)`:
+/// whether the user holds the role, directly, through other roles or
+/// through the login's own (token or directory) roles.
+#[derive(Debug)]
+struct HasRole {
+    signature: Signature,
+    policies: Arc<weir_policies::Policies>,
+}
+
+impl PartialEq for HasRole {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.policies, &other.policies)
+    }
+}
+impl Eq for HasRole {}
+impl std::hash::Hash for HasRole {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        "pg_has_role".hash(state);
+    }
+}
+
+impl ScalarUDFImpl for HasRole {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn name(&self) -> &str {
+        "pg_has_role"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let principal = args
+            .config_options
+            .extensions
+            .get::<Principal>()
+            .ok_or_else(|| DataFusionError::Internal("pg_has_role(): no principal".into()))?;
+        let n = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let text = |i: usize, row: usize| -> Result<Option<String>> {
+            let v = ScalarValue::try_from_array(&arrays[i], row)?;
+            Ok(match v {
+                ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => s,
+                _ => None,
+            })
+        };
+        let auth = self.policies.current();
+        let mut out = datafusion::arrow::array::BooleanBuilder::with_capacity(n);
+        for row in 0..n {
+            let (user, role, privilege) = if arrays.len() == 3 {
+                (text(0, row)?, text(1, row)?, text(2, row)?)
+            } else {
+                (Some(principal.user.clone()), text(0, row)?, text(1, row)?)
+            };
+            let (Some(user), Some(role), Some(privilege)) = (user, role, privilege) else {
+                out.append_null();
+                continue;
+            };
+            let privilege = privilege.trim().to_ascii_lowercase();
+            let privilege = privilege.split(" with ").next().unwrap_or_default();
+            if !matches!(privilege, "member" | "usage" | "set") {
+                return Err(DataFusionError::External(Box::new(
+                    crate::error::WeirError::InvalidParameterValue(format!(
+                        "unrecognized privilege type: \"{privilege}\""
+                    )),
+                )));
+            }
+            let subject = if user == principal.user {
+                principal.subject()
+            } else {
+                weir_policies::Subject {
+                    user,
+                    roles: Vec::new(),
+                }
+            };
+            out.append_value(auth.effective_roles(&subject).contains(&role));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
 /// Functions whose definition is the same for every session.
-pub fn register_static(ctx: &SessionContext) {
+pub fn register_static(ctx: &SessionContext, policies: &Arc<weir_policies::Policies>) {
+    ctx.register_udf(ScalarUDF::new_from_impl(CurrentSetting {
+        signature: Signature::one_of(
+            vec![
+                datafusion::logical_expr::TypeSignature::Exact(vec![DataType::Utf8]),
+                datafusion::logical_expr::TypeSignature::Exact(vec![
+                    DataType::Utf8,
+                    DataType::Boolean,
+                ]),
+            ],
+            Volatility::Stable,
+        ),
+    }));
+    ctx.register_udf(ScalarUDF::new_from_impl(HasRole {
+        signature: Signature::one_of(
+            vec![
+                datafusion::logical_expr::TypeSignature::Exact(vec![
+                    DataType::Utf8,
+                    DataType::Utf8,
+                ]),
+                datafusion::logical_expr::TypeSignature::Exact(vec![
+                    DataType::Utf8,
+                    DataType::Utf8,
+                    DataType::Utf8,
+                ]),
+            ],
+            Volatility::Stable,
+        ),
+        policies: Arc::clone(policies),
+    }));
     for f in super::casts::functions() {
         ctx.register_udf(f);
     }

@@ -15,13 +15,16 @@
 //! ```
 
 pub mod admission;
+pub mod audit_log;
 pub mod casts;
 pub mod checkpoint;
 mod functions;
 pub mod guard;
 pub mod memory;
 mod pg_catalog;
+pub mod roles;
 pub mod runtime;
+pub mod visible;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -68,6 +71,10 @@ pub struct Engine {
     statement_memory: usize,
     /// The access rules in force.
     policies: Arc<weir_policies::Policies>,
+    /// The audit trail, for `pg_catalog.weir_audit_log`.
+    audit: audit_log::AuditSlot,
+    /// What each session's view of the catalogs is made of.
+    visible: visible::Shared,
 }
 
 impl std::fmt::Debug for Engine {
@@ -273,23 +280,32 @@ impl Engine {
         // pg_catalog in every catalog, so `pg_catalog.pg_class` resolves
         // whichever database the client connected to.
         let ctx = SessionContext::new_with_state(template);
+        let audit = audit_log::AuditSlot::default();
+        let audit_log: Arc<dyn datafusion::catalog::TableProvider> = Arc::new(
+            audit_log::AuditLogTable::new(Arc::clone(&audit), Arc::clone(&policies)),
+        );
         for name in catalogs.catalog_names() {
             datafusion_pg_catalog::setup_pg_catalog(&ctx, &name, EmptyContextProvider)
                 .map_err(|e| WeirError::DataFusion(*e))?;
             if let Some(catalog) = catalogs.catalog(&name) {
                 if let Some(schema) = catalog.schema("pg_catalog") {
-                    let fixed = pg_catalog::WeirPgCatalog::new(schema, catalogs.clone());
+                    let fixed = pg_catalog::WeirPgCatalog::new(
+                        schema,
+                        catalogs.clone(),
+                        Arc::clone(&audit_log),
+                        Arc::clone(&policies),
+                    );
                     catalog.register_schema("pg_catalog", Arc::new(fixed))?;
                 }
             }
         }
-        functions::register_static(&ctx);
+        functions::register_static(&ctx, &policies);
         if config.test_panic_function {
             ctx.register_udf(functions::test_panic());
         }
         Ok(Self {
             lake,
-            catalogs,
+            catalogs: catalogs.clone(),
             sources,
             template: ctx.state(),
             compat: PostgresCompatibilityParser::new(),
@@ -297,8 +313,22 @@ impl Engine {
             admission,
             memory: pool,
             statement_memory,
+            visible: visible::Shared {
+                inner: catalogs.clone(),
+                policies: Arc::clone(&policies),
+                static_tables: Arc::new(
+                    datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables::try_new()?,
+                ),
+                audit_log,
+            },
             policies,
+            audit,
         })
+    }
+
+    /// Where `pg_catalog.weir_audit_log` reads from (set once, at start).
+    pub fn set_audit(&self, audit: Arc<crate::audit::Audit>) {
+        let _ = self.audit.set(audit);
     }
 
     /// The access rules in force.
@@ -513,9 +543,26 @@ impl Engine {
         &self.compat
     }
 
-    /// A new session context on `catalog`.
-    pub fn session_context(&self, catalog: &str) -> SessionContext {
+    /// A session context on `catalog` over every catalog, with no
+    /// privilege filtering: for in-process tools (benchmarks) that are not
+    /// clients. Client sessions use [`Self::session_context`].
+    pub fn unfiltered_context(&self, catalog: &str) -> SessionContext {
         let mut state = self.template.clone();
+        state.config_mut().options_mut().catalog.default_catalog = catalog.to_owned();
+        SessionContext::new_with_state(state)
+    }
+
+    /// A new session context on `catalog`, over the catalogs as `subject`
+    /// sees them (see [`visible`]).
+    pub fn session_context(
+        &self,
+        catalog: &str,
+        subject: weir_policies::Subject,
+    ) -> SessionContext {
+        let catalogs = visible::VisibleCatalogs::new(self.visible.clone(), subject);
+        let mut state = SessionStateBuilder::new_from_existing(self.template.clone())
+            .with_catalog_list(catalogs)
+            .build();
         state.config_mut().options_mut().catalog.default_catalog = catalog.to_owned();
         SessionContext::new_with_state(state)
     }

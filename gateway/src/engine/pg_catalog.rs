@@ -1,6 +1,8 @@
 //! Weir's adjustments to `datafusion-pg-catalog`'s `pg_catalog` schema:
 //! `pg_database` lists exactly Weir's catalogs (the library always adds a
-//! `postgres` database, which does not exist here).
+//! `postgres` database, which does not exist here), `pg_roles`, `pg_user`
+//! and `pg_auth_members` hold Weir's roles (see [`super::roles`]), and
+//! Weir's own `weir_audit_log` (see [`super::audit_log`]).
 
 use std::any::Any;
 use std::sync::Arc;
@@ -16,12 +18,24 @@ use datafusion::logical_expr::{col, lit, LogicalPlanBuilder};
 pub struct WeirPgCatalog {
     inner: Arc<dyn SchemaProvider>,
     catalogs: Arc<dyn CatalogProviderList>,
+    audit_log: Arc<dyn TableProvider>,
+    policies: Arc<weir_policies::Policies>,
 }
 
 impl WeirPgCatalog {
     /// Wrap the library's schema.
-    pub fn new(inner: Arc<dyn SchemaProvider>, catalogs: Arc<dyn CatalogProviderList>) -> Self {
-        Self { inner, catalogs }
+    pub fn new(
+        inner: Arc<dyn SchemaProvider>,
+        catalogs: Arc<dyn CatalogProviderList>,
+        audit_log: Arc<dyn TableProvider>,
+        policies: Arc<weir_policies::Policies>,
+    ) -> Self {
+        Self {
+            inner,
+            catalogs,
+            audit_log,
+            policies,
+        }
     }
 }
 
@@ -32,10 +46,21 @@ impl SchemaProvider for WeirPgCatalog {
     }
 
     fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
+        let mut names = self.inner.table_names();
+        names.push(super::audit_log::NAME.to_owned());
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if name == super::audit_log::NAME {
+            return Ok(Some(Arc::clone(&self.audit_log)));
+        }
+        if let Some(view) = super::roles::RoleView::by_name(name) {
+            return Ok(Some(Arc::new(super::roles::RolesTable::new(
+                view,
+                Arc::clone(&self.policies),
+            ))));
+        }
         let Some(table) = self.inner.table(name).await? else {
             return Ok(None);
         };
@@ -50,6 +75,6 @@ impl SchemaProvider for WeirPgCatalog {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
+        name == super::audit_log::NAME || self.inner.table_exist(name)
     }
 }

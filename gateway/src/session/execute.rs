@@ -39,6 +39,7 @@ pub enum Outcome {
 impl Session {
     /// Start a bound statement.
     pub async fn start(&mut self, prepared: &Prepared, params: &[ScalarValue]) -> Result<Outcome> {
+        self.note_start(prepared);
         match &prepared.body {
             Body::Empty => Ok(Outcome::Empty),
             Body::Command(Command::Alter(alter)) => {

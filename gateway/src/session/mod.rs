@@ -21,6 +21,7 @@
 mod access;
 mod commands;
 mod execute;
+pub mod notes;
 pub mod params;
 mod parse;
 mod plan;
@@ -92,6 +93,8 @@ pub struct Session {
     stop: StatementStop,
     /// SCRAM iterations for passwords set in SQL.
     password_iterations: u32,
+    /// What the running statement did, for its audit record.
+    notes: notes::StatementNotes,
 }
 
 /// Planning state and task context of a session, reused across statements.
@@ -119,7 +122,7 @@ impl Session {
 
     /// A session acting as `principal` on `catalog`.
     pub fn new(engine: Arc<Engine>, principal: Principal, catalog: String, params: Params) -> Self {
-        let ctx = engine.session_context(&catalog);
+        let ctx = engine.session_context(&catalog, principal.subject());
         let stop = StatementStop::default();
         {
             let state = ctx.state_ref();
@@ -144,9 +147,15 @@ impl Session {
             events: Events::default(),
             stop,
             password_iterations: 4096,
+            notes: Default::default(),
         };
         session.apply_params();
         session
+    }
+
+    /// A run-time parameter's current value (`application_name`).
+    pub fn parameter(&self, name: &str) -> Option<String> {
+        self.params.get(name).ok().map(str::to_owned)
     }
 
     /// The login name the session acts as.

@@ -25,6 +25,8 @@ pub struct Prepared {
     pub(super) param_targets: Vec<Option<DataType>>,
     /// Result columns, `None` when the statement returns no rows.
     pub schema: Option<SchemaRef>,
+    /// Tables it reads and writes, for the audit trail.
+    pub(super) objects: super::notes::Objects,
 }
 
 /// What a prepared statement does when it runs.
@@ -91,6 +93,7 @@ impl Session {
                     param_types: declared.to_vec(),
                     param_targets: vec![None; declared.len()],
                     schema: None,
+                    objects: Default::default(),
                 })
             }
             Some(Parsed::Access(stmt)) => {
@@ -260,6 +263,7 @@ pub(super) fn finish(
     }
     Prepared {
         sql: sql.to_owned(),
+        objects: super::notes::Objects::of_body(&body),
         body,
         param_types,
         param_targets,

@@ -175,6 +175,7 @@ fn relay_notices(conn: &mut Connection, session: &mut Session) -> Result<()> {
 
 /// A statement's CommandComplete, after its notices.
 pub(super) fn completed(conn: &mut Connection, session: &mut Session, tag: &str) -> Result<()> {
+    session.note_completed(tag);
     relay_notices(conn, session)?;
     conn.push(super::rows::complete(tag))
 }

@@ -54,7 +54,11 @@ pub(super) async fn on_message(
                 session.prepare(&sql, statements.pop(), &param_types),
             )
             .await;
-            drop(scope);
+            if prepared.is_err() {
+                scope.end(session, &prepared);
+            } else {
+                drop(scope);
+            }
             session.add_statement(name, prepared?)?;
             conn.push(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
         }
@@ -98,7 +102,7 @@ pub(super) async fn on_message(
             let prepared = session.portal(&name)?.prepared.clone();
             let scope = StatementScope::new(cancel, session, shutdown, &prepared.sql);
             let result = execute(conn, session, &name, max_rows as usize, &scope).await;
-            drop(scope);
+            scope.end(session, &result);
             if result.is_err() {
                 // A failed portal's work stops here (PostgreSQL drops it);
                 // the portal stays until closed or the transaction ends.

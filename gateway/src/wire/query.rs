@@ -72,7 +72,7 @@ async fn run_statements(
     for stmt in statements {
         let scope = StatementScope::new(cancel, session, shutdown, sql);
         let result = run_statement(conn, session, sql, stmt, single, &scope).await;
-        drop(scope);
+        scope.end(session, &result);
         result?;
         relay_events(conn, session)?;
     }

@@ -4,6 +4,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Connection;
+use crate::audit::Record;
 use crate::engine::checkpoint::StatementStop;
 use crate::error::{Result, WeirError};
 use crate::registry::SessionHandle;
@@ -26,6 +27,8 @@ pub(super) struct StatementScope<'a> {
     /// The statement's span, a child of the session's; its work runs in it.
     span: tracing::Span,
     started: Instant,
+    /// The statement's text, for its audit record.
+    sql: String,
 }
 
 impl<'a> StatementScope<'a> {
@@ -47,8 +50,81 @@ impl<'a> StatementScope<'a> {
             planning,
             span: tracing::debug_span!("statement"),
             started: Instant::now(),
+            sql: sql.to_owned(),
         }
     }
+
+    /// End the statement: its audit record is written (before the reply
+    /// is flushed, so a denial or a DDL is on disk before the client
+    /// hears of it), then the scope drops.
+    pub(super) fn end<T>(self, session: &mut Session, result: &Result<T>) {
+        let notes = session.take_notes();
+        let Some(audit) = self.cancel.audit.as_ref() else {
+            return;
+        };
+        let principal = session.principal();
+        let mut record = Record::statement(&principal.user, &self.sql);
+        record.session = Some(self.cancel.pid);
+        record.roles = principal.roles.clone();
+        record.method = principal.method.to_owned();
+        record.client = self.cancel.client.map(|c| c.ip().to_string());
+        record.application_name = session
+            .parameter("application_name")
+            .filter(|a| !a.is_empty());
+        record.rows = notes.rows();
+        record.command = notes.command_name();
+        record.read = notes.objects.read;
+        record.written = notes.objects.written;
+        record.policies = notes.objects.policies;
+        record.duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let urgent = match result {
+            Ok(_) => !record.command.as_deref().is_some_and(routine),
+            Err(e) => {
+                let client = e.to_client();
+                record.outcome = "error";
+                record.sqlstate = Some(client.code.to_string());
+                record.message = Some(client.message);
+                true
+            }
+        };
+        audit.log(record, urgent);
+    }
+}
+
+/// Commands whose records may wait for the next flush (within a second);
+/// everything else (DDL, GRANT, policies, masks, failures) is written
+/// before the reply.
+fn routine(command: &str) -> bool {
+    let first = command.split(' ').next().unwrap_or_default();
+    matches!(
+        first,
+        "SELECT"
+            | "INSERT"
+            | "UPDATE"
+            | "DELETE"
+            | "MERGE"
+            | "FETCH"
+            | "MOVE"
+            | "COPY"
+            | "SHOW"
+            | "SET"
+            | "RESET"
+            | "BEGIN"
+            | "START"
+            | "COMMIT"
+            | "ROLLBACK"
+            | "SAVEPOINT"
+            | "RELEASE"
+            | "DECLARE"
+            | "CLOSE"
+            | "DISCARD"
+            | "DEALLOCATE"
+            | "PREPARE"
+            | "EXECUTE"
+            | "EXPLAIN"
+            | "LISTEN"
+            | "UNLISTEN"
+    )
 }
 
 impl Drop for StatementScope<'_> {

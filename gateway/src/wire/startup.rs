@@ -198,7 +198,10 @@ async fn startup(
             return fatal(&mut conn, e).await;
         }
     }
-    let cancel = shared.sessions.register(&principal);
+    let cancel = shared
+        .sessions
+        .register(&principal)
+        .audited(std::sync::Arc::clone(&shared.audit), conn.peer);
     conn.push(PgWireBackendMessage::Authentication(Authentication::Ok))?;
     for (name, value) in session_params.reported() {
         conn.push(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(

@@ -1,0 +1,212 @@
+//! `pg_catalog.weir_audit_log`: the audit records kept in memory, as a
+//! table only superusers may read (others get 42501 naming it).
+
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, Float64Builder, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::TableType;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::audit::{Audit, Record};
+use crate::auth::Principal;
+use crate::error::WeirError;
+
+/// The table's name in `pg_catalog`.
+pub const NAME: &str = "weir_audit_log";
+
+/// The audit trail once the server has opened it (an engine built for a
+/// test without a server has none: the table is empty).
+pub type AuditSlot = Arc<OnceLock<Arc<Audit>>>;
+
+/// The table.
+#[derive(Debug)]
+pub struct AuditLogTable {
+    audit: AuditSlot,
+    policies: Arc<weir_policies::Policies>,
+    schema: SchemaRef,
+}
+
+fn text_list(name: &str) -> Field {
+    Field::new(
+        name,
+        DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+        true,
+    )
+}
+
+impl AuditLogTable {
+    /// Over `audit`, readable by the superusers of `policies`.
+    pub fn new(audit: AuditSlot, policies: Arc<weir_policies::Policies>) -> Self {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(
+                "time",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("kind", DataType::Utf8, false),
+            Field::new("session_pid", DataType::Int32, true),
+            Field::new("user_name", DataType::Utf8, false),
+            text_list("roles"),
+            Field::new("method", DataType::Utf8, true),
+            Field::new("client_addr", DataType::Utf8, true),
+            Field::new("application_name", DataType::Utf8, true),
+            Field::new("statement", DataType::Utf8, true),
+            Field::new("command", DataType::Utf8, true),
+            text_list("objects_read"),
+            text_list("objects_written"),
+            text_list("policies"),
+            Field::new("rows", DataType::Int64, true),
+            Field::new("duration_ms", DataType::Float64, false),
+            Field::new("outcome", DataType::Utf8, false),
+            Field::new("sqlstate", DataType::Utf8, true),
+            Field::new("message", DataType::Utf8, true),
+        ]));
+        Self {
+            audit,
+            policies,
+            schema,
+        }
+    }
+
+    fn batch(&self, records: &[Arc<Record>]) -> Result<RecordBatch> {
+        let mut time = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+        let mut texts: Vec<StringBuilder> = (0..9).map(|_| StringBuilder::new()).collect();
+        let mut lists: Vec<ListBuilder<StringBuilder>> = (0..4)
+            .map(|_| ListBuilder::new(StringBuilder::new()))
+            .collect();
+        let mut pid = Int32Builder::new();
+        let mut rows = Int64Builder::new();
+        let mut duration = Float64Builder::new();
+        for r in records {
+            let micros = chrono::DateTime::parse_from_rfc3339(&r.time)
+                .map(|t| t.timestamp_micros())
+                .unwrap_or_default();
+            time.append_value(micros);
+            pid.append_option(r.session);
+            rows.append_option(r.rows.map(|n| i64::try_from(n).unwrap_or(i64::MAX)));
+            duration.append_value(r.duration_ms);
+            let method = (!r.method.is_empty()).then_some(r.method.as_str());
+            let values: [Option<&str>; 9] = [
+                Some(r.kind),
+                Some(&r.user),
+                method,
+                r.client.as_deref(),
+                r.application_name.as_deref(),
+                r.statement.as_deref(),
+                r.command.as_deref(),
+                Some(r.outcome),
+                r.sqlstate.as_deref(),
+            ];
+            for (b, v) in texts.iter_mut().zip(values) {
+                b.append_option(v);
+            }
+            for (b, items) in lists
+                .iter_mut()
+                .zip([&r.roles, &r.read, &r.written, &r.policies])
+            {
+                for item in items {
+                    b.values().append_value(item);
+                }
+                b.append(true);
+            }
+            // message is the last column, built apart from the nine above.
+        }
+        let mut message = StringBuilder::new();
+        for r in records {
+            message.append_option(r.message.as_deref());
+        }
+        let mut t = texts
+            .into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef);
+        let mut l = lists
+            .into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef);
+        let mut next_t = || {
+            t.next()
+                .ok_or_else(|| DataFusionError::Internal("audit column".into()))
+        };
+        let mut next_l = || {
+            l.next()
+                .ok_or_else(|| DataFusionError::Internal("audit column".into()))
+        };
+        let kind = next_t()?;
+        let user = next_t()?;
+        let method = next_t()?;
+        let client = next_t()?;
+        let app = next_t()?;
+        let statement = next_t()?;
+        let command = next_t()?;
+        let outcome = next_t()?;
+        let sqlstate = next_t()?;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(time.finish()),
+            kind,
+            Arc::new(pid.finish()),
+            user,
+            next_l()?,
+            method,
+            client,
+            app,
+            statement,
+            command,
+            next_l()?,
+            next_l()?,
+            next_l()?,
+            Arc::new(rows.finish()),
+            Arc::new(duration.finish()),
+            outcome,
+            sqlstate,
+            Arc::new(message.finish()),
+        ];
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
+    }
+}
+
+#[async_trait]
+impl TableProvider for AuditLogTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let principal = state.config_options().extensions.get::<Principal>();
+        let allowed = principal.is_some_and(|p| self.policies.current().is_superuser(&p.subject()));
+        if !allowed {
+            return Err(DataFusionError::External(Box::new(WeirError::Policy(
+                weir_policies::PolicyError::SuperuserOnly(format!("reading {NAME}")),
+            ))));
+        }
+        let records = self.audit.get().map(|a| a.recent()).unwrap_or_default();
+        let batch = self.batch(&records)?;
+        let exec = MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            Arc::clone(&self.schema),
+            projection.cloned(),
+        )?;
+        Ok(exec)
+    }
+}
