@@ -979,3 +979,46 @@ async fn catalog_views_list_only_what_the_user_may_see() {
         vec!["t1", "t2"]
     );
 }
+
+#[tokio::test]
+async fn prepared_statements_follow_rule_changes_made_after_they_were_prepared() {
+    let server = TestServer::start().await;
+    let admin = server.client().await;
+    admin
+        .batch_execute(
+            "CREATE USER pat WITH PASSWORD 'pat-pw';
+             CREATE SCHEMA lake.prep; CREATE TABLE lake.prep.t AS
+               SELECT * FROM (VALUES (1, 'one'), (2, 'two')) AS v(id, label);
+             GRANT SELECT ON lake.prep.t TO pat",
+        )
+        .await
+        .unwrap();
+    let pat = connect_as(&server, "pat", "pat-pw").await.unwrap();
+    let stmt = pat
+        .prepare("SELECT label FROM lake.prep.t WHERE id >= $1 ORDER BY id")
+        .await
+        .unwrap();
+    let labels = |rows: Vec<tokio_postgres::Row>| -> Vec<String> {
+        rows.iter().map(|r| r.get::<_, String>(0)).collect()
+    };
+    assert_eq!(
+        labels(pat.query(&stmt, &[&1i64]).await.unwrap()),
+        vec!["one", "two"]
+    );
+    // A mask and a row filter added later apply to the statement prepared before.
+    admin
+        .batch_execute(
+            "ALTER TABLE lake.prep.t ALTER COLUMN label SET MASK ('x') FOR pat;
+             CREATE POLICY only_two ON lake.prep.t TO pat USING (id = 2)",
+        )
+        .await
+        .unwrap();
+    assert_eq!(labels(pat.query(&stmt, &[&1i64]).await.unwrap()), vec!["x"]);
+    // A REVOKE does too: the table is gone for the old statement.
+    admin
+        .batch_execute("REVOKE SELECT ON lake.prep.t FROM pat")
+        .await
+        .unwrap();
+    let e = pat.query(&stmt, &[&1i64]).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "42P01", "{}", message(&e));
+}

@@ -39,6 +39,9 @@ pub enum Outcome {
 impl Session {
     /// Start a bound statement.
     pub async fn start(&mut self, prepared: &Prepared, params: &[ScalarValue]) -> Result<Outcome> {
+        if let Some(fresh) = self.current_plan(prepared).await? {
+            return Box::pin(self.start(&fresh, params)).await;
+        }
         self.note_start(prepared);
         match &prepared.body {
             Body::Empty => Ok(Outcome::Empty),

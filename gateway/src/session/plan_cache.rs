@@ -145,8 +145,10 @@ pub fn is_reusable(plan: &LogicalPlan) -> bool {
                 | LogicalPlan::Explain(_)
                 | LogicalPlan::Analyze(_)
                 | LogicalPlan::DescribeTable(_)
-                | LogicalPlan::Extension(_)
-        );
+        ) || matches!(node, LogicalPlan::Extension(ext)
+                // A row-security barrier is a plain filter and projection
+                // to reuse; the plan is made again when the rules change.
+                if ext.node.as_any().downcast_ref::<weir_policies::barrier::RowSecurity>().is_none());
         if command || !node.expressions().iter().all(immutable_expr) {
             reusable = false;
             return Ok(TreeNodeRecursion::Stop);

@@ -27,6 +27,12 @@ pub struct Prepared {
     pub schema: Option<SchemaRef>,
     /// Tables it reads and writes, for the audit trail.
     pub(super) objects: super::notes::Objects,
+    /// The access-rule version it was planned under: run under another,
+    /// it is planned again first (a REVOKE reaches prepared statements).
+    /// `None` for the query inside a cursor, which runs as declared.
+    pub(super) policy_version: Option<i64>,
+    /// That newer plan, once made.
+    pub(super) replanned: std::sync::Mutex<Option<Arc<Prepared>>>,
 }
 
 /// What a prepared statement does when it runs.
@@ -76,7 +82,69 @@ impl Session {
         parsed: Option<Parsed>,
         declared: &[u32],
     ) -> Result<Prepared> {
-        crate::engine::runtime::cpu_bound(self.prepare_here(sql, parsed, declared)).await
+        let version = self.engine.policies().current().version();
+        let mut prepared =
+            crate::engine::runtime::cpu_bound(self.prepare_here(sql, parsed, declared)).await?;
+        prepared.policy_version = Some(version);
+        Ok(prepared)
+    }
+
+    /// `prepared` as the access rules in force now plan it: itself when
+    /// they have not changed since, else a new plan of its text (kept for
+    /// the next execution). A statement whose result columns would change
+    /// fails as PostgreSQL's do (`0A000`).
+    pub(super) async fn current_plan(
+        &mut self,
+        prepared: &Prepared,
+    ) -> Result<Option<Arc<Prepared>>> {
+        let version = self.engine.policies().current().version();
+        let Some(planned_under) = prepared.policy_version else {
+            return Ok(None);
+        };
+        if planned_under == version
+            || !matches!(
+                prepared.body,
+                Body::Plan { .. } | Body::Write { .. } | Body::Declare { .. }
+            )
+        {
+            return Ok(None);
+        }
+        let kept = prepared
+            .replanned
+            .lock()
+            .ok()
+            .and_then(|g| g.clone())
+            .filter(|p| p.policy_version == Some(version));
+        if let Some(p) = kept {
+            return Ok(Some(p));
+        }
+        let mut statements = self.parse(&prepared.sql)?;
+        if statements.len() != 1 {
+            // Part of a multi-statement message (a cursor declared with
+            // others): it runs as planned, like a statement under way.
+            return Ok(None);
+        }
+        let fresh =
+            Box::pin(self.prepare(&prepared.sql, statements.pop(), &prepared.param_types)).await?;
+        // What the client was told (RowDescription): names and types.
+        let shape = |p: &Prepared| {
+            p.schema.as_ref().map(|s| {
+                s.fields()
+                    .iter()
+                    .map(|f| (f.name().clone(), f.data_type().clone()))
+                    .collect::<Vec<_>>()
+            })
+        };
+        if shape(&fresh) != shape(prepared) {
+            return Err(WeirError::NotSupported(
+                "cached plan must not change result type".into(),
+            ));
+        }
+        let fresh = Arc::new(fresh);
+        if let Ok(mut slot) = prepared.replanned.lock() {
+            *slot = Some(Arc::clone(&fresh));
+        }
+        Ok(Some(fresh))
     }
 
     async fn prepare_here(
@@ -94,6 +162,8 @@ impl Session {
                     param_targets: vec![None; declared.len()],
                     schema: None,
                     objects: Default::default(),
+                    policy_version: None,
+                    replanned: Default::default(),
                 })
             }
             Some(Parsed::Access(stmt)) => {
@@ -264,6 +334,8 @@ pub(super) fn finish(
     Prepared {
         sql: sql.to_owned(),
         objects: super::notes::Objects::of_body(&body),
+        policy_version: None,
+        replanned: Default::default(),
         body,
         param_types,
         param_targets,
