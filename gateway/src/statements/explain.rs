@@ -56,6 +56,61 @@ pub fn reshape(batches: &[RecordBatch], verbose: bool) -> Result<RecordBatch> {
             }));
         }
     }
+    let lines = hide_row_security(lines);
     RecordBatch::try_new(schema(), vec![Arc::new(StringArray::from(lines))])
         .map_err(|e| WeirError::Internal(e.to_string()))
+}
+
+/// What lies under a row-security barrier (the filter, and the scan the
+/// filter was pushed into) is not shown: a policy's predicate names the
+/// values it hides (`dept <> 'hr'`). The barrier's line stays.
+fn hide_row_security(lines: Vec<String>) -> Vec<String> {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut out = Vec::with_capacity(lines.len());
+    let mut hiding: Option<usize> = None;
+    for line in lines {
+        if let Some(depth) = hiding {
+            if indent(&line) > depth && !line.trim().is_empty() {
+                continue;
+            }
+            hiding = None;
+        }
+        let t = line.trim_start();
+        if t.starts_with("RowSecurityExec") || t.starts_with("RowSecurity: table=") {
+            let depth = indent(&line);
+            out.push(line);
+            out.push(format!(
+                "{}(row security applied; the plan below is not shown)",
+                " ".repeat(depth + 2)
+            ));
+            hiding = Some(depth);
+            continue;
+        }
+        out.push(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hide_row_security;
+
+    #[test]
+    fn what_is_under_a_barrier_is_not_shown() {
+        let plan = [
+            "ProjectionExec: expr=[a]",
+            "  RowSecurityExec",
+            "    FilterExec: dept != hush",
+            "      DataSourceExec: predicate=dept != hush",
+            "  OtherExec",
+        ]
+        .map(String::from)
+        .to_vec();
+        let shown = hide_row_security(plan).join("\n");
+        assert!(!shown.contains("hush"), "{shown}");
+        assert!(
+            shown.contains("RowSecurityExec") && shown.contains("OtherExec"),
+            "{shown}"
+        );
+    }
 }
