@@ -7,6 +7,7 @@ import os
 import pathlib
 import shlex
 import shutil
+import time
 import subprocess
 
 from common import (
@@ -162,7 +163,17 @@ class Postgres:
         self._log = open(self.dir.parent / f"{self.dir.name}.log", "a")
         self.proc = procs.start(argv, stdout=self._log, stderr=subprocess.STDOUT)
         wait_for_port(self.port, self.proc, what="postgres")
-        self._psql("SELECT 1")
+        # The port opens before recovery ends (after an earlier run was
+        # killed, it replays its WAL): "the database system is starting up".
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                self._psql("SELECT 1")
+                break
+            except BenchError as e:
+                if "starting up" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         log(f"postgres pid {self.proc.pid} listening on 127.0.0.1:{self.port}")
         self.version = self._psql("SHOW server_version").strip()
 
