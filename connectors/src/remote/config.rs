@@ -218,7 +218,8 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// `*` matches any run of characters; everything else matches itself.
-fn glob(pattern: &str, text: &str) -> bool {
+/// (Also the user patterns of the gateway's `[[auth.rules]]`.)
+pub fn glob(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     if parts.len() == 1 {
         return pattern == text;

@@ -22,6 +22,7 @@ use super::{AuthExchange, Authenticator, Principal};
 use crate::audit::{Audit, Record};
 use crate::config::{parse_range, AuthConfig, AuthMethod};
 use crate::error::{Result, WeirError};
+use weir_connectors::remote::config::glob;
 
 /// One rule, parsed.
 #[derive(Debug, Clone)]
@@ -49,26 +50,6 @@ fn canonical(addr: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
         v4 => v4,
     }
-}
-
-/// `*` matches any run of characters; everything else itself.
-fn glob(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
-            Some(i) => rest = &rest[i + part.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 /// The server's authenticator: method rules, lockouts, audit.
