@@ -59,6 +59,9 @@ pub struct Record {
     /// Row filters and masks applied, and denials.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<String>,
+    /// The statements sent to remote sources.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remote: Vec<RemoteStatement>,
     /// Rows returned or written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
@@ -90,6 +93,7 @@ impl Record {
             read: Vec::new(),
             written: Vec::new(),
             policies: Vec::new(),
+            remote: Vec::new(),
             rows: None,
             duration_ms: 0.0,
             outcome: "ok",
@@ -114,6 +118,15 @@ impl Record {
             ..Self::new("statement", user)
         }
     }
+}
+
+/// One statement sent to a remote source.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoteStatement {
+    /// The source (its catalog name).
+    pub source: String,
+    /// The statement as sent.
+    pub sql: String,
 }
 
 /// `[audit]` settings.

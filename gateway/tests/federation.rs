@@ -1406,6 +1406,28 @@ async fn row_filters_and_masks_apply_to_every_remote_source() {
             .get(0);
         assert_eq!(n, 3, "{t}: superusers see every row");
     }
+    // Each statement's audit record holds what it sent to each source,
+    // the row filter included.
+    let audited = admin
+        .query(
+            "SELECT statement, array_to_string(remote_sql, ' ;; ') \
+             FROM pg_catalog.weir_audit_log WHERE user_name = 'ann' AND kind = 'statement'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let audited: Vec<(String, String)> = audited.iter().map(|r| (r.get(0), r.get(1))).collect();
+    for (t, source) in tables.iter().zip(["rds", "shop_mysql", "warehouse"]) {
+        let first = format!("SELECT id, phone FROM {t} ORDER BY id");
+        let (_, sent) = audited
+            .iter()
+            .find(|(statement, _)| *statement == first)
+            .unwrap_or_else(|| panic!("no record of {first}: {audited:#?}"));
+        assert!(
+            sent.starts_with(&format!("{source}: SELECT")) && sent.contains("'eu'"),
+            "{t}: {sent}"
+        );
+    }
     // The filter reached PostgreSQL in the statement itself.
     let sent = log.lines(&db.name, "accounts");
     assert!(
@@ -1414,5 +1436,60 @@ async fn row_filters_and_masks_apply_to_every_remote_source() {
         "{sent:#?}"
     );
     drop((ann, admin, server));
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn bypass_attempts_leak_nothing_from_any_remote_source() {
+    let db = Databases::create().await;
+    let setup = "CREATE TABLE emp (id INT PRIMARY KEY, name VARCHAR(20), salary INT, ssn VARCHAR(20), dept VARCHAR(10));
+                 INSERT INTO emp VALUES (1, 'Real-Ann', 1000, 'SSN-111', 'eng'), (2, 'Real-Bob', 2000, 'SSN-222', 'eng'), (3, 'Real-Zed', 5000, 'SSN-333', 'hush');
+                 CREATE TABLE secret (v VARCHAR(20));
+                 INSERT INTO secret VALUES ('secret-marker')";
+    let mut pg = db.pg().await;
+    let mut my = db.mysql().await;
+    for s in setup.split(';') {
+        pg.execute(s).await.unwrap();
+        my.execute(s).await.unwrap();
+    }
+    let sources = db.sources();
+    let server = TestServer::start_with(move |c| c.sources = sources).await;
+    let admin = server.client().await;
+    admin
+        .batch_execute("CREATE USER eve PASSWORD 'eve-pw'")
+        .await
+        .unwrap();
+    let targets = [
+        ("rds", "public".to_owned()),
+        ("shop_mysql", db.name.clone()),
+        ("warehouse", "public".to_owned()),
+    ];
+    for (catalog, schema) in &targets {
+        let t = format!("{catalog}.{schema}.emp");
+        admin
+            .batch_execute(&format!(
+                "GRANT SELECT (id, name, salary, dept) ON {t} TO eve;
+                 ALTER TABLE {t} ALTER COLUMN name SET MASK ('***') FOR eve;
+                 CREATE POLICY not_hush ON {t} TO eve USING (dept <> 'hush')"
+            ))
+            .await
+            .unwrap();
+    }
+    let url = format!(
+        "host={} port={} user=eve password=eve-pw dbname=lake",
+        server.addr.ip(),
+        server.addr.port()
+    );
+    let (eve, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    for (catalog, schema) in &targets {
+        common::bypass::Target { catalog, schema }
+            .assert_nothing_leaks(&eve)
+            .await;
+        let _ = eve.batch_execute("CLOSE ALL").await;
+    }
+    drop((eve, admin, server));
     db.drop().await;
 }

@@ -136,6 +136,11 @@ pub struct Authorizer {
     snapshot: AccessSnapshot,
     enforcer: Enforcer,
     cache: Mutex<HashMap<(String, String, Action), Decision>>,
+    /// [`Self::lists`] answers, as `cache` keeps decisions.
+    listed: Mutex<HashMap<(String, String), bool>>,
+    /// Row filters and masks by the object they are on (positions in
+    /// `snapshot.rules`): every table reference looks them up.
+    on_object: HashMap<String, Vec<usize>>,
 }
 
 impl std::fmt::Debug for Authorizer {
@@ -195,11 +200,30 @@ impl Authorizer {
                 .await
                 .map_err(casbin_error)?;
         }
+        let mut on_object: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, rule) in snapshot.rules.iter().enumerate() {
+            if rule.kind != RuleKind::Privilege {
+                on_object.entry(rule.object.clone()).or_default().push(i);
+            }
+        }
         Ok(Self {
             snapshot,
             enforcer,
             cache: Mutex::default(),
+            listed: Mutex::default(),
+            on_object,
         })
+    }
+
+    /// The row filters (on a table) or masks (on a column) on `object`,
+    /// in the order they were stored.
+    pub fn rules_on(&self, object: &str, kind: RuleKind) -> impl Iterator<Item = &Rule> {
+        self.on_object
+            .get(object)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| self.snapshot.rules.get(*i))
+            .filter(move |r| r.kind == kind)
     }
 
     /// The version of the rules this authorizer decides by.
@@ -337,6 +361,21 @@ impl Authorizer {
     ///
     /// [`sees`]: Self::sees
     pub fn lists(&self, subject: &Subject, object: &str) -> bool {
+        let key = (subject.key(), object.to_owned());
+        if let Some(listed) = self.listed.lock().ok().and_then(|c| c.get(&key).copied()) {
+            return listed;
+        }
+        let listed = self.lists_uncached(subject, object);
+        if let Ok(mut cache) = self.listed.lock() {
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(key, listed);
+        }
+        listed
+    }
+
+    fn lists_uncached(&self, subject: &Subject, object: &str) -> bool {
         if self.sees(subject, object, &[]) {
             return true;
         }

@@ -19,8 +19,9 @@
 //! (comparisons of columns and constants, `IS NULL`, `IN` lists, `LIKE`,
 //! casts that cannot fail, a few string functions) below it, where the
 //! next pass pushes them on into the scan or the remote statement; the
-//! rest stays above. Physically the node is nothing: [`RowSecurityPlanner`]
-//! plans it as its input.
+//! rest stays above. Physically the node is nothing but a stop for filter
+//! pushdown that lets only the run-time filters of joins and top-k through
+//! ([`RowSecurityExec`]).
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -30,8 +31,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::Transformed;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::Statistics;
 use datafusion::common::{DFSchema, DFSchemaRef};
+use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -41,8 +44,14 @@ use datafusion::logical_expr::{
     BinaryExpr, Expr, ExprSchemable, Extension, Filter, LogicalPlan, Operator,
     UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
 };
+use datafusion::optimizer::push_down_filter::PushDownFilter;
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
+use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
 use datafusion::physical_plan::execution_plan::CardinalityEffect;
+use datafusion::physical_plan::filter_pushdown::{
+    ChildFilterDescription, FilterDescription, FilterPushdownPhase,
+};
+use datafusion::physical_plan::PhysicalExpr;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 
@@ -149,7 +158,7 @@ impl OptimizerRule for SafePredicates {
     fn rewrite(
         &self,
         plan: LogicalPlan,
-        _config: &dyn OptimizerConfig,
+        config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
         let LogicalPlan::Filter(filter) = plan else {
             return Ok(Transformed::no(plan));
@@ -167,8 +176,15 @@ impl OptimizerRule for SafePredicates {
         let Some(safe) = conjunction(safe) else {
             return Ok(Transformed::no(LogicalPlan::Filter(filter)));
         };
-        let inner = Filter::try_new(safe, Arc::clone(&barrier.input))?;
-        let moved = RowSecurity::plan(LogicalPlan::Filter(inner), barrier.table.clone());
+        // Pushed on down at once (into the row filter, the scan or the
+        // remote statement), as `PushDownFilter` would in the optimizer's
+        // next pass: that pass is then not needed.
+        let inner = LogicalPlan::Filter(Filter::try_new(safe, Arc::clone(&barrier.input))?);
+        let push = PushDownFilter::new();
+        let inner = inner
+            .transform_down(|node| push.rewrite(node, config))?
+            .data;
+        let moved = RowSecurity::plan(inner, barrier.table.clone());
         Ok(Transformed::yes(match conjunction(leaky) {
             Some(leaky) => LogicalPlan::Filter(Filter::try_new(leaky, Arc::new(moved))?),
             None => moved,
@@ -340,8 +356,30 @@ impl ExecutionPlan for RowSecurityExec {
         CardinalityEffect::Equal
     }
 
-    // gather_filters_for_pushdown: the default keeps every parent filter
-    // above this node, which is the point of it.
+    /// Every parent filter stays above this node (the point of it), but
+    /// the dynamic filters a hash join or a TopK derives at run time (from
+    /// the visible rows it has seen) go on below, as filters of this
+    /// node's own: they compare key columns with values and cannot fail,
+    /// so running them on hidden rows reveals nothing, and they let the
+    /// scan skip what no join or top-k needs.
+    fn gather_filters_for_pushdown(
+        &self,
+        phase: FilterPushdownPhase,
+        parent_filters: Vec<Arc<dyn PhysicalExpr>>,
+        _config: &ConfigOptions,
+    ) -> Result<FilterDescription> {
+        let mut child = ChildFilterDescription::all_unsupported(&parent_filters);
+        if phase == FilterPushdownPhase::Post {
+            child = child.with_self_filters(
+                parent_filters
+                    .iter()
+                    .filter(|f| f.as_any().is::<DynamicFilterPhysicalExpr>())
+                    .cloned()
+                    .collect(),
+            );
+        }
+        Ok(FilterDescription::new().with_child(child))
+    }
 
     fn execute(
         &self,

@@ -30,7 +30,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, DFSchemaRef, ScalarValue};
 use datafusion::logical_expr::expr_rewriter::normalize_col;
 use datafusion::logical_expr::utils::{conjunction, disjunction};
@@ -164,8 +164,18 @@ impl<'a> Walk<'a> {
         }
 
         let plan = &node.data;
-        for expr in plan.expressions() {
-            self.check(&expr, &tainted)?;
+        let mut refused = None;
+        plan.apply_expressions(|expr| {
+            Ok(match self.check(expr, &tainted) {
+                Ok(()) => TreeNodeRecursion::Continue,
+                Err(e) => {
+                    refused = Some(e);
+                    TreeNodeRecursion::Stop
+                }
+            })
+        })?;
+        if let Some(e) = refused {
+            return Err(e);
         }
         let taint = output_taint(plan, &child_taints, &tainted);
         Ok((node, taint))
@@ -185,7 +195,7 @@ impl<'a> Walk<'a> {
             if let Expr::OuterReferenceColumn(_, column) = e {
                 outer.push(column.clone());
             }
-            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+            Ok(TreeNodeRecursion::Continue)
         })?;
         if let Some(frame) = self.outer.last_mut() {
             frame.extend(outer);
@@ -243,13 +253,7 @@ impl<'a> Walk<'a> {
             }
             return Err(PolicyError::Hidden(shown));
         }
-        let filters: Vec<&Rule> = self
-            .auth
-            .snapshot()
-            .rules
-            .iter()
-            .filter(|r| r.kind == RuleKind::RowFilter && r.object == object)
-            .collect();
+        let filters: Vec<&Rule> = self.auth.rules_on(&object, RuleKind::RowFilter).collect();
         let masks: Vec<Option<&Rule>> = column_objects
             .iter()
             .zip(&allowed)
@@ -339,11 +343,10 @@ impl<'a> Walk<'a> {
 
     /// The mask on `column` of the nearest of the subject's roles.
     fn mask(&self, column: &str) -> Option<&'a Rule> {
-        let rules = &self.auth.snapshot().rules;
+        let auth = self.auth;
         self.roles.iter().find_map(|role| {
-            rules
-                .iter()
-                .find(|r| r.kind == RuleKind::Mask && r.object == column && r.subject == *role)
+            auth.rules_on(column, RuleKind::Mask)
+                .find(|r| r.subject == *role)
         })
     }
 

@@ -85,6 +85,52 @@ impl fmt::Debug for RemoteExec {
     }
 }
 
+/// One statement a source was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentStatement {
+    /// The source's name (its catalog).
+    pub source: String,
+    /// The statement, as sent.
+    pub sql: String,
+}
+
+/// The statements sent to sources on a session's behalf, for its audit
+/// record: a session-config extension ([`SessionConfig::with_extension`])
+/// that [`RemoteExec`] appends to as each read starts, and the session
+/// takes at the end of each statement.
+///
+/// [`SessionConfig::with_extension`]: datafusion::prelude::SessionConfig::with_extension
+#[derive(Debug, Default)]
+pub struct SentLog(std::sync::Mutex<Vec<SentStatement>>);
+
+impl SentLog {
+    /// Statements kept at most between two takes (a cursor left open
+    /// over a partitioned scan sends a few; a runaway loop, not more).
+    const LIMIT: usize = 256;
+
+    fn push(&self, source: &str, sql: &str) {
+        let mut sent = match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if sent.len() < Self::LIMIT {
+            sent.push(SentStatement {
+                source: source.to_owned(),
+                sql: sql.to_owned(),
+            });
+        }
+    }
+
+    /// The statements sent since the last take.
+    pub fn take(&self) -> Vec<SentStatement> {
+        let mut sent = match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        std::mem::take(&mut *sent)
+    }
+}
+
 /// What planning a rendered statement learnt from its source: the
 /// statement per partition and how its columns are read. A prepared
 /// statement keeps it, so executing it again asks the source nothing.
@@ -303,7 +349,7 @@ impl ExecutionPlan for RemoteExec {
     fn execute(
         &self,
         partition: usize,
-        _ctx: Arc<TaskContext>,
+        ctx: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         if partition >= self.base_sql.len() {
             return Err(DataFusionError::Internal(format!(
@@ -312,12 +358,16 @@ impl ExecutionPlan for RemoteExec {
             )));
         }
         let me = self.clone();
+        let log = ctx.session_config().get_extension::<SentLog>();
         // Started at the first poll: a hash join polls its probe side once
         // its build side is in, so the dynamic filters are known by then.
         let start = async move {
             let sql = me.sql(partition);
             if let Ok(mut sent) = me.sent.lock() {
                 sent.push(sql.clone());
+            }
+            if let Some(log) = log {
+                log.push(me.source.name(), &sql);
             }
             let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(2);
             let read = Read {

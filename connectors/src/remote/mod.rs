@@ -36,6 +36,6 @@ pub mod unload;
 pub use catalog::{reads_remote, FederateRemote, RemoteCatalogProvider};
 pub use config::{SourceConfig, SourceKind};
 pub use dialect::{Dialect, UnsendableError};
-pub use exec::RemoteExec;
+pub use exec::{RemoteExec, SentLog, SentStatement};
 pub use flow::RemoteRowsFlow;
 pub use source::{Source, TableMeta};

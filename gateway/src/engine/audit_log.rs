@@ -65,6 +65,7 @@ impl AuditLogTable {
             text_list("objects_read"),
             text_list("objects_written"),
             text_list("policies"),
+            text_list("remote_sql"),
             Field::new("rows", DataType::Int64, true),
             Field::new("duration_ms", DataType::Float64, false),
             Field::new("outcome", DataType::Utf8, false),
@@ -79,11 +80,24 @@ impl AuditLogTable {
     }
 
     fn batch(&self, records: &[Arc<Record>]) -> Result<RecordBatch> {
+        let text = |f: &dyn Fn(&Record) -> Option<&str>| -> ArrayRef {
+            let mut b = StringBuilder::new();
+            for r in records {
+                b.append_option(f(r));
+            }
+            Arc::new(b.finish())
+        };
+        let list = |f: &dyn Fn(&Record) -> Vec<String>| -> ArrayRef {
+            let mut b = ListBuilder::new(StringBuilder::new());
+            for r in records {
+                for item in f(r) {
+                    b.values().append_value(item);
+                }
+                b.append(true);
+            }
+            Arc::new(b.finish())
+        };
         let mut time = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-        let mut texts: Vec<StringBuilder> = (0..9).map(|_| StringBuilder::new()).collect();
-        let mut lists: Vec<ListBuilder<StringBuilder>> = (0..4)
-            .map(|_| ListBuilder::new(StringBuilder::new()))
-            .collect();
         let mut pid = Int32Builder::new();
         let mut rows = Int64Builder::new();
         let mut duration = Float64Builder::new();
@@ -95,78 +109,32 @@ impl AuditLogTable {
             pid.append_option(r.session);
             rows.append_option(r.rows.map(|n| i64::try_from(n).unwrap_or(i64::MAX)));
             duration.append_value(r.duration_ms);
-            let method = (!r.method.is_empty()).then_some(r.method.as_str());
-            let values: [Option<&str>; 9] = [
-                Some(r.kind),
-                Some(&r.user),
-                method,
-                r.client.as_deref(),
-                r.application_name.as_deref(),
-                r.statement.as_deref(),
-                r.command.as_deref(),
-                Some(r.outcome),
-                r.sqlstate.as_deref(),
-            ];
-            for (b, v) in texts.iter_mut().zip(values) {
-                b.append_option(v);
-            }
-            for (b, items) in lists
-                .iter_mut()
-                .zip([&r.roles, &r.read, &r.written, &r.policies])
-            {
-                for item in items {
-                    b.values().append_value(item);
-                }
-                b.append(true);
-            }
-            // message is the last column, built apart from the nine above.
         }
-        let mut message = StringBuilder::new();
-        for r in records {
-            message.append_option(r.message.as_deref());
-        }
-        let mut t = texts
-            .into_iter()
-            .map(|mut b| Arc::new(b.finish()) as ArrayRef);
-        let mut l = lists
-            .into_iter()
-            .map(|mut b| Arc::new(b.finish()) as ArrayRef);
-        let mut next_t = || {
-            t.next()
-                .ok_or_else(|| DataFusionError::Internal("audit column".into()))
-        };
-        let mut next_l = || {
-            l.next()
-                .ok_or_else(|| DataFusionError::Internal("audit column".into()))
-        };
-        let kind = next_t()?;
-        let user = next_t()?;
-        let method = next_t()?;
-        let client = next_t()?;
-        let app = next_t()?;
-        let statement = next_t()?;
-        let command = next_t()?;
-        let outcome = next_t()?;
-        let sqlstate = next_t()?;
         let columns: Vec<ArrayRef> = vec![
             Arc::new(time.finish()),
-            kind,
+            text(&|r| Some(r.kind)),
             Arc::new(pid.finish()),
-            user,
-            next_l()?,
-            method,
-            client,
-            app,
-            statement,
-            command,
-            next_l()?,
-            next_l()?,
-            next_l()?,
+            text(&|r| Some(&r.user)),
+            list(&|r| r.roles.clone()),
+            text(&|r| Some(r.method.as_str()).filter(|m| !m.is_empty())),
+            text(&|r| r.client.as_deref()),
+            text(&|r| r.application_name.as_deref()),
+            text(&|r| r.statement.as_deref()),
+            text(&|r| r.command.as_deref()),
+            list(&|r| r.read.clone()),
+            list(&|r| r.written.clone()),
+            list(&|r| r.policies.clone()),
+            list(&|r| {
+                r.remote
+                    .iter()
+                    .map(|s| format!("{}: {}", s.source, s.sql))
+                    .collect()
+            }),
             Arc::new(rows.finish()),
             Arc::new(duration.finish()),
-            outcome,
-            sqlstate,
-            Arc::new(message.finish()),
+            text(&|r| Some(r.outcome)),
+            text(&|r| r.sqlstate.as_deref()),
+            text(&|r| r.message.as_deref()),
         ];
         Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
     }

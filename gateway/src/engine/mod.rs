@@ -564,6 +564,11 @@ impl Engine {
             .with_catalog_list(catalogs)
             .build();
         state.config_mut().options_mut().catalog.default_catalog = catalog.to_owned();
+        // What the session's statements send to sources, for their audit
+        // records (see `session::notes`).
+        state
+            .config_mut()
+            .set_extension(Arc::new(weir_connectors::remote::SentLog::default()));
         SessionContext::new_with_state(state)
     }
 

@@ -1,10 +1,13 @@
 //! What a statement did, as the audit trail records it: the tables it
-//! read and wrote, the row-security barriers it passed, its command tag.
+//! read and wrote, the row-security barriers it passed, the statements it
+//! sent to remote sources, its command tag.
 //! The session collects these while the statement runs; the wire layer's
 //! statement scope takes them when the statement ends.
 
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+
+use weir_connectors::remote::{SentLog, SentStatement};
 
 use super::prepare::{Body, Prepared};
 use super::Session;
@@ -27,6 +30,8 @@ pub struct StatementNotes {
     pub objects: Objects,
     /// The command tag sent (`SELECT 3`, `CREATE TABLE`).
     pub command: Option<String>,
+    /// Statements sent to remote sources, in the order their reads began.
+    pub remote: Vec<SentStatement>,
 }
 
 impl StatementNotes {
@@ -129,6 +134,16 @@ impl Session {
 
     /// What the statement that just ended did (and forget it).
     pub fn take_notes(&mut self) -> StatementNotes {
-        std::mem::take(&mut self.notes)
+        let mut notes = std::mem::take(&mut self.notes);
+        let sent = self
+            .ctx
+            .state_ref()
+            .read()
+            .config()
+            .get_extension::<SentLog>();
+        if let Some(sent) = sent {
+            notes.remote = sent.take();
+        }
+        notes
     }
 }

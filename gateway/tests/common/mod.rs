@@ -3,6 +3,7 @@
 //! clients connecting to it over TCP.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod bypass;
 pub mod lake;
 pub mod raw;
 
