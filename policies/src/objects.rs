@@ -102,8 +102,13 @@ pub fn covers(rule: &str, request: &str) -> bool {
     let (Some(rule), Some(request)) = (split(rule), split(request)) else {
         return false;
     };
+    parts_cover(&rule, &request)
+}
+
+/// [`covers`] over names already split.
+pub fn parts_cover(rule: &[Part], request: &[Part]) -> bool {
     rule.len() <= request.len()
-        && rule.iter().zip(&request).all(|(r, q)| match (r, q) {
+        && rule.iter().zip(request).all(|(r, q)| match (r, q) {
             (Part::Any, _) => true,
             (Part::Name(r), Part::Name(q)) => r == q,
             (Part::Name(_), Part::Any) => false,
