@@ -61,7 +61,7 @@ pub struct Record {
     pub policies: Vec<String>,
     /// The statements sent to remote sources.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub remote: Vec<RemoteStatement>,
+    pub remote: Vec<weir_connectors::remote::SentStatement>,
     /// Rows returned or written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
@@ -118,15 +118,6 @@ impl Record {
             ..Self::new("statement", user)
         }
     }
-}
-
-/// One statement sent to a remote source.
-#[derive(Debug, Clone, Serialize)]
-pub struct RemoteStatement {
-    /// The source (its catalog name).
-    pub source: String,
-    /// The statement as sent.
-    pub sql: String,
 }
 
 /// `[audit]` settings.

@@ -1376,15 +1376,7 @@ async fn row_filters_and_masks_apply_to_every_remote_source() {
             .await
             .unwrap();
     }
-    let url = format!(
-        "host={} port={} user=ann password=pw dbname=lake",
-        server.addr.ip(),
-        server.addr.port()
-    );
-    let (ann, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let ann = server.connect_as("ann", "pw").await.unwrap();
     for t in &tables {
         let rows = ann
             .query(&format!("SELECT id, phone FROM {t} ORDER BY id"), &[])
@@ -1475,15 +1467,7 @@ async fn bypass_attempts_leak_nothing_from_any_remote_source() {
             .await
             .unwrap();
     }
-    let url = format!(
-        "host={} port={} user=eve password=eve-pw dbname=lake",
-        server.addr.ip(),
-        server.addr.port()
-    );
-    let (eve, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let eve = server.connect_as("eve", "eve-pw").await.unwrap();
     for (catalog, schema) in &targets {
         common::bypass::Target { catalog, schema }
             .assert_nothing_leaks(&eve)

@@ -7,24 +7,7 @@
 mod common;
 
 use common::{count, message, sqlstate, texts, TestServer};
-use tokio_postgres::{Client, NoTls};
-
-async fn connect_as(
-    server: &TestServer,
-    user: &str,
-    password: &str,
-) -> Result<Client, tokio_postgres::Error> {
-    let url = format!(
-        "host={} port={} user={user} password='{password}' dbname=lake",
-        server.addr.ip(),
-        server.addr.port()
-    );
-    let (client, conn) = tokio_postgres::connect(&url, NoTls).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(client)
-}
+use tokio_postgres::Client;
 
 /// The SQLSTATE and message a statement fails with.
 async fn fails(c: &Client, sql: &str) -> (String, String) {
@@ -44,11 +27,11 @@ async fn users_log_in_with_passwords_stored_only_as_scram_verifiers() {
         )
         .await
         .unwrap();
-    let ann = connect_as(&server, "ann", "ann-pw-1").await.unwrap();
+    let ann = server.connect_as("ann", "ann-pw-1").await.unwrap();
     assert_eq!(texts(&ann, "SELECT current_user").await, vec!["ann"]);
 
-    let wrong = connect_as(&server, "ann", "nope").await.unwrap_err();
-    let unknown = connect_as(&server, "nobody", "nope").await.unwrap_err();
+    let wrong = server.connect_as("ann", "nope").await.unwrap_err();
+    let unknown = server.connect_as("nobody", "nope").await.unwrap_err();
     assert_eq!(sqlstate(&wrong), "28P01");
     assert_eq!(sqlstate(&unknown), "28P01");
     assert_eq!(
@@ -56,15 +39,15 @@ async fn users_log_in_with_passwords_stored_only_as_scram_verifiers() {
         message(&unknown).replace("nobody", "X"),
         "an unknown user fails exactly as a wrong password does"
     );
-    let nologin = connect_as(&server, "quiet", "q-pw").await.unwrap_err();
+    let nologin = server.connect_as("quiet", "q-pw").await.unwrap_err();
     assert_eq!(sqlstate(&nologin), "28000", "{}", message(&nologin));
 
     admin
         .batch_execute("ALTER USER ann WITH PASSWORD 'ann-pw-2'")
         .await
         .unwrap();
-    assert!(connect_as(&server, "ann", "ann-pw-1").await.is_err());
-    connect_as(&server, "ann", "ann-pw-2").await.unwrap();
+    assert!(server.connect_as("ann", "ann-pw-1").await.is_err());
+    server.connect_as("ann", "ann-pw-2").await.unwrap();
 
     // The catalog database holds verifiers, never the password.
     let db = common::data_dir().join("catalog.db");
@@ -89,7 +72,7 @@ async fn users_log_in_with_passwords_stored_only_as_scram_verifiers() {
 
     admin.batch_execute("DROP USER ann").await.unwrap();
     assert_eq!(
-        sqlstate(&connect_as(&server, "ann", "ann-pw-2").await.unwrap_err()),
+        sqlstate(&server.connect_as("ann", "ann-pw-2").await.unwrap_err()),
         "28P01"
     );
     let (code, _) = fails(&admin, "DROP ROLE ann").await;
@@ -142,7 +125,7 @@ async fn a_verifier_made_by_postgresql_logs_in_to_weir() {
         .batch_execute(&format!("CREATE USER carl PASSWORD '{verifier}'"))
         .await
         .unwrap();
-    let carl = connect_as(&server, "carl", "made-in-pg").await.unwrap();
+    let carl = server.connect_as("carl", "made-in-pg").await.unwrap();
     assert_eq!(texts(&carl, "SELECT current_user").await, vec!["carl"]);
 }
 
@@ -154,7 +137,7 @@ async fn tables_without_a_privilege_answer_as_missing_ones() {
         .batch_execute("CREATE USER ann PASSWORD 'pw'")
         .await
         .unwrap();
-    let ann = connect_as(&server, "ann", "pw").await.unwrap();
+    let ann = server.connect_as("ann", "pw").await.unwrap();
 
     let (code, hidden) = fails(&ann, "SELECT * FROM tpch.nation").await;
     assert_eq!(code, "42P01", "{hidden}");
@@ -231,7 +214,7 @@ async fn denied_columns_fail_by_name_wherever_a_query_uses_them() {
         )
         .await
         .unwrap();
-    let ann = connect_as(&server, "ann", "pw").await.unwrap();
+    let ann = server.connect_as("ann", "pw").await.unwrap();
     assert_eq!(
         texts(&ann, "SELECT n_name FROM tpch.nation WHERE n_nationkey = 7").await,
         vec!["GERMANY"]
@@ -298,7 +281,7 @@ async fn grants_reach_users_through_role_hierarchies() {
         )
         .await
         .unwrap();
-    let ann = connect_as(&server, "ann", "pw").await.unwrap();
+    let ann = server.connect_as("ann", "pw").await.unwrap();
     assert_eq!(count(&ann, "SELECT count(*) FROM tpch.region").await, 5);
     let (code, msg) = fails(&admin, "GRANT analyst TO staff").await;
     assert_eq!(code, "0LP01", "{msg}");
@@ -356,8 +339,8 @@ async fn writes_need_privileges_and_creators_own_what_they_create() {
         )
         .await
         .unwrap();
-    let ann = connect_as(&server, "ann", "pw").await.unwrap();
-    let bob = connect_as(&server, "bob", "pw").await.unwrap();
+    let ann = server.connect_as("ann", "pw").await.unwrap();
+    let bob = server.connect_as("bob", "pw").await.unwrap();
     let (code, msg) = fails(&ann, "CREATE TABLE public.mine (id INT)").await;
     assert_eq!(
         (code.as_str(), msg.as_str()),
@@ -438,7 +421,7 @@ async fn a_grant_on_one_server_reaches_another_on_the_same_catalog_within_two_se
     // The user created on a logs in on b.
     let mut ann_b = None;
     for _ in 0..40 {
-        if let Ok(c) = connect_as(&b, "ann", "pw").await {
+        if let Ok(c) = b.connect_as("ann", "pw").await {
             ann_b = Some(c);
             break;
         }
@@ -508,8 +491,8 @@ async fn row_policies_combine_as_in_postgresql_and_hide_rows_from_every_path() {
         )
         .await
         .unwrap();
-    let ann = connect_as(&server, "ann", "pw").await.unwrap();
-    let bob = connect_as(&server, "bob", "pw").await.unwrap();
+    let ann = server.connect_as("ann", "pw").await.unwrap();
+    let bob = server.connect_as("bob", "pw").await.unwrap();
     let expect = |sql: &str| {
         let sql = format!("SELECT count(*) FROM tpch.customer WHERE {sql}");
         let admin = &admin;
@@ -685,7 +668,7 @@ async fn masked_columns_keep_name_and_type_and_cannot_be_probed() {
         )
         .await
         .unwrap();
-    let ann = connect_as(&server, "ann", "pw").await.unwrap();
+    let ann = server.connect_as("ann", "pw").await.unwrap();
     let real = column(
         &admin,
         "SELECT c_phone FROM tpch.customer WHERE c_custkey = 1",
@@ -829,15 +812,15 @@ async fn configured_admins_replace_the_demo_user() {
         })
     })
     .await;
-    let err = connect_as(&server, "weir", "weir").await.unwrap_err();
+    let err = server.connect_as("weir", "weir").await.unwrap_err();
     assert_eq!(sqlstate(&err), "28P01", "the demo user is gone");
-    let admin = connect_as(&server, "admin", "admin-pw").await.unwrap();
+    let admin = server.connect_as("admin", "admin-pw").await.unwrap();
     admin
         .batch_execute("CREATE USER ann PASSWORD 'pw'; ALTER ROLE ann RENAME TO anna")
         .await
         .unwrap();
     // A SCRAM verifier does not depend on the name: the password stays.
-    connect_as(&server, "anna", "pw").await.unwrap();
+    server.connect_as("anna", "pw").await.unwrap();
 }
 
 /// psql as `user`, one command: (stdout, stderr).
@@ -884,7 +867,7 @@ async fn catalog_views_list_only_what_the_user_may_see() {
         )
         .await
         .unwrap();
-    let ann = connect_as(&server, "ann", "ann-pw").await.unwrap();
+    let ann = server.connect_as("ann", "ann-pw").await.unwrap();
     let q = |sql: &'static str| {
         let ann = &ann;
         async move { texts(ann, sql).await }
@@ -995,7 +978,7 @@ async fn prepared_statements_follow_rule_changes_made_after_they_were_prepared()
         )
         .await
         .unwrap();
-    let pat = connect_as(&server, "pat", "pat-pw").await.unwrap();
+    let pat = server.connect_as("pat", "pat-pw").await.unwrap();
     let stmt = pat
         .prepare("SELECT label FROM lake.prep.t WHERE id >= $1 ORDER BY id")
         .await
@@ -1044,7 +1027,7 @@ async fn sixty_bypass_attempts_leak_nothing() {
         )
         .await
         .unwrap();
-    let eve = connect_as(&server, "eve", "eve-pw").await.unwrap();
+    let eve = server.connect_as("eve", "eve-pw").await.unwrap();
     common::bypass::Target {
         catalog: "lake",
         schema: "byp",

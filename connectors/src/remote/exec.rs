@@ -85,8 +85,8 @@ impl fmt::Debug for RemoteExec {
     }
 }
 
-/// One statement a source was sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One statement a source was sent (as audit records show it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SentStatement {
     /// The source's name (its catalog).
     pub source: String,

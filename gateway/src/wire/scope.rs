@@ -76,14 +76,7 @@ impl<'a> StatementScope<'a> {
         record.read = notes.objects.read;
         record.written = notes.objects.written;
         record.policies = notes.objects.policies;
-        record.remote = notes
-            .remote
-            .into_iter()
-            .map(|s| crate::audit::RemoteStatement {
-                source: s.source,
-                sql: s.sql,
-            })
-            .collect();
+        record.remote = notes.remote;
         record.duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let urgent = match result {
             Ok(_) => !record.command.as_deref().is_some_and(routine),

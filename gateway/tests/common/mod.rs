@@ -180,6 +180,24 @@ impl TestServer {
         self.client_on("lake").await
     }
 
+    /// A client logged in to `lake` as `user` with `password`.
+    pub async fn connect_as(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Client, tokio_postgres::Error> {
+        let url = format!(
+            "host={} port={} user={user} password='{password}' dbname=lake",
+            self.addr.ip(),
+            self.addr.port()
+        );
+        let (client, conn) = tokio_postgres::connect(&url, NoTls).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(client)
+    }
+
     pub async fn client_on(&self, db: &str) -> Client {
         let (client, conn) = tokio_postgres::connect(&self.url(db), NoTls)
             .await
