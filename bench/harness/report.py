@@ -224,6 +224,20 @@ def governance_section(r):
         g, n = e.get("governed"), e.get("no_policies")
         cell = (lambda x: fmt_stat(x) if isinstance(x, dict) else fmt_num(x))
         lines.append(f"| {e['figure']} | {cell(g)} | {cell(n)} | {fmt_ratio(e['governed_vs_no_policies'])} |")
+    point = [e for e in r["per_figure"] if "filter_written_in" in e]
+    for e in point:
+        lines += [
+            "",
+            "What the point query's figure is made of: the superuser running the same query with the "
+            "row filter's predicate written in (`AND n_regionkey >= 0`), in the same run.",
+            "",
+            "| Figure | Filter written in, tps | Governed / filter written in (enforcement) "
+            "| Filter written in / none (the predicate) |",
+            "|---|---:|---:|---:|",
+            f"| {e['figure']} | {fmt_stat(e['filter_written_in'])} "
+            f"| {fmt_ratio(e['governed_vs_filter_written_in'])} "
+            f"| {fmt_ratio(e['filter_written_in_vs_no_policies'])} |",
+        ]
     return lines
 
 

@@ -384,6 +384,16 @@ async fn writes_need_privileges_and_creators_own_what_they_create() {
         2,
         "bob keeps SELECT"
     );
+    // As in PostgreSQL, a table's row policies do not apply to its owner.
+    ann.batch_execute("CREATE POLICY ones ON public.mine USING (id = 1)")
+        .await
+        .unwrap();
+    assert_eq!(count(&bob, "SELECT count(*) FROM public.mine").await, 1);
+    assert_eq!(
+        count(&ann, "SELECT count(*) FROM public.mine").await,
+        2,
+        "the owner sees every row"
+    );
     let (code, _) = fails(&bob, "GRANT SELECT ON public.mine TO public").await;
     assert_eq!(code, "42501", "but no longer the right to grant it");
     let (code, _) = fails(&bob, "INSERT INTO public.mine VALUES (3)").await;

@@ -26,6 +26,9 @@ pub const MODEL: &str = include_str!("../model.conf");
 /// The role every user holds.
 pub const PUBLIC: &str = "public";
 
+/// The name of the privilege rule a table's or schema's creator holds.
+pub const OWNER: &str = "owner";
+
 /// Decisions kept before the cache starts over.
 const CACHE_LIMIT: usize = 100_000;
 
@@ -256,6 +259,17 @@ impl Authorizer {
         self.snapshot
             .role(&subject.user)
             .is_some_and(|r| r.superuser)
+    }
+
+    /// Whether `subject`'s user owns `object` (created it): PostgreSQL's
+    /// table owners are not subject to their tables' row policies.
+    pub fn owns(&self, subject: &Subject, object: &str) -> bool {
+        self.privileges
+            .get(&subject.user)
+            .into_iter()
+            .flatten()
+            .filter_map(|(i, _)| self.snapshot.rules.get(*i))
+            .any(|r| r.name == OWNER && r.effect == Effect::Allow && r.object == object)
     }
 
     /// Every role `subject` holds, nearest first: its user, the roles its

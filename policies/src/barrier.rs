@@ -56,12 +56,22 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Pla
 use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 
 /// The barrier above a table's row filter.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct RowSecurity {
     input: Arc<LogicalPlan>,
     schema: DFSchemaRef,
     /// The table, for EXPLAIN.
     table: String,
+}
+
+/// Only the table: DataFusion formats every extension node it plans
+/// (`Extension planner for {node:?}`), and the input's plan is long.
+impl fmt::Debug for RowSecurity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RowSecurity")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PartialOrd for RowSecurity {

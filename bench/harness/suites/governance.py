@@ -129,11 +129,21 @@ def run(ctx):
         for name in users:
             concurrency.pgbench(binary, users[name], concurrency.SCRIPTS / "point.sql", "prepared", 4, 1)
         for script in ["select1", "point"]:
-            samples = {u: [] for u in users}
+            # For the point query, a third series: the superuser with the
+            # row filter's predicate written into the query. Governed /
+            # that is what enforcement itself costs; that / no policies is
+            # what evaluating the filter costs.
+            series = dict(users)
+            if script == "point":
+                series["filter_written_in"] = weir
+            scripts = {name: concurrency.SCRIPTS / f"{script}.sql" for name in series}
+            if script == "point":
+                scripts["filter_written_in"] = concurrency.SCRIPTS / "point-filtered.sql"
+            samples = {u: [] for u in series}
             for i in range(runs):
-                order = list(users) if i % 2 == 0 else list(users)[::-1]
+                order = list(series) if i % 2 == 0 else list(series)[::-1]
                 for name in order:
-                    r = concurrency.pgbench(binary, users[name], concurrency.SCRIPTS / f"{script}.sql",
+                    r = concurrency.pgbench(binary, series[name], scripts[name],
                                             "prepared", clients, args.duration)
                     if not r["ok"] or r["failed"]:
                         failures.append(f"{script} as {name}: {r.get('error') or r['failed']}")
@@ -141,10 +151,15 @@ def run(ctx):
                         continue
                     samples[name].append(r["tps"])
             entry = {"figure": f"pgbench {script} c={clients} tps"}
-            for name in users:
+            for name in series:
                 entry[name] = summarize(samples[name])
             g, n = entry["governed"], entry["no_policies"]
             entry["governed_vs_no_policies"] = ratio(g and g["median"], n and n["median"])
+            if script == "point":
+                f = entry["filter_written_in"]
+                entry["governed_vs_filter_written_in"] = ratio(g and g["median"], f and f["median"])
+                entry["filter_written_in_vs_no_policies"] = ratio(f and f["median"], n and n["median"])
+                log(f"point: filter written in {f and f['median']:.0f} tps" if f else "point: incomplete")
             log(f"{script}: governed {g and g['median']:.0f} tps, no policies {n and n['median']:.0f} tps"
                 if g and n else f"{script}: incomplete")
             results.append(entry)

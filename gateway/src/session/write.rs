@@ -68,7 +68,7 @@ impl Session {
             action: "all".into(),
             effect: Effect::Allow,
             grant_option: true,
-            name: "owner".into(),
+            name: weir_policies::authorizer::OWNER.into(),
             expression: String::new(),
             grantor: subject.user,
         };
