@@ -400,6 +400,23 @@ impl ExecutionPlan for RowSecurityExec {
     }
 }
 
+/// `plan` to execute without the barriers at its root: a barrier with
+/// nothing above it guards nothing (no parent's predicate or projection
+/// could run on a row its filter hides), and planning it physically is
+/// work on every execution. Only for plans about to run: EXPLAIN's plans
+/// keep their barriers (they say where the plan is not shown).
+pub fn without_root_barrier(plan: LogicalPlan) -> LogicalPlan {
+    match plan {
+        LogicalPlan::Extension(ext) if ext.node.as_any().is::<RowSecurity>() => {
+            match ext.node.inputs().first() {
+                Some(input) => without_root_barrier((*input).clone()),
+                None => LogicalPlan::Extension(ext),
+            }
+        }
+        other => other,
+    }
+}
+
 /// Plans [`RowSecurity`] as a [`RowSecurityExec`] over its input.
 #[derive(Debug, Default)]
 pub struct RowSecurityPlanner;
@@ -460,6 +477,32 @@ mod tests {
         assert!(
             !safe(cast(col("salary"), DataType::Int32).eq(lit(5))),
             "a narrowing"
+        );
+    }
+
+    #[test]
+    fn only_a_barrier_at_the_root_is_left_out_of_execution() {
+        use datafusion::logical_expr::LogicalPlanBuilder;
+        let values = LogicalPlanBuilder::values(vec![vec![lit(1)], vec![lit(2)]])
+            .unwrap()
+            .build()
+            .unwrap();
+        let hidden = LogicalPlanBuilder::from(values)
+            .filter(col("column1").eq(lit(1)))
+            .unwrap()
+            .build()
+            .unwrap();
+        let barrier = RowSecurity::plan(hidden.clone(), "lake.s.t".into());
+        assert_eq!(without_root_barrier(barrier.clone()), hidden);
+        let above = LogicalPlanBuilder::from(barrier)
+            .filter((lit(1) / col("column1")).gt(lit(0)))
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            without_root_barrier(above.clone()),
+            above,
+            "a filter above it: kept"
         );
     }
 }

@@ -392,6 +392,7 @@ impl Engine {
         task: &Arc<TaskContext>,
         slot: Option<admission::Permit>,
     ) -> Result<SendableRecordBatchStream> {
+        let plan = weir_policies::barrier::without_root_barrier(plan);
         let physical = state
             .query_planner()
             .create_physical_plan(&plan, state)
