@@ -166,6 +166,22 @@ impl Tmux {
         assert!(Command::new("tmux").args(&args).status().unwrap().success());
     }
 
+    /// Type `text` at the prompt and wait until psql shows it. Keys that
+    /// arrive while psql sets up its terminal right after the first prompt
+    /// can be discarded (readline flushes pending input), so typing is
+    /// retried on a cleared line. (tmux reads a trailing `;` as its own
+    /// command separator: `\;` types one.)
+    async fn type_text(&self, text: &str) {
+        let typed = text.replace("\\;", ";");
+        for _ in 0..3 {
+            self.keys(&["C-u", text]);
+            if self.shows(&typed, Duration::from_secs(2)).await {
+                return;
+            }
+        }
+        panic!("psql never showed {text:?}; screen:\n{}", self.screen());
+    }
+
     fn screen(&self) -> String {
         let out = Command::new("tmux")
             .args(["capture-pane", "-p", "-t", &self.name])
@@ -215,7 +231,8 @@ async fn tab_completion_offers_schemas_tables_and_columns() {
         "no version warning: {}",
         t.screen()
     );
-    t.keys(&["SELECT * FROM tp", "Tab"]);
+    t.type_text("SELECT * FROM tp").await;
+    t.keys(&["Tab"]);
     t.wait_for("SELECT * FROM tpch.").await;
     t.keys(&["ord", "Tab"]);
     t.wait_for("SELECT * FROM tpch.orders").await;
@@ -228,10 +245,9 @@ async fn ctrl_c_in_psql_cancels_the_running_query() {
     let s = TestServer::start().await;
     let t = Tmux::start(&s);
     t.wait_for("lake=>").await;
-    t.keys(&[
-        "SELECT count(*) FROM generate_series(1, 5000000000) WHERE value % 7 = 3\\;",
-        "Enter",
-    ]);
+    t.type_text("SELECT count(*) FROM generate_series(1, 5000000000) WHERE value % 7 = 3\\;")
+        .await;
+    t.keys(&["Enter"]);
     // Ctrl-C until psql reports the cancel (a press that reaches the server
     // before the statement has started cancels nothing), then the stop must
     // follow the last press within a second.
@@ -259,7 +275,8 @@ async fn ctrl_c_in_psql_cancels_the_running_query() {
         "cancel took {:?}",
         pressed.elapsed()
     );
-    t.keys(&["SELECT 40 + 2 AS answer\\;", "Enter"]);
+    t.type_text("SELECT 40 + 2 AS answer\\;").await;
+    t.keys(&["Enter"]);
     t.wait_for("42").await;
 }
 
