@@ -13,7 +13,7 @@ use common::{message, sqlstate, texts, TestServer};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::NoTls;
 use weir_gateway::config::{AuthMethod, AuthRule, JwtConfig, JwtKeyConfig};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt");
@@ -111,25 +111,6 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-async fn connect(
-    server: &TestServer,
-    user: &str,
-    password: &str,
-) -> Result<Client, tokio_postgres::Error> {
-    let url = format!(
-        "host={} port={} user={user} dbname=lake",
-        server.addr.ip(),
-        server.addr.port()
-    );
-    let mut config: tokio_postgres::Config = url.parse().unwrap();
-    config.password(password);
-    let (client, conn) = config.connect(NoTls).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(client)
-}
-
 fn audit_lines(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -204,7 +185,8 @@ async fn tokens_signed_by_known_keys_log_in_and_carry_roles_and_claims() {
         (Algorithm::HS256, None, hs),
     ] {
         let token = sign(alg, kid, &key, &claims("tok_ann"));
-        let c = connect(&server, "tok_ann", &token)
+        let c = server
+            .connect_as("tok_ann", &token)
             .await
             .unwrap_or_else(|e| panic!("{alg:?}: {}", message(&e)));
         assert_eq!(texts(&c, "SELECT current_user").await, vec!["tok_ann"]);
@@ -242,13 +224,13 @@ async fn tokens_signed_by_known_keys_log_in_and_carry_roles_and_claims() {
     // A US token sees the US row only.
     let mut us = claims("tok_bob");
     us["region"] = json!("US");
-    let c = connect(
-        &server,
-        "tok_bob",
-        &sign(Algorithm::RS256, Some("rsa-1"), &rsa(), &us),
-    )
-    .await
-    .unwrap();
+    let c = server
+        .connect_as(
+            "tok_bob",
+            &sign(Algorithm::RS256, Some("rsa-1"), &rsa(), &us),
+        )
+        .await
+        .unwrap();
     assert_eq!(
         texts(
             &c,
@@ -264,13 +246,13 @@ async fn tokens_signed_by_known_keys_log_in_and_carry_roles_and_claims() {
     // Without the analyst role in the token, the table is not there at all.
     let mut no_roles = claims("tok_cy");
     no_roles["groups"] = json!([]);
-    let c = connect(
-        &server,
-        "tok_cy",
-        &sign(Algorithm::RS256, Some("rsa-1"), &rsa(), &no_roles),
-    )
-    .await
-    .unwrap();
+    let c = server
+        .connect_as(
+            "tok_cy",
+            &sign(Algorithm::RS256, Some("rsa-1"), &rsa(), &no_roles),
+        )
+        .await
+        .unwrap();
     let e = c
         .query("SELECT * FROM lake.jwt_demo.sales", &[])
         .await
@@ -386,7 +368,7 @@ async fn every_bad_token_is_refused_with_28p01_and_audited() {
         ("not a token", "hunter2".into(), "malformed"),
     ];
     for (what, token, says) in &cases {
-        let e = match connect(&server, "tok_dee", token).await {
+        let e = match server.connect_as("tok_dee", token).await {
             Ok(_) => panic!("{what}: accepted"),
             Err(e) => e,
         };
@@ -400,7 +382,7 @@ async fn every_bad_token_is_refused_with_28p01_and_audited() {
     }
     // The good token still works, and every refusal is in the audit file
     // (written before the client heard of it).
-    connect(&server, "tok_dee", &token).await.unwrap();
+    server.connect_as("tok_dee", &token).await.unwrap();
     let failed = audit_lines(&audit)
         .into_iter()
         .filter(|r| r["kind"] == "login" && r["outcome"] == "failed" && r["user"] == "tok_dee")
@@ -424,11 +406,11 @@ async fn jwks_rotation_is_picked_up_and_a_jwks_outage_keeps_cached_keys() {
     *jwks.body.lock().unwrap() = set.to_string();
     let rsa2 = EncodingKey::from_rsa_pem(&fixture("rsa2.key")).unwrap();
     let token = sign(Algorithm::RS256, Some("rsa-2"), &rsa2, &claims("tok_fay"));
-    connect(&server, "tok_fay", &token).await.unwrap();
+    server.connect_as("tok_fay", &token).await.unwrap();
     assert_eq!(jwks.hits(), at_start + 1);
     let unknown = sign(Algorithm::RS256, Some("rsa-7"), &rsa2, &claims("tok_fay"));
     for _ in 0..3 {
-        let e = connect(&server, "tok_fay", &unknown).await.unwrap_err();
+        let e = server.connect_as("tok_fay", &unknown).await.unwrap_err();
         assert!(
             message(&e).contains("no key has id \"rsa-7\""),
             "{}",
@@ -444,8 +426,8 @@ async fn jwks_rotation_is_picked_up_and_a_jwks_outage_keeps_cached_keys() {
     // The JWKS endpoint goes down: cached keys keep working, unknown kids
     // fail clearly.
     jwks.up.store(false, Ordering::SeqCst);
-    connect(&server, "tok_fay", &token).await.unwrap();
-    let e = connect(&server, "tok_fay", &unknown).await.unwrap_err();
+    server.connect_as("tok_fay", &token).await.unwrap();
+    let e = server.connect_as("tok_fay", &unknown).await.unwrap_err();
     assert_eq!(sqlstate(&e), "28P01");
 }
 
@@ -479,15 +461,15 @@ async fn method_rules_pick_by_user_and_address_first_match_wins() {
         )
         .await
         .unwrap();
-    connect(&server, "ann", "ann-pw").await.unwrap();
-    let e = connect(&server, "blocked_bo", "bo-pw").await.unwrap_err();
+    server.connect_as("ann", "ann-pw").await.unwrap();
+    let e = server.connect_as("blocked_bo", "bo-pw").await.unwrap_err();
     assert_eq!(sqlstate(&e), "28000");
     assert!(
         message(&e).contains("rejects connection"),
         "{}",
         message(&e)
     );
-    let e = connect(&server, "cy", "cy-pw").await.unwrap_err();
+    let e = server.connect_as("cy", "cy-pw").await.unwrap_err();
     assert_eq!(sqlstate(&e), "28000");
     assert_eq!(
         message(&e),
@@ -508,14 +490,14 @@ async fn repeated_failures_lock_out_the_name_and_the_address() {
         .await
         .unwrap();
     for _ in 0..3 {
-        let e = connect(&server, "gil", "wrong").await.unwrap_err();
+        let e = server.connect_as("gil", "wrong").await.unwrap_err();
         assert_eq!(sqlstate(&e), "28P01");
     }
     // Now even the right password is refused, for any name from here.
-    let e = connect(&server, "gil", "gil-pw").await.unwrap_err();
+    let e = server.connect_as("gil", "gil-pw").await.unwrap_err();
     assert_eq!(sqlstate(&e), "28000", "{}", message(&e));
     assert!(message(&e).contains("too many failed login attempts"));
-    let e = connect(&server, "nobody_at_all", "x").await.unwrap_err();
+    let e = server.connect_as("nobody_at_all", "x").await.unwrap_err();
     assert_eq!(
         sqlstate(&e),
         "28000",
@@ -525,7 +507,7 @@ async fn repeated_failures_lock_out_the_name_and_the_address() {
     assert_eq!(texts(&admin, "SELECT current_user").await, vec!["weir"]);
     // The lockout ends with its window.
     tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
-    connect(&server, "gil", "gil-pw").await.unwrap();
+    server.connect_as("gil", "gil-pw").await.unwrap();
 }
 
 /// A real OpenLDAP `slapd` on free loopback ports (ldap:// with StartTLS,
@@ -685,7 +667,7 @@ async fn ldap_simple_bind_over_starttls_maps_groups_to_roles() {
         )
         .await
         .unwrap();
-    let lena = connect(&server, "lena", "lena-pw").await.unwrap();
+    let lena = server.connect_as("lena", "lena-pw").await.unwrap();
     assert_eq!(texts(&lena, "SELECT current_user").await, vec!["lena"]);
     // analysts → analyst (mapped); staff is not mapped.
     assert_eq!(
@@ -696,16 +678,16 @@ async fn ldap_simple_bind_over_starttls_maps_groups_to_roles() {
         texts(&lena, "SELECT pg_has_role('staff', 'member')::text").await,
         vec!["false"]
     );
-    let otto = connect(&server, "otto", "otto-pw").await.unwrap();
+    let otto = server.connect_as("otto", "otto-pw").await.unwrap();
     let e = otto
         .query("SELECT x FROM lake.ldap_demo.t", &[])
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&e), "42P01");
 
-    let wrong = connect(&server, "lena", "nope").await.unwrap_err();
-    let unknown = connect(&server, "zed", "nope").await.unwrap_err();
-    let empty = connect(&server, "lena", "").await.unwrap_err();
+    let wrong = server.connect_as("lena", "nope").await.unwrap_err();
+    let unknown = server.connect_as("zed", "nope").await.unwrap_err();
+    let empty = server.connect_as("lena", "").await.unwrap_err();
     for e in [&wrong, &unknown, &empty] {
         assert_eq!(sqlstate(e), "28P01", "{}", message(e));
     }
@@ -714,7 +696,8 @@ async fn ldap_simple_bind_over_starttls_maps_groups_to_roles() {
         message(&unknown).replace("zed", "X")
     );
     // Names are escaped into the DN: no injection into the bind.
-    let e = connect(&server, "lena,ou=people,dc=weir,dc=test", "lena-pw")
+    let e = server
+        .connect_as("lena,ou=people,dc=weir,dc=test", "lena-pw")
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&e), "28P01");
@@ -733,23 +716,23 @@ async fn ldap_search_and_bind_over_ldaps_and_a_directory_that_is_down() {
         ..Default::default()
     }))
     .await;
-    let otto = connect(&server, "otto", "otto-pw").await.unwrap();
+    let otto = server.connect_as("otto", "otto-pw").await.unwrap();
     // Without a mapping, each group is the role of its own name.
     assert_eq!(
         texts(&otto, "SELECT pg_has_role('staff', 'member')::text || pg_has_role('analysts', 'member')::text").await,
         vec!["truefalse"]
     );
-    let e = connect(&server, "otto", "bad").await.unwrap_err();
+    let e = server.connect_as("otto", "bad").await.unwrap_err();
     assert_eq!(sqlstate(&e), "28P01");
     // A filter-injection attempt finds nobody.
-    let e = connect(&server, "*", "otto-pw").await.unwrap_err();
+    let e = server.connect_as("*", "otto-pw").await.unwrap_err();
     assert_eq!(sqlstate(&e), "28P01");
 
     // The directory goes away: LDAP logins fail with 28000 in time,
     // password logins (the admin) are unaffected.
     drop(slapd);
     let started = std::time::Instant::now();
-    let e = connect(&server, "otto", "otto-pw").await.unwrap_err();
+    let e = server.connect_as("otto", "otto-pw").await.unwrap_err();
     assert_eq!(sqlstate(&e), "28000", "{}", message(&e));
     assert!(started.elapsed() < std::time::Duration::from_secs(11));
     let admin = server.client().await;
@@ -772,8 +755,8 @@ async fn the_audit_trail_records_logins_and_statements_for_admins_only() {
         )
         .await
         .unwrap();
-    let _ = connect(&server, "ann", "wrong").await.unwrap_err();
-    let ann = connect(&server, "ann", "secret-pw-123").await.unwrap();
+    let _ = server.connect_as("ann", "wrong").await.unwrap_err();
+    let ann = server.connect_as("ann", "secret-pw-123").await.unwrap();
     ann.batch_execute("SET application_name = 'audit-test'")
         .await
         .unwrap();

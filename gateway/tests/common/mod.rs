@@ -186,12 +186,16 @@ impl TestServer {
         user: &str,
         password: &str,
     ) -> Result<Client, tokio_postgres::Error> {
-        let url = format!(
-            "host={} port={} user={user} password='{password}' dbname=lake",
-            self.addr.ip(),
-            self.addr.port()
-        );
-        let (client, conn) = tokio_postgres::connect(&url, NoTls).await?;
+        // The password set apart from the connection string: a token or a
+        // password may hold any character.
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(self.addr.ip().to_string())
+            .port(self.addr.port())
+            .user(user)
+            .password(password)
+            .dbname("lake");
+        let (client, conn) = config.connect(NoTls).await?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
