@@ -65,15 +65,32 @@ pub fn decode_param(
     match target {
         Some(t) if &scalar.data_type() != t && !matches!(t, DataType::Null) => {
             let text = scalar.to_string();
-            scalar.cast_to(t).map_err(|e| {
+            let cast = scalar.cast_to(t).map_err(|e| {
                 if overflowed(&e) {
                     Error::out_of_range(pg_type_of(t).oid, &text)
                 } else {
                     Error::invalid_text(pg_type_of(t).oid, &text)
                 }
-            })
+            })?;
+            // A decimal is never rounded on its way in: a value with more
+            // digits after the point than its place holds is refused.
+            if let (Some(from), Some(to)) = (decimal_scale(&scalar), decimal_scale(&cast)) {
+                if to < from && cast.cast_to(&scalar.data_type()).ok().as_ref() != Some(&scalar) {
+                    return Err(Error::NotSupported(format!(
+                        "numeric parameter value {text} has more than {to} digits after the decimal point"
+                    )));
+                }
+            }
+            Ok(cast)
         }
         _ => Ok(scalar),
+    }
+}
+
+fn decimal_scale(v: &ScalarValue) -> Option<i8> {
+    match v.data_type() {
+        DataType::Decimal128(_, s) | DataType::Decimal256(_, s) => Some(s),
+        _ => None,
     }
 }
 
@@ -278,6 +295,21 @@ pub(crate) fn decode_binary(b: &[u8], type_oid: u32) -> Result<ScalarValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numeric_parameters_are_never_rounded_into_their_place() {
+        let place = DataType::Decimal128(38, 10);
+        let ok = decode_param(Some(b"12.5"), false, oid::NUMERIC, Some(&place)).unwrap();
+        assert_eq!(ok, ScalarValue::Decimal128(Some(125_000_000_000), 38, 10));
+        let trailing = decode_param(Some(b"1.50000000000000"), false, 0, Some(&place)).unwrap();
+        assert_eq!(
+            trailing,
+            ScalarValue::Decimal128(Some(15_000_000_000), 38, 10)
+        );
+        let e =
+            decode_param(Some(b"1.00000000001"), false, oid::NUMERIC, Some(&place)).unwrap_err();
+        assert!(e.to_string().contains("more than 10 digits"), "{e}");
+    }
 
     #[test]
     fn text_parameters_report_bad_syntax_and_overflow_separately() {

@@ -18,6 +18,7 @@ pub mod admission;
 pub mod audit_log;
 pub mod casts;
 pub mod checkpoint;
+pub mod compat;
 mod functions;
 pub mod guard;
 pub mod memory;
@@ -46,7 +47,6 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_federation::FederatedPlanner;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
-use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::StreamExt;
 use weir_catalog::{ExternalTable, FileFormat, LakeConfig, Lakehouse};
 use weir_connectors::lake::LakeCatalogProvider;
@@ -61,7 +61,7 @@ pub struct Engine {
     catalogs: Arc<dyn CatalogProviderList>,
     sources: Vec<Arc<Source>>,
     template: SessionState,
-    compat: PostgresCompatibilityParser,
+    compat: compat::Compat,
     /// Where statements execute.
     runtime: runtime::QueryRuntime,
     /// Execution slots.
@@ -308,7 +308,7 @@ impl Engine {
             catalogs: catalogs.clone(),
             sources,
             template: ctx.state(),
-            compat: PostgresCompatibilityParser::new(),
+            compat: compat::Compat::new(),
             runtime: query_runtime,
             admission,
             memory: pool,
@@ -539,8 +539,8 @@ impl Engine {
         self.catalogs.catalog(name)
     }
 
-    /// The PostgreSQL-compatibility rewriter for client catalog queries.
-    pub fn compat(&self) -> &PostgresCompatibilityParser {
+    /// The PostgreSQL-compatibility rewrites (see [`compat`]).
+    pub fn compat(&self) -> &compat::Compat {
         &self.compat
     }
 

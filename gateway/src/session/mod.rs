@@ -12,7 +12,8 @@
 //!
 //! Files by job: `parse.rs` routes statements by their leading tokens,
 //! `prepare.rs` classifies and plans them, `plan.rs` is the one door to
-//! DataFusion's planner, `plan_cache.rs` keeps plans and constant results
+//! DataFusion's planner, `param_types.rs` types the parameters of a plan as
+//! PostgreSQL does, `plan_cache.rs` keeps plans and constant results
 //! between executions, `portal.rs` binds, `execute.rs` starts statements,
 //! `commands.rs` answers SET/SHOW/BEGIN/CLOSE..., `access.rs` carries out
 //! role and privilege statements, `write.rs` carries out
@@ -22,6 +23,7 @@ mod access;
 mod commands;
 mod execute;
 pub mod notes;
+mod param_types;
 pub mod params;
 mod parse;
 mod plan;

@@ -8,26 +8,34 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 
+use super::param_types::{self, Param};
 use super::{plan_cache, Body, Session};
 use crate::error::{Result, WeirError};
 use crate::statements::colnames;
 use crate::statements::explain;
 
 impl Session {
-    /// Plan one statement, as of the statement's start (what `now()` returns).
-    /// Then the policies in force rewrite it (hidden tables, denied
-    /// columns; see [`weir_policies::rewrite`]) before anything optimizes it.
-    pub(super) async fn plan_statement(&mut self, stmt: DfStatement) -> Result<LogicalPlan> {
+    /// Plan one statement, as of the statement's start (what `now()` returns),
+    /// its parameters typed as PostgreSQL types them (`declared`: the
+    /// client's OIDs, 0 = infer; see [`param_types`]). Then the policies in
+    /// force rewrite it (hidden tables, denied columns; see
+    /// [`weir_policies::rewrite`]) before anything optimizes it.
+    pub(super) async fn plan_statement(
+        &mut self,
+        stmt: DfStatement,
+        declared: &[u32],
+    ) -> Result<LogicalPlan> {
         let auth = self.engine.policies().current();
         let subject = self.subject();
         let state = &self.statement_state().state;
         #[allow(clippy::disallowed_methods)] // the one planning door
         let plan = state.statement_to_plan(stmt).await?;
+        let plan = param_types::infer(plan, declared)?;
         if auth.is_superuser(&subject) {
             return Ok(plan);
         }
@@ -42,23 +50,28 @@ impl Session {
         )?)
     }
 
-    /// Plan a query (or EXPLAIN): body, result columns, parameter types.
+    /// Plan a query (or EXPLAIN): body, result columns, parameters.
     pub(super) async fn plan_query(
         &mut self,
         mut stmt: Box<Statement>,
-    ) -> Result<(Body, Option<SchemaRef>, Vec<Option<DataType>>)> {
+        declared: &[u32],
+    ) -> Result<(Body, Option<SchemaRef>, Vec<Option<Param>>)> {
         if let Statement::ExplainTable { table_name, .. } = stmt.as_ref() {
             self.check_describe(table_name)?;
         }
         let shown_names = colnames::assign(&mut stmt);
+        let text_casts = param_types::text_casts(&stmt);
+        param_types::type_concatenated_parameters(&mut stmt);
         crate::engine::casts::rewrite_casts(&mut stmt);
         let explain_verbose = match stmt.as_ref() {
             Statement::Explain { verbose, .. } => Some(*verbose),
             _ => None,
         };
-        let plan = self.plan_statement(DfStatement::Statement(stmt)).await?;
-        let mut targets: Vec<Option<DataType>> = Vec::new();
-        for (name, t) in plan.get_parameter_types()? {
+        let plan = self
+            .plan_statement(DfStatement::Statement(stmt), declared)
+            .await?;
+        let mut targets: Vec<Option<Param>> = Vec::new();
+        for (name, field) in plan.get_parameter_fields()? {
             let idx = name
                 .trim_start_matches('$')
                 .parse::<usize>()
@@ -78,7 +91,10 @@ impl Session {
             if targets.len() < idx {
                 targets.resize(idx, None);
             }
-            targets[idx - 1] = t;
+            targets[idx - 1] = field.map(|f| Param {
+                oid: param_types::announced_oid(&f, text_casts.get(&idx).copied()),
+                target: f.data_type().clone(),
+            });
         }
         let mut arrow_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         if let Some(names) = shown_names.filter(|n| n.len() == arrow_schema.fields().len()) {

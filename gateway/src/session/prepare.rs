@@ -8,10 +8,11 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 
+use super::param_types::Param;
 use super::{parse, plan_cache, write, Parsed, Session};
 use crate::error::{Result, WeirError};
 use crate::statements::{classify, show, Command};
-use weir_pgtypes::{self as types, oid};
+use weir_pgtypes::oid;
 
 /// A statement ready to run: classified, and planned if it is a query.
 #[derive(Debug)]
@@ -181,7 +182,7 @@ impl Session {
         let stmt = match stmt {
             DfStatement::Statement(stmt) => *stmt,
             other => {
-                let plan = self.plan_statement(other).await?;
+                let plan = self.plan_statement(other, declared).await?;
                 return Ok(finish(
                     sql,
                     self.write_body(plan, partitions)?,
@@ -201,7 +202,7 @@ impl Session {
         }
         let (body, schema, targets) = match cmd {
             Command::Query(stmt) => {
-                let (body, schema, targets) = self.plan_query(stmt).await?;
+                let (body, schema, targets) = self.plan_query(stmt, declared).await?;
                 match body {
                     Body::Plan { plan, .. } if write::is_write(&plan) => {
                         (self.write_body(*plan, partitions)?, None, targets)
@@ -215,7 +216,7 @@ impl Session {
                 binary,
                 hold,
             } => {
-                let (body, schema, targets) = self.plan_query(query).await?;
+                let (body, schema, targets) = self.plan_query(query, declared).await?;
                 let inner = Arc::new(finish(sql, body, schema, targets.clone(), declared));
                 (
                     Body::Declare {
@@ -299,37 +300,26 @@ impl Session {
 }
 
 /// A [`Prepared`] with parameter types: the client's where declared, else
-/// the planner's, else text.
+/// the planner's (see [`super::param_types`]), else text.
 pub(super) fn finish(
     sql: &str,
     body: Body,
     schema: Option<SchemaRef>,
-    targets: Vec<Option<DataType>>,
+    targets: Vec<Option<Param>>,
     declared: &[u32],
 ) -> Prepared {
     let n = targets.len().max(declared.len());
     let mut param_types = Vec::with_capacity(n);
     let mut param_targets = Vec::with_capacity(n);
     for i in 0..n {
-        let target = targets.get(i).cloned().flatten();
+        let planned = targets.get(i).cloned().flatten();
         let declared_oid = declared.get(i).copied().unwrap_or(0);
-        let reported = if declared_oid != 0 {
-            declared_oid
-        } else {
-            target
-                .as_ref()
-                .map(|t| {
-                    types::pg_type(&datafusion::arrow::datatypes::Field::new(
-                        "",
-                        t.clone(),
-                        true,
-                    ))
-                    .oid
-                })
-                .unwrap_or(oid::TEXT)
-        };
-        param_types.push(reported);
-        param_targets.push(target);
+        param_types.push(match (declared_oid, &planned) {
+            (0, Some(p)) => p.oid,
+            (0, None) => oid::TEXT,
+            (named, _) => named,
+        });
+        param_targets.push(planned.map(|p| p.target));
     }
     Prepared {
         sql: sql.to_owned(),

@@ -198,7 +198,7 @@ impl Session {
                         return Err(WeirError::Internal("empty type probe".into()));
                     };
                     let plan = self
-                        .plan_statement(DfStatement::Statement(Box::new(probe)))
+                        .plan_statement(DfStatement::Statement(Box::new(probe)), &[])
                         .await?;
                     let data_type = plan.schema().field(0).data_type().clone();
                     changes.push(ColumnChange::Add {

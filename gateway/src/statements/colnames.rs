@@ -92,7 +92,9 @@ enum Strength {
     Default,
     /// A name from a function, type or keyword.
     Figured,
-    /// A column reference: DataFusion already names it the same way.
+    /// A column reference (DataFusion already names it the same way), a
+    /// function call or a scalar subquery: PostgreSQL's strongest names,
+    /// which a cast or a CASE keeps.
     Column,
 }
 
@@ -115,8 +117,26 @@ fn figure(expr: &Expr) -> (String, Strength) {
                         .unwrap_or_else(|| p.to_string())
                 })
                 .unwrap_or_default(),
-            Strength::Figured,
+            Strength::Column,
         ),
+        // A scalar subquery is named as its one column is.
+        Expr::Subquery(q) => {
+            let mut body = q.body.as_ref();
+            let select = loop {
+                match body {
+                    SetExpr::Select(s) => break Some(s),
+                    SetExpr::SetOperation { left, .. } => body = left.as_ref(),
+                    SetExpr::Query(q) => body = q.body.as_ref(),
+                    _ => break None,
+                }
+            };
+            let name = match select.and_then(|s| s.projection.first()) {
+                Some(SelectItem::ExprWithAlias { alias, .. }) => alias.value.clone(),
+                Some(SelectItem::UnnamedExpr(e)) => figure(e).0,
+                _ => "?column?".into(),
+            };
+            (name, Strength::Column)
+        }
         Expr::Cast {
             expr,
             data_type,
@@ -124,7 +144,7 @@ fn figure(expr: &Expr) -> (String, Strength) {
             ..
         } => {
             let (name, strength) = figure(expr);
-            if strength > Strength::Default
+            if strength == Strength::Column
                 && !matches!(kind, CastKind::TryCast | CastKind::SafeCast)
             {
                 (name, strength)
@@ -138,12 +158,20 @@ fn figure(expr: &Expr) -> (String, Strength) {
             _ => ("?column?".into(), Strength::Default),
         },
         Expr::TypedString(ts) => (type_name(&ts.data_type), Strength::Figured),
-        Expr::Case { .. } => ("case".into(), Strength::Figured),
+        // Named as its ELSE branch is when that is a column or a call.
+        Expr::Case { else_result, .. } => match else_result.as_deref().map(figure) {
+            Some((name, Strength::Column)) => (name, Strength::Column),
+            _ => ("case".into(), Strength::Figured),
+        },
         Expr::Array(_) => ("array".into(), Strength::Figured),
         Expr::Exists { .. } => ("exists".into(), Strength::Figured),
         Expr::Interval(_) => ("interval".into(), Strength::Figured),
         Expr::Position { .. } => ("position".into(), Strength::Figured),
-        Expr::Substring { .. } => ("substring".into(), Strength::Figured),
+        // `substr(…)` is a call of substr; `substring(… FROM …)` of substring.
+        Expr::Substring { shorthand, .. } => (
+            if *shorthand { "substr" } else { "substring" }.into(),
+            Strength::Column,
+        ),
         Expr::Trim { .. } => ("btrim".into(), Strength::Figured),
         Expr::Extract { .. } => ("extract".into(), Strength::Figured),
         Expr::Ceil { .. } => ("ceil".into(), Strength::Figured),
@@ -207,7 +235,9 @@ mod tests {
     #[test]
     fn figures_names_like_postgresql() {
         let n = names(
-            "SELECT count(*), 1, 2, 'x'::int, a::text, true, CASE WHEN a THEN 1 END, b FROM t",
+            "SELECT count(*), 1, 2, 'x'::int, a::text, true, CASE WHEN a THEN 1 END, b, \
+             CASE WHEN a THEN 1 ELSE c END, true::int, count(*)::int, (SELECT max(x) FROM u), \
+             substr(b, 2), substring(b FROM 2) FROM t",
         )
         .unwrap();
         let shown: Vec<_> = n
@@ -216,7 +246,22 @@ mod tests {
             .collect();
         assert_eq!(
             shown,
-            ["count", "?column?", "?column?", "int4", "a", "bool", "case", "-"]
+            [
+                "count",
+                "?column?",
+                "?column?",
+                "int4",
+                "a",
+                "bool",
+                "case",
+                "-",
+                "c",
+                "int4",
+                "count",
+                "max",
+                "substr",
+                "substring"
+            ]
         );
         assert!(names("SELECT a, b FROM t").is_none());
         assert!(names("SELECT * FROM t").is_none());
