@@ -91,6 +91,9 @@ pub enum WeirError {
     /// A number that does not fit its type.
     #[error("{0}")]
     NumericOutOfRange(String),
+    /// A scalar subquery that returned more than one row.
+    #[error("more than one row returned by a subquery used as an expression")]
+    CardinalityViolation,
     /// An unknown prepared statement or portal.
     #[error("{0}")]
     UnknownStatement(String),
@@ -181,6 +184,8 @@ impl SqlState {
     pub const CONNECTION_FAILURE: Self = Self("08006");
     /// `42804` datatype_mismatch
     pub const DATATYPE_MISMATCH: Self = Self("42804");
+    /// `21000` cardinality_violation
+    pub const CARDINALITY_VIOLATION: Self = Self("21000");
     /// `XX001` data_corrupted
     pub const DATA_CORRUPTED: Self = Self("XX001");
     /// `2BP01` dependent_objects_still_exist
@@ -448,6 +453,9 @@ impl WeirError {
             UndefinedColumn(m) => ClientError::new(SqlState::UNDEFINED_COLUMN, m.clone()),
             UnknownObject(m) => ClientError::new(SqlState::UNDEFINED_OBJECT, m.clone()),
             ReservedName(m) => ClientError::new(SqlState::RESERVED_NAME, m.clone()),
+            CardinalityViolation => {
+                ClientError::new(SqlState::CARDINALITY_VIOLATION, self.to_string())
+            }
             DuplicateObject(m) => ClientError::new(SqlState::DUPLICATE_OBJECT, m.clone()),
             DatatypeMismatch(m) => ClientError::new(SqlState::DATATYPE_MISMATCH, m.clone()),
             Policy(e) => policy_to_client(e),
@@ -1362,6 +1370,7 @@ mod tests {
             (WeirError::TooDeep { limit: 1 }, "54001", false),
             (WeirError::Busy("b".into()), "53000", false),
             (WeirError::NotSupported("n".into()), "0A000", false),
+            (WeirError::CardinalityViolation, "21000", false),
             (WeirError::Io(std::io::Error::other("x")), "08006", false),
             (WeirError::Internal("i".into()), "XX000", false),
         ];

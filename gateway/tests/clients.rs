@@ -15,20 +15,9 @@ use std::process::Command;
 
 use common::TestServer;
 
-/// Run a client program against `s` (host and port appended to `args`) and
-/// require it to exit 0 printing `ok_marker`.
+/// Run a client program against `s` (host and port appended to `args`,
+/// `env` set) and require it to exit 0 printing `ok_marker`.
 async fn run_client(
-    s: &TestServer,
-    program: String,
-    args: Vec<String>,
-    ok_marker: &'static str,
-    install_hint: &'static str,
-) {
-    run_client_with(s, program, args, &[], ok_marker, install_hint).await;
-}
-
-/// [`run_client`] with environment variables set for the program.
-async fn run_client_with(
     s: &TestServer,
     program: String,
     args: Vec<String>,
@@ -59,38 +48,46 @@ async fn run_client_with(
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_jdbc_session_with_fetch_size_prepared_statements_and_cancel_works() {
-    let s = TestServer::start().await;
-    let program = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/jdbc/JdbcSession.java");
+/// A single-file Java program of `tests/jdbc/` with pgjdbc.
+async fn java(s: &TestServer, file: &str, ok_marker: &'static str) {
+    let program = format!("{}/tests/jdbc/{file}", env!("CARGO_MANIFEST_DIR"));
     let args = vec![
         "-cp".into(),
         "/usr/share/java/postgresql.jar".into(),
-        program.into(),
+        program,
     ];
-    run_client(
-        &s,
-        "java".into(),
-        args,
-        "JDBC OK",
-        "java and the JDBC driver are installed (scripts/install-test-deps)",
-    )
-    .await;
+    let hint = "java and the JDBC driver are installed (scripts/install-test-deps)";
+    run_client(s, "java".into(), args, &[], ok_marker, hint).await;
+}
+
+/// A script of `tests/python/` with the drivers of its requirements.txt.
+async fn python(s: &TestServer, file: &str, ok_marker: &'static str) {
+    let python = std::env::var("WEIR_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = format!("{}/tests/python/{file}", env!("CARGO_MANIFEST_DIR"));
+    let hint = "python with the drivers of tests/python/requirements.txt (run scripts/test)";
+    run_client(s, python, vec![script], &[], ok_marker, hint).await;
+}
+
+/// A script of `tests/node/` with node-postgres.
+async fn node(s: &TestServer, file: &str, ok_marker: &'static str) {
+    let modules = std::env::var("WEIR_NODE_MODULES").unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap_or_default();
+        format!("{home}/.cache/weir-node/node_modules")
+    });
+    let script = format!("{}/tests/node/{file}", env!("CARGO_MANIFEST_DIR"));
+    let env = [("NODE_PATH", modules)];
+    let hint = "node, with pg installed by scripts/test";
+    run_client(s, "node".into(), vec![script], &env, ok_marker, hint).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jdbc_session_with_fetch_size_prepared_statements_and_cancel_works() {
+    java(&TestServer::start().await, "JdbcSession.java", "JDBC OK").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_drivers_psycopg_psycopg2_and_asyncpg_work() {
-    let s = TestServer::start().await;
-    let python = std::env::var("WEIR_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/drivers.py");
-    run_client(
-        &s,
-        python,
-        vec![script.into()],
-        "PYTHON OK",
-        "python with the drivers of tests/python/requirements.txt (run scripts/test)",
-    )
-    .await;
+    python(&TestServer::start().await, "drivers.py", "PYTHON OK").await;
 }
 
 /// A server with the empty table the shape programs write:
@@ -110,53 +107,15 @@ async fn shapes_server() -> TestServer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asyncpg_and_psycopg_bind_every_parameter_shape() {
-    let s = shapes_server().await;
-    let python = std::env::var("WEIR_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/param_shapes.py");
-    run_client(
-        &s,
-        python,
-        vec![script.into()],
-        "SHAPES OK",
-        "python with the drivers of tests/python/requirements.txt (run scripts/test)",
-    )
-    .await;
+    python(&shapes_server().await, "param_shapes.py", "SHAPES OK").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgjdbc_binds_every_parameter_shape_past_prepare_threshold() {
-    let s = shapes_server().await;
-    let program = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/jdbc/ParamShapes.java");
-    let args = vec![
-        "-cp".into(),
-        "/usr/share/java/postgresql.jar".into(),
-        program.into(),
-    ];
-    run_client(
-        &s,
-        "java".into(),
-        args,
-        "SHAPES OK",
-        "java and the JDBC driver are installed (scripts/install-test-deps)",
-    )
-    .await;
+    java(&shapes_server().await, "ParamShapes.java", "SHAPES OK").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_pg_binds_every_parameter_shape() {
-    let s = shapes_server().await;
-    let modules = std::env::var("WEIR_NODE_MODULES").unwrap_or_else(|_| {
-        let home = std::env::var("HOME").unwrap_or_default();
-        format!("{home}/.cache/weir-node/node_modules")
-    });
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node/param_shapes.js");
-    run_client_with(
-        &s,
-        "node".into(),
-        vec![script.into()],
-        &[("NODE_PATH", modules)],
-        "SHAPES OK",
-        "node, with pg installed by scripts/test",
-    )
-    .await;
+    node(&shapes_server().await, "param_shapes.js", "SHAPES OK").await;
 }

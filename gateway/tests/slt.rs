@@ -128,4 +128,4 @@ macro_rules! slt {
     };
 }
 
-slt!(errors, text_formats, routing);
+slt!(errors, text_formats, routing, subqueries);

@@ -25,6 +25,7 @@ pub mod memory;
 mod pg_catalog;
 pub mod roles;
 pub mod runtime;
+pub mod subqueries;
 pub mod visible;
 
 use std::path::Path;
@@ -255,7 +256,11 @@ impl Engine {
         }
         rules.push(Arc::new(FederateRemote::default()));
         let rules = checkpoint::between(rules, Arc::new(checkpoint::Checkpoint));
-        let analyzer = checkpoint::between(Analyzer::new().rules, Arc::new(checkpoint::Checkpoint));
+        // A scalar subquery of several rows fails as in PostgreSQL (see
+        // `subqueries`), checked before types are coerced.
+        let mut analyzer = Analyzer::new().rules;
+        analyzer.insert(0, Arc::new(subqueries::OneRow));
+        let analyzer = checkpoint::between(analyzer, Arc::new(checkpoint::Checkpoint));
         // Round-robin repartitions over remote reads are taken out again
         // right after DataFusion places them (see `RemoteRowsFlow`).
         let mut physical = PhysicalOptimizer::new().rules;
