@@ -90,6 +90,9 @@ struct Scope<'a> {
 /// type in `declared` (by position; 0 = none) wins where it names one Weir
 /// reads; text types only when nothing else tells.
 pub(super) fn infer(plan: LogicalPlan, declared: &[u32]) -> Result<LogicalPlan> {
+    if plan.get_parameter_names()?.is_empty() {
+        return Ok(plan);
+    }
     let mut decided = Decided::new();
     let mut fallback = Decided::new();
     for (i, &type_oid) in declared.iter().enumerate() {
@@ -109,9 +112,6 @@ pub(super) fn infer(plan: LogicalPlan, declared: &[u32]) -> Result<LogicalPlan> 
         decided.insert(id, int8());
     }
     let mut plan = set_placeholders(plan, &decided, true)?;
-    if plan.get_parameter_names()?.is_empty() {
-        return Ok(plan);
-    }
     for _ in 0..MAX_PASSES {
         let before = decided.len();
         plan = pass(plan, &mut decided)?;
