@@ -476,6 +476,29 @@ impl Lakehouse {
         Ok(Some(loaded))
     }
 
+    /// Where every table of the lake keeps its files, as of now (listings
+    /// re-read): `(schema, table, canonical URI)`, Iceberg tables at their
+    /// metadata's location and external tables at their registered one.
+    pub async fn table_locations(&self) -> Result<Vec<(String, String, String)>> {
+        self.refresh().await?;
+        let mut out = Vec::new();
+        for schema in self.schema_names() {
+            let external = self.external_tables(&schema).await?;
+            for table in self.table_names(&schema) {
+                let location = match external.iter().find(|e| e.name == table) {
+                    Some(e) => e.location.clone(),
+                    None => match self.load_table(&schema, &table).await? {
+                        Some(t) => t.metadata().location().to_owned(),
+                        None => continue,
+                    },
+                };
+                let canonical = self.location.canonical(&location).unwrap_or(location);
+                out.push((schema.clone(), table, canonical));
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether any table (Iceberg or external) has this name.
     pub async fn table_exists(&self, schema: &str, table: &str) -> Result<bool> {
         Ok(self.metadata_location(schema, table).await?.is_some()

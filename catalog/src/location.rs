@@ -138,6 +138,119 @@ impl LakeLocation {
     }
 }
 
+impl LakeLocation {
+    /// The one URI a `LOCATION` names on the lake's storage, whatever its
+    /// spelling: relative paths are under the lake root; `.`, `..` and
+    /// empty segments are folded (a `..` above the storage's root is
+    /// refused); percent-encoding is refused (an object store decodes it
+    /// after any check, so `%2e%2e` would be `..`); on a local lake every
+    /// symbolic link in the part of the path that exists is followed. A
+    /// trailing `/` (a folder) is kept.
+    pub fn canonical(&self, written: &str) -> Result<String> {
+        let text = written.trim();
+        let refuse = |why: &str| CatalogError::Config(format!("LOCATION {written:?}: {why}"));
+        if text.contains('%') {
+            return Err(refuse("percent-encoded names are not accepted"));
+        }
+        if text.contains('\0') {
+            return Err(refuse("a NUL byte is not a name"));
+        }
+        let folder = text.ends_with('/') || text.is_empty() || text == ".";
+        let (root, path) = if let Some(rest) = text
+            .strip_prefix("s3://")
+            .or_else(|| text.strip_prefix("s3a://"))
+        {
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(refuse("names no bucket"));
+            }
+            (format!("s3://{bucket}"), key.to_owned())
+        } else if let Some(path) = text
+            .strip_prefix("file://")
+            .or_else(|| text.strip_prefix("file:"))
+            .or_else(|| text.starts_with('/').then_some(text))
+        {
+            ("file://".to_owned(), path.to_owned())
+        } else if text.contains("://") {
+            return Err(refuse("not on the lake's storage"));
+        } else {
+            let mut uri = self.canonical(&format!("{}/{text}", self.uri()))?;
+            if folder && !uri.ends_with('/') {
+                uri.push('/');
+            }
+            return Ok(uri);
+        };
+        let mut segments: Vec<&str> = Vec::new();
+        for part in path.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    if segments.pop().is_none() {
+                        return Err(refuse("goes above the root of the storage"));
+                    }
+                }
+                name => segments.push(name),
+            }
+        }
+        let mut uri = if root == "file://" {
+            let joined: PathBuf = std::iter::once("/")
+                .chain(segments.iter().copied())
+                .collect();
+            format!("file://{}", follow_links(&joined).display())
+        } else {
+            format!("{root}/{}", segments.join("/"))
+        };
+        if folder && !uri.ends_with('/') {
+            uri.push('/');
+        }
+        Ok(uri)
+    }
+
+    /// The segments of canonical `uri` below the lake root (none for the
+    /// root itself), or `None` when it is not inside the lake.
+    pub fn inside(&self, uri: &str) -> Option<Vec<String>> {
+        let root = match self {
+            Self::Local(dir) => format!("file://{}", follow_links(dir).display()),
+            _ => self.uri(),
+        };
+        let root = root.trim_end_matches('/');
+        let rest = uri.strip_prefix(root)?;
+        if !(rest.is_empty() || rest.starts_with('/')) {
+            return None;
+        }
+        Some(
+            rest.split('/')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+}
+
+/// `path` with the symbolic links of its longest existing prefix followed
+/// (the rest, which does not exist yet, is kept as written).
+fn follow_links(path: &Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest: Vec<std::ffi::OsString> = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(&existing) {
+            let mut out = real;
+            out.extend(rest.iter().rev());
+            return out;
+        }
+        match (
+            existing.file_name().map(|n| n.to_os_string()),
+            existing.parent(),
+        ) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
 /// Resolve `.` and `..` lexically (the path need not exist).
 fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
@@ -193,5 +306,58 @@ mod tests {
             "tmp/x"
         );
         assert!(local.object_path("s3://b/k").is_err());
+    }
+
+    #[test]
+    fn locations_have_one_spelling() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake_dir = dir.path().join("lake");
+        std::fs::create_dir_all(lake_dir.join("tpch/customer")).unwrap();
+        let real = std::fs::canonicalize(&lake_dir).unwrap();
+        let lake = LakeLocation::Local(lake_dir.clone());
+        let want = format!("file://{}/tpch/customer/", real.display());
+        for spelling in [
+            "tpch/customer/",
+            "./tpch/customer/",
+            "x/../tpch/customer/",
+            "tpch//customer/",
+            "tpch/./customer/",
+        ] {
+            assert_eq!(lake.canonical(spelling).unwrap(), want, "{spelling}");
+            assert_eq!(
+                lake.inside(&want),
+                Some(vec!["tpch".to_owned(), "customer".to_owned()])
+            );
+        }
+        let root = lake.canonical(".").unwrap();
+        assert_eq!(lake.inside(&root), Some(vec![]));
+        let up = lake.canonical("../secret.txt").unwrap();
+        assert_eq!(
+            up,
+            format!("file://{}/secret.txt", real.parent().unwrap().display())
+        );
+        assert_eq!(lake.inside(&up), None);
+        assert_eq!(lake.inside(&lake.canonical("/etc/passwd").unwrap()), None);
+        assert!(lake.canonical("/../../..").is_err());
+        assert!(lake.canonical("tpch%2Fcustomer/").is_err());
+        assert!(lake.canonical("gs://b/k").is_err());
+        // A sibling whose name starts with the lake's is not inside it.
+        let sibling = format!("file://{}2/x", real.display());
+        assert_eq!(lake.inside(&sibling), None);
+        // A link inside the lake to a folder outside it is outside.
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path(), lake_dir.join("out")).unwrap();
+            let through = lake.canonical("out/secret.txt").unwrap();
+            assert_eq!(lake.inside(&through), None, "{through}");
+        }
+        let s3 = LakeLocation::parse("s3://bucket/lake").unwrap();
+        assert_eq!(s3.canonical("a/../b//c/").unwrap(), "s3://bucket/lake/b/c/");
+        assert_eq!(
+            s3.inside("s3://bucket/lake/b/c/"),
+            Some(vec!["b".into(), "c".into()])
+        );
+        assert_eq!(s3.inside("s3://bucket/lakehouse/b"), None);
+        assert_eq!(s3.inside(&s3.canonical("../x").unwrap()), None);
     }
 }

@@ -677,7 +677,8 @@ fn policy_to_client(e: &weir_policies::PolicyError) -> ClientError {
         | P::ColumnDenied { .. }
         | P::Denied { .. }
         | P::NoPrivilege(_)
-        | P::SuperuserOnly(_) => ClientError::new(SqlState::INSUFFICIENT_PRIVILEGE, e.to_string()),
+        | P::SuperuserOnly(_)
+        | P::Location(_) => ClientError::new(SqlState::INSUFFICIENT_PRIVILEGE, e.to_string()),
         P::Broken { .. } => ClientError::new(SqlState::INVALID_OBJECT_DEFINITION, e.to_string()),
         P::Model(_) => ClientError::new(SqlState::INTERNAL_ERROR, e.to_string()),
         P::Catalog(c) => catalog_to_client(c),

@@ -409,6 +409,97 @@ async fn writes_need_privileges_and_creators_own_what_they_create() {
     assert_eq!(code, "42P01");
 }
 
+/// A user who may create tables registers, as an external table, only
+/// folders inside the lake whose tables they may read whole: not a file
+/// the server keeps beside the lake (a key, the audit trail), not the
+/// folder of a table a row policy filters for them, nor one holding it,
+/// however the path is spelt.
+#[tokio::test]
+async fn external_tables_reach_only_lake_folders_whose_tables_the_creator_reads_whole() {
+    let server = TestServer::start().await;
+    let admin = server.client().await;
+    let dir = std::fs::canonicalize(common::data_dir()).unwrap();
+    std::fs::write(dir.join("secret.csv"), "k\nhunter2\n").unwrap();
+    let dropbox = dir.join("lake").join("dropbox");
+    std::fs::create_dir_all(&dropbox).unwrap();
+    std::fs::write(dropbox.join("a.csv"), "k\n1\n2\n").unwrap();
+    std::os::unix::fs::symlink(&dir, dir.join("lake").join("out")).unwrap();
+    admin
+        .batch_execute(
+            "CREATE USER ann PASSWORD 'pw'; CREATE SCHEMA lake.scratch;
+             GRANT CREATE ON SCHEMA lake.scratch TO ann;
+             GRANT SELECT ON tpch.nation TO ann; GRANT SELECT ON tpch.customer TO ann;
+             CREATE POLICY few ON tpch.customer USING (c_nationkey = 1)",
+        )
+        .await
+        .unwrap();
+    let ann = server.connect_as("ann", "pw").await.unwrap();
+    let secret = dir.join("secret.csv").display().to_string();
+    let refused = [
+        ("CSV", "../secret.csv".to_owned()),
+        ("CSV", "dropbox/../../secret.csv".to_owned()),
+        ("CSV", secret.clone()),
+        ("CSV", format!("file://{secret}")),
+        ("CSV", "out/secret.csv".to_owned()),
+        ("JSON", "../audit/".to_owned()),
+        ("CSV", "/etc/".to_owned()),
+        ("PARQUET", "tpch/customer/".to_owned()),
+        ("PARQUET", "./tpch/customer/".to_owned()),
+        ("PARQUET", "x/../tpch/customer/".to_owned()),
+        ("PARQUET", "tpch//customer".to_owned()),
+        ("PARQUET", "tpch/customer/part-1.parquet".to_owned()),
+        ("PARQUET", "tpch/".to_owned()),
+        ("PARQUET", ".".to_owned()),
+        ("PARQUET", "tpch/region/".to_owned()),
+        ("PARQUET", "tpch%2Fcustomer/".to_owned()),
+    ];
+    for (i, (format, location)) in refused.iter().enumerate() {
+        let sql = format!(
+            "CREATE EXTERNAL TABLE lake.scratch.t{i} STORED AS {format} LOCATION '{location}'"
+        );
+        let (code, msg) = fails(&ann, &sql).await;
+        let want = if location.contains('%') {
+            "22023"
+        } else {
+            "42501"
+        };
+        assert_eq!(code, want, "{sql}: {msg}");
+        let (code, _) = fails(&ann, &format!("SELECT * FROM lake.scratch.t{i}")).await;
+        assert_eq!(code, "42P01", "{sql} registered nothing");
+    }
+    // What ann may read whole, and a folder holding no table, she may.
+    ann.batch_execute(
+        "CREATE EXTERNAL TABLE lake.scratch.nations STORED AS PARQUET LOCATION 'tpch/nation/';
+         CREATE EXTERNAL TABLE lake.scratch.drops STORED AS CSV LOCATION 'dropbox/'
+           OPTIONS ('format.has_header' 'true')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        count(&ann, "SELECT count(*) FROM lake.scratch.nations").await,
+        25
+    );
+    assert_eq!(
+        count(&ann, "SELECT count(*) FROM lake.scratch.drops").await,
+        2
+    );
+    // Through the filter she sees one nation's customers, as before.
+    let all = count(&admin, "SELECT count(*) FROM tpch.customer").await;
+    let hers = count(&ann, "SELECT count(*) FROM tpch.customer").await;
+    assert!(hers < all, "{hers} of {all}");
+    // A superuser registers any of it.
+    admin
+        .batch_execute(
+            "CREATE EXTERNAL TABLE lake.scratch.customers STORED AS PARQUET LOCATION './tpch/customer/'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&admin, "SELECT count(*) FROM lake.scratch.customers").await,
+        all
+    );
+}
+
 #[tokio::test]
 async fn a_grant_on_one_server_reaches_another_on_the_same_catalog_within_two_seconds() {
     let (db, admin_db) = common::create_pg_database("weir_grants").await;

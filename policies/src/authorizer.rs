@@ -408,6 +408,29 @@ impl Authorizer {
                 .any(|o| self.decide(subject, o, Action::Select).allowed())
     }
 
+    /// Whether `subject` may read all of table `object` as it is: a
+    /// table-wide SELECT, and no row filter on it (a filter limits
+    /// everyone: no policy of theirs means no rows), and no deny or mask
+    /// of its roles on it or its columns. What reading its metadata tables
+    /// or its files by another name needs.
+    pub fn reads_whole(&self, subject: &Subject, object: &str) -> bool {
+        if self.is_superuser(subject) {
+            return true;
+        }
+        if !self.decide(subject, object, Action::Select).allowed() {
+            return false;
+        }
+        let roles = self.effective_roles(subject);
+        !self.snapshot.rules.iter().any(|r| {
+            objects::covers(object, &r.object)
+                && match r.kind {
+                    RuleKind::RowFilter => true,
+                    RuleKind::Mask => roles.contains(&r.subject),
+                    RuleKind::Privilege => r.effect == Effect::Deny && roles.contains(&r.subject),
+                }
+        })
+    }
+
     /// Whether catalog listings (`information_schema`, `pg_catalog`,
     /// `SHOW TABLES`, psql's `\dt`) show `object` to `subject`: it [`sees`] it,
     /// or some privilege of its roles names something inside it (a table of

@@ -34,6 +34,11 @@ pub enum PolicyError {
     /// No privilege for a write or DDL (`42501`): `table t`, `schema s`.
     #[error("permission denied for {0}")]
     NoPrivilege(String),
+    /// Files a user may not register as a table of their own (`42501`):
+    /// outside the lake, or holding (or inside) a table they may not read
+    /// whole. The message names the location as written, never the table.
+    #[error("permission denied for location \"{0}\": a table's location must be inside the lake, and hold or be inside only tables you may read whole")]
+    Location(String),
     /// Only superusers may do this (`42501`).
     #[error("permission denied: {0} requires the SUPERUSER attribute")]
     SuperuserOnly(String),

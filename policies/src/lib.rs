@@ -9,6 +9,7 @@
 //! rewrite        the plan rewrite: hidden tables, denied columns, row
 //!                filters, masks
 //! barrier        RowSecurity: leaky predicates stay above row filters
+//! storage        which lake folders a user may register as a table
 //! error          PolicyError (the gateway maps it to SQLSTATEs)
 //! ```
 //!
@@ -30,6 +31,7 @@ pub mod barrier;
 pub mod error;
 pub mod objects;
 pub mod rewrite;
+pub mod storage;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

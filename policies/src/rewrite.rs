@@ -328,20 +328,7 @@ impl<'a> Walk<'a> {
             }
             return Err(PolicyError::Hidden(shown.to_owned()));
         }
-        // Any row filter limits everyone (no policy of theirs: no rows);
-        // denies and masks limit the roles they name.
-        let restricted = self.auth.snapshot().rules.iter().any(|r| {
-            crate::objects::covers(object, &r.object)
-                && match r.kind {
-                    RuleKind::RowFilter => true,
-                    RuleKind::Mask => self.roles.contains(&r.subject),
-                    RuleKind::Privilege => {
-                        r.effect == weir_catalog::access::Effect::Deny
-                            && self.roles.contains(&r.subject)
-                    }
-                }
-        });
-        if restricted {
+        if !self.auth.reads_whole(self.subject, object) {
             return Err(PolicyError::TableDenied(name.to_owned()));
         }
         Ok((Transformed::no(LogicalPlan::TableScan(scan)), Vec::new()))

@@ -53,6 +53,31 @@ impl Session {
         .into())
     }
 
+    /// Whether the session may register files at `location` (canonical;
+    /// `written` as the statement spelt it) as a table of its own (see
+    /// [`weir_policies::storage`]), decided before anything looks at the
+    /// path, so a refusal says nothing of what is there.
+    async fn may_register(&mut self, written: &str, location: &str) -> Result<()> {
+        let auth = self.engine.policies().current();
+        let subject = self.subject();
+        if auth.is_superuser(&subject) {
+            return Ok(());
+        }
+        let lake = self.engine.lake();
+        let tables: Vec<weir_policies::storage::TableFiles> = lake
+            .table_locations()
+            .await?
+            .into_iter()
+            .map(|(schema, table, uri)| weir_policies::storage::TableFiles {
+                object: object_name(&[LAKE, &schema, &table]),
+                path: lake.location().inside(&uri),
+            })
+            .collect();
+        let path = lake.location().inside(location);
+        weir_policies::storage::may_register(&auth, &subject, written, path.as_deref(), &tables)?;
+        Ok(())
+    }
+
     /// The creator of a table or schema owns it: every privilege on it,
     /// with the right to grant them (superusers need none).
     async fn take_ownership<S: AsRef<str>>(&mut self, parts: &[S]) -> Result<()> {
@@ -377,9 +402,11 @@ impl Session {
             LogicalPlan::Ddl(DdlStatement::CreateExternalTable(c)) => {
                 let (schema, name) = self.lake_table(&c.name)?;
                 self.authorize(Action::Create, &[LAKE, &schema])?;
-                let existed = lake.table_exists(&schema, &name).await?;
                 let owned = [LAKE.to_owned(), schema.clone(), name.clone()];
-                let def = ddl::external_table(&c, schema, name, &lake)?;
+                let mut def = ddl::external_table(&c, schema.clone(), name.clone(), &lake)?;
+                def.location = lake.location().canonical(&def.location)?;
+                self.may_register(&c.location, &def.location).await?;
+                let existed = lake.table_exists(&schema, &name).await?;
                 let state = self.statement_state().state.clone();
                 ddl::create_external_table(&lake, &state, def, c.if_not_exists).await?;
                 if !existed {
