@@ -288,23 +288,12 @@ impl AccessStore {
         }
         let mut rules = Vec::new();
         for row in sqlx::query(&format!(
-            "SELECT kind, subject, object, action, effect, grant_option, name, expression, grantor
-             FROM {RULES} ORDER BY kind, object, subject, action, effect, name"
+            "SELECT {RULE_COLUMNS} FROM {RULES} ORDER BY kind, object, subject, action, effect, name"
         ))
         .fetch_all(&mut *tx)
         .await?
         {
-            rules.push(Rule {
-                kind: RuleKind::parse(&row.try_get::<String, _>(0)?)?,
-                subject: row.try_get(1)?,
-                object: row.try_get(2)?,
-                action: row.try_get(3)?,
-                effect: Effect::parse(&row.try_get::<String, _>(4)?)?,
-                grant_option: row.try_get::<i32, _>(5)? != 0,
-                name: row.try_get(6)?,
-                expression: row.try_get(7)?,
-                grantor: row.try_get(8)?,
-            });
+            rules.push(rule_from_row(&row)?);
         }
         tx.commit().await?;
         Ok(AccessSnapshot {
@@ -606,24 +595,29 @@ impl AccessStore {
         }
         for rule in rules {
             self.delete_rule(&mut tx, rule).await?;
-            sqlx::query(&self.sql(&format!(
-                "INSERT INTO {RULES}
-                 (kind, subject, object, action, effect, grant_option, name, expression, grantor)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            )))
-            .bind(rule.kind.as_str())
-            .bind(rule.subject.as_str())
-            .bind(rule.object.as_str())
-            .bind(rule.action.as_str())
-            .bind(rule.effect.as_str())
-            .bind(i32::from(rule.grant_option))
-            .bind(rule.name.as_str())
-            .bind(rule.expression.as_str())
-            .bind(rule.grantor.as_str())
-            .execute(&mut *tx)
-            .await?;
+            self.insert_rule(&mut tx, rule).await?;
         }
         self.bump(tx).await
+    }
+
+    async fn insert_rule(&self, tx: &mut Transaction<'static, Any>, rule: &Rule) -> Result<()> {
+        sqlx::query(&self.sql(&format!(
+            "INSERT INTO {RULES}
+             (kind, subject, object, action, effect, grant_option, name, expression, grantor)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )))
+        .bind(rule.kind.as_str())
+        .bind(rule.subject.as_str())
+        .bind(rule.object.as_str())
+        .bind(rule.action.as_str())
+        .bind(rule.effect.as_str())
+        .bind(i32::from(rule.grant_option))
+        .bind(rule.name.as_str())
+        .bind(rule.expression.as_str())
+        .bind(rule.grantor.as_str())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 
     async fn delete_rule(&self, tx: &mut Transaction<'static, Any>, rule: &Rule) -> Result<u64> {
@@ -671,18 +665,109 @@ impl AccessStore {
         Ok(removed)
     }
 
+    /// Column `from` of table `table` (object names) renamed to `to`: its
+    /// rules move to the new name, and the expressions of the table's row
+    /// filters and its columns' masks are rewritten by `rewrite` (`None`:
+    /// unchanged), in one transaction. Returns how many rules changed.
+    pub async fn rename_column(
+        &self,
+        table: &str,
+        (from, to): (&str, &str),
+        rewrite: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let pattern = format!("{}.%", table.replace('%', "\\%").replace('_', "\\_"));
+        let rows = sqlx::query(&self.sql(&format!(
+            "SELECT {RULE_COLUMNS} FROM {RULES} WHERE object = ? OR object LIKE ? ESCAPE '\\'"
+        )))
+        .bind(table)
+        .bind(pattern)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut changed = 0;
+        for row in &rows {
+            let old = rule_from_row(row)?;
+            let mut new = old.clone();
+            if new.object == from {
+                new.object = to.to_owned();
+            }
+            if new.kind != RuleKind::Privilege {
+                if let Some(expression) = rewrite(&new.expression) {
+                    new.expression = expression;
+                }
+            }
+            if new != old {
+                self.delete_rule(&mut tx, &old).await?;
+                self.delete_rule(&mut tx, &new).await?;
+                self.insert_rule(&mut tx, &new).await?;
+                changed += 1;
+            }
+        }
+        if changed > 0 {
+            self.bump(tx).await?;
+        }
+        Ok(changed)
+    }
+
     /// Remove every rule on `object` and on what it contains (a dropped
-    /// table's grants, policies and masks go with it).
+    /// table's grants, policies and masks go with it). The version moves
+    /// only if a rule went.
     pub async fn forget_object(&self, object: &str) -> Result<()> {
         let mut tx = self.begin().await?;
+        if self.delete_object_rules(&mut tx, object).await? > 0 {
+            self.bump(tx).await?;
+        }
+        Ok(())
+    }
+
+    /// A new object (a table or schema just created) starts with only its
+    /// creator's rule: rules an earlier object of that name left behind
+    /// (had a server stopped between its drop and [`Self::forget_object`])
+    /// go, and `owner` (none for a superuser) is added, in one transaction.
+    pub async fn adopt(&self, object: &str, owner: Option<&Rule>) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let mut changed = self.delete_object_rules(&mut tx, object).await? > 0;
+        if let Some(rule) = owner {
+            self.insert_rule(&mut tx, rule).await?;
+            changed = true;
+        }
+        if changed {
+            self.bump(tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_object_rules(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        object: &str,
+    ) -> Result<u64> {
         let pattern = format!("{}.%", object.replace('%', "\\%").replace('_', "\\_"));
-        sqlx::query(&self.sql(&format!(
+        Ok(sqlx::query(&self.sql(&format!(
             "DELETE FROM {RULES} WHERE object = ? OR object LIKE ? ESCAPE '\\'"
         )))
         .bind(object)
         .bind(pattern)
-        .execute(&mut *tx)
-        .await?;
-        self.bump(tx).await
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
     }
+}
+
+/// The columns of a stored rule, in [`rule_from_row`]'s order.
+const RULE_COLUMNS: &str =
+    "kind, subject, object, action, effect, grant_option, name, expression, grantor";
+
+fn rule_from_row(row: &sqlx::any::AnyRow) -> Result<Rule> {
+    Ok(Rule {
+        kind: RuleKind::parse(&row.try_get::<String, _>(0)?)?,
+        subject: row.try_get(1)?,
+        object: row.try_get(2)?,
+        action: row.try_get(3)?,
+        effect: Effect::parse(&row.try_get::<String, _>(4)?)?,
+        grant_option: row.try_get::<i32, _>(5)? != 0,
+        name: row.try_get(6)?,
+        expression: row.try_get(7)?,
+        grantor: row.try_get(8)?,
+    })
 }

@@ -87,6 +87,9 @@ pub struct Lakehouse {
     pool: AnyPool,
     dollar: bool,
     listing: Mutex<Listing>,
+    /// [`Self::table_locations`]' last answer, with the fingerprint of the
+    /// catalog rows it was read from.
+    locations: Mutex<Option<(u64, Vec<TableLocation>)>>,
     tables: Mutex<HashMap<(String, String), Table>>,
     gates: Mutex<HashMap<(String, String), CommitGate>>,
 }
@@ -101,6 +104,9 @@ impl std::fmt::Debug for Lakehouse {
 }
 
 const EXTERNAL_TABLE: &str = "weir_external_tables";
+
+/// A table and where its files are: `(schema, table, canonical URI)`.
+pub type TableLocation = (String, String, String);
 
 /// The advisory lock under which a server creates the catalog's tables in
 /// PostgreSQL (`void` is selected from, never returned: sqlx's Any driver
@@ -217,6 +223,7 @@ impl Lakehouse {
             pool,
             dollar,
             listing: Mutex::default(),
+            locations: Mutex::default(),
             tables: Mutex::default(),
             gates: Mutex::default(),
         };
@@ -479,7 +486,43 @@ impl Lakehouse {
     /// Where every table of the lake keeps its files, as of now (listings
     /// re-read): `(schema, table, canonical URI)`, Iceberg tables at their
     /// metadata's location and external tables at their registered one.
-    pub async fn table_locations(&self) -> Result<Vec<(String, String, String)>> {
+    /// Read again only when a table's catalog row changed (two queries).
+    pub async fn table_locations(&self) -> Result<Vec<TableLocation>> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for query in [
+            "SELECT table_namespace, table_name, metadata_location FROM iceberg_tables
+             WHERE catalog_name = ? ORDER BY table_namespace, table_name",
+            "SELECT table_namespace, table_name, definition FROM weir_external_tables
+             WHERE catalog_name = ? ORDER BY table_namespace, table_name",
+        ] {
+            let rows = sqlx::query(&self.sql(query))
+                .bind(self.name.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+            for row in rows {
+                for i in 0..3 {
+                    row.try_get::<Option<String>, _>(i)?.hash(&mut hasher);
+                }
+            }
+            0xffu8.hash(&mut hasher);
+        }
+        let fingerprint = hasher.finish();
+        if let Ok(cached) = self.locations.lock() {
+            if let Some((seen, locations)) = cached.as_ref() {
+                if *seen == fingerprint {
+                    return Ok(locations.clone());
+                }
+            }
+        }
+        let locations = self.read_table_locations().await?;
+        if let Ok(mut cached) = self.locations.lock() {
+            *cached = Some((fingerprint, locations.clone()));
+        }
+        Ok(locations)
+    }
+
+    async fn read_table_locations(&self) -> Result<Vec<TableLocation>> {
         self.refresh().await?;
         let mut out = Vec::new();
         for schema in self.schema_names() {

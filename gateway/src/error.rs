@@ -134,6 +134,10 @@ pub enum WeirError {
     /// A column named in a statement that the table does not have.
     #[error("{0}")]
     UndefinedColumn(String),
+    /// A table a statement names that does not exist, or that the user may
+    /// not see at all (the two answer alike).
+    #[error("{0}")]
+    UndefinedTable(String),
     /// A catalog or other object that does not exist.
     #[error("{0}")]
     UnknownObject(String),
@@ -451,6 +455,7 @@ impl WeirError {
             ObjectInUse(m) => ClientError::new(SqlState::OBJECT_IN_USE, m.clone()),
             InvalidGrant(m) => ClientError::new(SqlState::INVALID_GRANT_OPERATION, m.clone()),
             UndefinedColumn(m) => ClientError::new(SqlState::UNDEFINED_COLUMN, m.clone()),
+            UndefinedTable(m) => ClientError::new(SqlState::UNDEFINED_TABLE, m.clone()),
             UnknownObject(m) => ClientError::new(SqlState::UNDEFINED_OBJECT, m.clone()),
             ReservedName(m) => ClientError::new(SqlState::RESERVED_NAME, m.clone()),
             CardinalityViolation => {
@@ -678,7 +683,8 @@ fn policy_to_client(e: &weir_policies::PolicyError) -> ClientError {
         | P::Denied { .. }
         | P::NoPrivilege(_)
         | P::SuperuserOnly(_)
-        | P::Location(_) => ClientError::new(SqlState::INSUFFICIENT_PRIVILEGE, e.to_string()),
+        | P::Location(_)
+        | P::Files(_) => ClientError::new(SqlState::INSUFFICIENT_PRIVILEGE, e.to_string()),
         P::Broken { .. } => ClientError::new(SqlState::INVALID_OBJECT_DEFINITION, e.to_string()),
         P::Model(_) => ClientError::new(SqlState::INTERNAL_ERROR, e.to_string()),
         P::Catalog(c) => catalog_to_client(c),

@@ -1398,6 +1398,46 @@ async fn row_filters_and_masks_apply_to_every_remote_source() {
             .get(0);
         assert_eq!(n, 3, "{t}: superusers see every row");
     }
+    // Catalog listings name only the columns a user holds a privilege on,
+    // on every remote catalog as on the lake.
+    admin
+        .batch_execute("CREATE USER cal PASSWORD 'pw'")
+        .await
+        .unwrap();
+    for t in &tables {
+        admin
+            .batch_execute(&format!("GRANT SELECT (id, region) ON {t} TO cal"))
+            .await
+            .unwrap();
+    }
+    let cal = server.connect_as("cal", "pw").await.unwrap();
+    for t in &tables {
+        let parts: Vec<&str> = t.split('.').collect();
+        let listed = |sql: String| {
+            let cal = &cal;
+            async move {
+                let rows = cal.query(&sql, &[]).await.unwrap();
+                rows.iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let columns = listed(format!(
+            "SELECT column_name FROM information_schema.columns WHERE table_catalog = '{}' \
+             AND table_schema = '{}' AND table_name = '{}' ORDER BY ordinal_position",
+            parts[0], parts[1], parts[2]
+        ))
+        .await;
+        assert_eq!(columns, vec!["id", "region"], "{t}");
+        let all = listed(format!(
+            "SELECT count(*)::text FROM information_schema.columns WHERE table_catalog = '{}' \
+             AND table_name = 'accounts' AND column_name IN ('balance', 'phone')",
+            parts[0]
+        ))
+        .await;
+        assert_eq!(all, vec!["0"], "{t}");
+    }
+
     // Each statement's audit record holds what it sent to each source,
     // the row filter included.
     let audited = admin

@@ -149,6 +149,9 @@ pub struct Authorizer {
     /// Privilege rules by the role they name, objects split: the model's
     /// matcher evaluated over the rules that can match (see `decide`).
     privileges: HashMap<String, Vec<(usize, Vec<objects::Part>)>>,
+    /// Masks and denies on one column of one table, by the table: (rule,
+    /// column).
+    column_rules: HashMap<String, Vec<(usize, String)>>,
 }
 
 impl std::fmt::Debug for Authorizer {
@@ -210,7 +213,20 @@ impl Authorizer {
         }
         let mut on_object: HashMap<String, Vec<usize>> = HashMap::new();
         let mut privileges: HashMap<String, Vec<(usize, Vec<objects::Part>)>> = HashMap::new();
+        let mut column_rules: HashMap<String, Vec<(usize, String)>> = HashMap::new();
         for (i, rule) in snapshot.rules.iter().enumerate() {
+            let restricts = rule.kind == RuleKind::Mask
+                || (rule.kind == RuleKind::Privilege && rule.effect == Effect::Deny);
+            if let (true, Some(parts)) = (restricts, objects::split(&rule.object)) {
+                if let [objects::Part::Name(_), objects::Part::Name(_), objects::Part::Name(_), objects::Part::Name(column)] =
+                    parts.as_slice()
+                {
+                    column_rules
+                        .entry(objects::join(&parts[..3]))
+                        .or_default()
+                        .push((i, column.clone()));
+                }
+            }
             if rule.kind != RuleKind::Privilege {
                 on_object.entry(rule.object.clone()).or_default().push(i);
             } else if let Some(parts) = objects::split(&rule.object) {
@@ -229,6 +245,7 @@ impl Authorizer {
             listed: Mutex::default(),
             on_object,
             privileges,
+            column_rules,
         })
     }
 
@@ -429,6 +446,26 @@ impl Authorizer {
                     RuleKind::Privilege => r.effect == Effect::Deny && roles.contains(&r.subject),
                 }
         })
+    }
+
+    /// A mask or deny of `roles` (a subject's [`Self::effective_roles`])
+    /// on a column of table `table` (`catalog.schema.table`) that the table
+    /// does not have (`columns`: all of its columns). Such a rule was left
+    /// behind by a rename whose rule change did not land (see
+    /// [`crate::rename`]); the table is not read past it.
+    pub fn orphaned_column_rule(
+        &self,
+        roles: &[String],
+        table: &str,
+        columns: &[String],
+    ) -> Option<&Rule> {
+        self.column_rules
+            .get(table)
+            .into_iter()
+            .flatten()
+            .filter(|(_, column)| !columns.contains(column))
+            .filter_map(|(i, _)| self.snapshot.rules.get(*i))
+            .find(|r| roles.contains(&r.subject))
     }
 
     /// Whether catalog listings (`information_schema`, `pg_catalog`,

@@ -39,6 +39,11 @@ pub enum PolicyError {
     /// whole. The message names the location as written, never the table.
     #[error("permission denied for location \"{0}\": a table's location must be inside the lake, and hold or be inside only tables you may read whole")]
     Location(String),
+    /// An external table whose folder holds (or is inside) a table the
+    /// reader may not read whole (`42501`), named as the statement
+    /// resolved it.
+    #[error("permission denied for table {0}: its files hold or are inside a table you may not read whole")]
+    Files(String),
     /// Only superusers may do this (`42501`).
     #[error("permission denied: {0} requires the SUPERUSER attribute")]
     SuperuserOnly(String),

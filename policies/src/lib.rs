@@ -10,6 +10,7 @@
 //!                filters, masks
 //! barrier        RowSecurity: leaky predicates stay above row filters
 //! storage        which lake folders a user may register as a table
+//! rename         rules follow a column through RENAME COLUMN
 //! error          PolicyError (the gateway maps it to SQLSTATEs)
 //! ```
 //!
@@ -30,6 +31,7 @@ pub mod authorizer;
 pub mod barrier;
 pub mod error;
 pub mod objects;
+pub mod rename;
 pub mod rewrite;
 pub mod storage;
 

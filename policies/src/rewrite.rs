@@ -253,6 +253,28 @@ impl<'a> Walk<'a> {
             }
             return Err(PolicyError::Hidden(shown));
         }
+        // A mask or deny on a column the table no longer has (a rename
+        // whose rule change did not land): closed, never unmasked.
+        let all_columns: Vec<String> = scan
+            .source
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        if let Some(rule) = self
+            .auth
+            .orphaned_column_rule(&self.roles, &object, &all_columns)
+        {
+            return Err(PolicyError::Broken {
+                what: format!("the rules on {}", rule.object),
+                message: format!(
+                    "table {} has no such column (renamed or dropped without its rules); \
+                     ask its owner to move or drop them",
+                    resolved.table
+                ),
+            });
+        }
         // A table's owner is not subject to its row policies (PostgreSQL's
         // rule without FORCE ROW LEVEL SECURITY); masks still apply.
         let filters: Vec<&Rule> = if self.auth.owns(self.subject, &object) {

@@ -10,6 +10,10 @@
 //! whole ([`Authorizer::reads_whole`]). The location is compared in its
 //! canonical form (`weir_catalog::LakeLocation::canonical`: one spelling,
 //! links followed), segment by segment.
+//!
+//! Tables come and go after a registration: [`may_scan`] asks the same
+//! question again, of the reading user, at every read of an external table
+//! inside the lake.
 
 use crate::authorizer::{Authorizer, Subject};
 use crate::{PolicyError, Result};
@@ -38,14 +42,57 @@ pub fn may_register(
     }
     let refuse = || PolicyError::Location(written.to_owned());
     let path = path.ok_or_else(refuse)?;
-    for table in tables {
+    if reads_all_around(auth, subject, path, tables.iter()) {
+        Ok(())
+    } else {
+        Err(refuse())
+    }
+}
+
+/// May `subject` read the files of external table `object`, whose location
+/// lies at `path` below the lake root (`None`: outside it, where a
+/// superuser registered it and no lake table can be)? Every other table
+/// whose files are inside its folder, or that holds it, must be one the
+/// reader may read whole, now: a table created there since the
+/// registration is covered. (`object`'s own rules apply to it as to any
+/// table.)
+pub fn may_scan(
+    auth: &Authorizer,
+    subject: &Subject,
+    object: &str,
+    path: Option<&[String]>,
+    tables: &[TableFiles],
+) -> Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    if auth.is_superuser(subject)
+        || reads_all_around(
+            auth,
+            subject,
+            path,
+            tables.iter().filter(|t| t.object != object),
+        )
+    {
+        Ok(())
+    } else {
+        Err(PolicyError::Files(object.to_owned()))
+    }
+}
+
+/// Whether every one of `tables` whose files overlap `path` (inside it,
+/// or holding it) is one `subject` may read whole.
+fn reads_all_around<'a>(
+    auth: &Authorizer,
+    subject: &Subject,
+    path: &[String],
+    mut tables: impl Iterator<Item = &'a TableFiles>,
+) -> bool {
+    tables.all(|table| {
         let Some(files) = table.path.as_deref() else {
-            continue;
+            return true;
         };
         let overlaps = files.starts_with(path) || path.starts_with(files);
-        if overlaps && !auth.reads_whole(subject, &table.object) {
-            return Err(refuse());
-        }
-    }
-    Ok(())
+        !overlaps || auth.reads_whole(subject, &table.object)
+    })
 }

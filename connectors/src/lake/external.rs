@@ -176,6 +176,18 @@ pub fn file_schema(def: &ExternalTable) -> Result<SchemaRef> {
     Ok(Arc::new(Schema::new(fields)))
 }
 
+/// Where the files of an external table are (its URI, as the table reads
+/// it), from its provider; `None` for any other table.
+pub fn files_of(provider: &dyn TableProvider) -> Option<String> {
+    let any = provider.as_any();
+    if let Some(table) = any.downcast_ref::<super::file_errors::LocatedTable>() {
+        return Some(table.url().as_str().to_owned());
+    }
+    any.downcast_ref::<super::text_fields::LenientTable>()
+        .and_then(|t| t.url())
+        .map(|url| url.as_str().to_owned())
+}
+
 /// The table provider of a registered external table.
 pub fn provider(lake: &Lakehouse, def: &ExternalTable) -> Result<Arc<dyn TableProvider>> {
     let null_bad_rows = check_options(def)?;
@@ -191,6 +203,7 @@ pub fn provider(lake: &Lakehouse, def: &ExternalTable) -> Result<Arc<dyn TablePr
     if (null_bad_rows || null_value.is_some()) && def.format != FileFormat::Parquet {
         // Read every field as text, then convert with TRY_CAST semantics.
         let keep = in_partition_folders(&options);
+        let files = url.clone();
         let inner: Arc<dyn TableProvider> = if def.format == FileFormat::Json {
             // Each line split by serde_json.
             let options =
@@ -211,15 +224,18 @@ pub fn provider(lake: &Lakehouse, def: &ExternalTable) -> Result<Arc<dyn TablePr
                 .with_schema(text);
             Arc::new(ListingTable::try_new(config)?)
         };
-        return Ok(Arc::new(super::text_fields::LenientTable::with_nulls(
-            inner,
-            declared,
-            def.partition_columns.len(),
-            qualified(lake, def),
-            keep,
-            null_value,
-            !null_bad_rows,
-        )?));
+        return Ok(Arc::new(
+            super::text_fields::LenientTable::with_nulls(
+                inner,
+                declared,
+                def.partition_columns.len(),
+                qualified(lake, def),
+                keep,
+                null_value,
+                !null_bad_rows,
+            )?
+            .located(files),
+        ));
     }
     let config = ListingTableConfig::new(url.clone())
         .with_listing_options(options.clone())

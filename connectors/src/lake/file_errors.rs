@@ -54,6 +54,11 @@ impl LocatedTable {
             qualified,
         }
     }
+
+    /// Where its files are.
+    pub fn url(&self) -> &ListingTableUrl {
+        &self.url
+    }
 }
 
 #[async_trait]

@@ -16,6 +16,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::Session;
+use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -45,6 +46,8 @@ pub struct LenientTable {
     null_value: Option<String>,
     /// A field that does not fit fails the query (else it reads as NULL).
     strict: bool,
+    /// Where its files are, when it is an external table's.
+    url: Option<ListingTableUrl>,
 }
 
 impl LenientTable {
@@ -96,7 +99,19 @@ impl LenientTable {
             keep,
             null_value,
             strict,
+            url: None,
         })
+    }
+
+    /// The same, reading the files at `url`.
+    pub fn located(mut self, url: ListingTableUrl) -> Self {
+        self.url = Some(url);
+        self
+    }
+
+    /// Where its files are, when it is an external table's.
+    pub fn url(&self) -> Option<&ListingTableUrl> {
+        self.url.as_ref()
     }
 }
 

@@ -174,7 +174,9 @@ impl Engine {
         }
 
         let mut session_config = SessionConfig::new()
-            .with_information_schema(true)
+            // Served by each session's catalog view (`visible`), so that it lists
+            // only what the user may see.
+            .with_information_schema(false)
             .with_default_catalog_and_schema(LAKE, "public")
             .with_create_default_catalog_and_schema(false)
             .with_batch_size(config.batch_size.max(1));

@@ -6,6 +6,13 @@
 //! `SHOW TABLES` agree with what the user may read, and a hidden table
 //! answers exactly as a missing one does.
 //!
+//! Listings read a second view of the same objects ([`VisibleCatalogs`]'s
+//! listing view): there a table shows only the columns the user holds
+//! some privilege on, as PostgreSQL's `information_schema.columns` does,
+//! so `pg_attribute`, psql's `\d` and tab completion name no column the
+//! user may not use. Planning keeps every column, so a statement naming a
+//! denied column fails with `42501`, not as a missing column.
+//!
 //! Decisions are the policies' current ones ([`Authorizer::lists`]), read
 //! at each lookup, so a GRANT shows up in listings at once. Superusers see
 //! everything. Writes (registering, dropping) pass through untouched: the
@@ -18,8 +25,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::information_schema::InformationSchemaProvider;
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, SchemaProvider, Session, TableProvider,
+};
+use datafusion::datasource::TableType;
 use datafusion::error::Result;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables};
 use weir_policies::objects::object_name;
 use weir_policies::{Policies, Subject};
@@ -51,17 +65,34 @@ pub struct VisibleCatalogs {
     /// session's life (psql reads an OID, then asks about it).
     pg_catalogs: Mutex<HashMap<String, Arc<dyn SchemaProvider>>>,
     this: std::sync::Weak<VisibleCatalogs>,
+    /// The view listings read: `None` in that view itself, whose tables
+    /// show only the columns the user holds a privilege on.
+    listing: Option<Arc<VisibleCatalogs>>,
 }
 
 impl VisibleCatalogs {
     /// The catalogs as `subject` sees them.
     pub fn new(shared: Shared, subject: Subject) -> Arc<Self> {
+        let listing = Self::view(shared.clone(), subject.clone(), None);
+        Self::view(shared, subject, Some(listing))
+    }
+
+    fn view(shared: Shared, subject: Subject, listing: Option<Arc<Self>>) -> Arc<Self> {
         Arc::new_cyclic(|this| Self {
             shared,
             subject,
             pg_catalogs: Mutex::default(),
             this: this.clone(),
+            listing,
         })
+    }
+
+    /// The view `information_schema` and `pg_catalog` list from.
+    fn listing(&self) -> Option<Arc<Self>> {
+        match &self.listing {
+            Some(listing) => Some(Arc::clone(listing)),
+            None => self.this.upgrade(),
+        }
     }
 
     fn lists(&self, parts: &[&str]) -> bool {
@@ -69,7 +100,38 @@ impl VisibleCatalogs {
         auth.is_superuser(&self.subject) || auth.lists(&self.subject, &object_name(parts))
     }
 
+    /// `table` as listings show it to the user: only the columns they hold
+    /// some privilege on (none hidden from a superuser).
+    fn listed_columns(
+        &self,
+        parts: [&str; 3],
+        table: Arc<dyn TableProvider>,
+    ) -> Arc<dyn TableProvider> {
+        let auth = self.shared.policies.current();
+        if auth.is_superuser(&self.subject) {
+            return table;
+        }
+        let schema = table.schema();
+        let shown: Vec<usize> = (0..schema.fields().len())
+            .filter(|i| {
+                let column = schema.field(*i).name();
+                auth.sees(
+                    &self.subject,
+                    &object_name(&[parts[0], parts[1], parts[2], column.as_str()]),
+                    &[],
+                )
+            })
+            .collect();
+        if shown.len() == schema.fields().len() {
+            return table;
+        }
+        Arc::new(ListedColumns::new(table, shown))
+    }
+
     fn pg_catalog(&self, catalog: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if let Some(listing) = &self.listing {
+            return listing.pg_catalog(catalog);
+        }
         let mut cache = match self.pg_catalogs.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -157,10 +219,13 @@ impl CatalogProvider for VisibleCatalog {
         if name == "pg_catalog" {
             return self.list.pg_catalog(&self.name);
         }
-        let inner = self.inner.schema(name)?;
         if name == "information_schema" {
-            return Some(inner);
+            // Served here rather than by DataFusion's session (the engine
+            // turns its own off), so that it reads the listing view.
+            let listing: Arc<dyn CatalogProviderList> = self.list.listing()?;
+            return Some(Arc::new(InformationSchemaProvider::new(listing)));
         }
+        let inner = self.inner.schema(name)?;
         if !self.list.lists(&[&self.name, name]) {
             return None;
         }
@@ -231,7 +296,14 @@ impl SchemaProvider for VisibleSchema {
         if !self.lists(name) {
             return Ok(None);
         }
-        self.inner.table(name).await
+        let table = self.inner.table(name).await?;
+        Ok(match (table, &self.list.listing) {
+            (Some(table), None) => Some(
+                self.list
+                    .listed_columns([&self.catalog, &self.schema, name], table),
+            ),
+            (table, _) => table,
+        })
     }
 
     fn table_exist(&self, name: &str) -> bool {
@@ -248,5 +320,77 @@ impl SchemaProvider for VisibleSchema {
 
     fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         self.inner.deregister_table(name)
+    }
+}
+
+/// A table as a listing shows it: some of its columns. Listings read only
+/// its schema; a scan reads the inner table's columns at those places.
+#[derive(Debug)]
+struct ListedColumns {
+    inner: Arc<dyn TableProvider>,
+    /// The inner table's positions of the columns shown.
+    shown: Vec<usize>,
+    schema: SchemaRef,
+}
+
+impl ListedColumns {
+    fn new(inner: Arc<dyn TableProvider>, shown: Vec<usize>) -> Self {
+        let full = inner.schema();
+        let fields: Vec<_> = shown
+            .iter()
+            .map(|i| Arc::clone(&full.fields()[*i]))
+            .collect();
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
+            fields,
+            full.metadata().clone(),
+        ));
+        Self {
+            inner,
+            shown,
+            schema,
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for ListedColumns {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    fn get_table_definition(&self) -> Option<&str> {
+        self.inner.get_table_definition()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let inner: Vec<usize> = match projection {
+            Some(p) => p
+                .iter()
+                .filter_map(|i| self.shown.get(*i).copied())
+                .collect(),
+            None => self.shown.clone(),
+        };
+        self.inner.scan(state, Some(&inner), filters, limit).await
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
     }
 }

@@ -40,14 +40,61 @@ impl Session {
             return Ok(plan);
         }
         let catalog = &state.config_options().catalog;
-        Ok(weir_policies::rewrite::enforce(
+        let plan = weir_policies::rewrite::enforce(
             plan,
             &auth,
             &subject,
             &catalog.default_catalog,
             &catalog.default_schema,
             &PolicyExprs(state),
-        )?)
+        )?;
+        self.may_read_files(&plan, &auth, &subject).await?;
+        Ok(plan)
+    }
+
+    /// The files of each external table `plan` reads, checked again (see
+    /// [`weir_policies::storage::may_scan`]): a table created inside or
+    /// around an external table's folder since its registration is not
+    /// read through it by anyone who may not read that table whole.
+    async fn may_read_files(
+        &mut self,
+        plan: &LogicalPlan,
+        auth: &weir_policies::Authorizer,
+        subject: &weir_policies::Subject,
+    ) -> Result<()> {
+        use datafusion::common::tree_node::TreeNodeRecursion;
+        let (catalog, schema) = {
+            let c = &self.statement_state().state.config_options().catalog;
+            (c.default_catalog.clone(), c.default_schema.clone())
+        };
+        let mut external: Vec<(String, String)> = Vec::new();
+        plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node {
+                let files = datafusion::datasource::source_as_provider(&scan.source)
+                    .ok()
+                    .and_then(|p| weir_connectors::lake::external::files_of(p.as_ref()));
+                if let Some(files) = files {
+                    let r = scan.table_name.clone().resolve(&catalog, &schema);
+                    let object = weir_policies::objects::object_name(&[
+                        r.catalog.as_ref(),
+                        r.schema.as_ref(),
+                        r.table.as_ref(),
+                    ]);
+                    external.push((object, files));
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        if external.is_empty() {
+            return Ok(());
+        }
+        let lake = self.engine.lake().clone();
+        let tables = self.lake_table_files().await?;
+        for (object, files) in external {
+            let path = lake.location().inside(&files);
+            weir_policies::storage::may_scan(auth, subject, &object, path.as_deref(), &tables)?;
+        }
+        Ok(())
     }
 
     /// Plan a query (or EXPLAIN): body, result columns, parameters.

@@ -63,8 +63,18 @@ impl Session {
         if auth.is_superuser(&subject) {
             return Ok(());
         }
-        let lake = self.engine.lake();
-        let tables: Vec<weir_policies::storage::TableFiles> = lake
+        let tables = self.lake_table_files().await?;
+        let path = self.engine.lake().location().inside(location);
+        weir_policies::storage::may_register(&auth, &subject, written, path.as_deref(), &tables)?;
+        Ok(())
+    }
+
+    /// Every table of the lake and where its files are.
+    pub(super) async fn lake_table_files(
+        &mut self,
+    ) -> Result<Vec<weir_policies::storage::TableFiles>> {
+        let lake = self.engine.lake().clone();
+        Ok(lake
             .table_locations()
             .await?
             .into_iter()
@@ -72,24 +82,25 @@ impl Session {
                 object: object_name(&[LAKE, &schema, &table]),
                 path: lake.location().inside(&uri),
             })
-            .collect();
-        let path = lake.location().inside(location);
-        weir_policies::storage::may_register(&auth, &subject, written, path.as_deref(), &tables)?;
-        Ok(())
+            .collect())
     }
 
-    /// The creator of a table or schema owns it: every privilege on it,
-    /// with the right to grant them (superusers need none).
+    /// The creator of a new table or schema owns it: every privilege on
+    /// it, with the right to grant them (superusers need none). It starts
+    /// with that rule only: none left on its name by an earlier object.
     async fn take_ownership<S: AsRef<str>>(&mut self, parts: &[S]) -> Result<()> {
         let policies = Arc::clone(self.engine.policies());
         let subject = self.subject();
+        let object = object_name(parts);
         if policies.current().is_superuser(&subject) {
+            policies.store().adopt(&object, None).await?;
+            policies.refresh().await?;
             return Ok(());
         }
         let rule = Rule {
             kind: RuleKind::Privilege,
             subject: subject.user.clone(),
-            object: object_name(parts),
+            object: object.clone(),
             action: "all".into(),
             effect: Effect::Allow,
             grant_option: true,
@@ -97,9 +108,53 @@ impl Session {
             expression: String::new(),
             grantor: subject.user,
         };
-        policies.store().add_rules(&[rule], &[]).await?;
+        policies.store().adopt(&object, Some(&rule)).await?;
         policies.refresh().await?;
         Ok(())
+    }
+
+    /// Whether the object `parts` names is one the session may not see at
+    /// all (no privilege on it or on anything in it): every statement
+    /// answers for it exactly as for a missing one.
+    fn hidden<S: AsRef<str>>(&self, parts: &[S]) -> bool {
+        let auth = self.engine.policies().current();
+        let subject = self.subject();
+        !(auth.is_superuser(&subject) || auth.lists(&subject, &object_name(parts)))
+    }
+
+    /// Whether lake table `schema.table` exists for this session; if not,
+    /// the error PostgreSQL gives for a statement naming it (`what`:
+    /// `table` for DROP, `relation` for ALTER; `written`: the name as the
+    /// statement spelt it), or `None` with `IF EXISTS` (its notice sent).
+    /// A hidden schema or table answers exactly as a missing one.
+    async fn table_for_change(
+        &mut self,
+        schema: &str,
+        table: &str,
+        (what, written): (&str, &str),
+        if_exists: bool,
+    ) -> Result<bool> {
+        let lake = self.engine.lake().clone();
+        let message = if !lake.schema_exists(schema).await? || self.hidden(&[LAKE, schema]) {
+            format!("schema \"{schema}\" does not exist")
+        } else if !lake.table_exists(schema, table).await? || self.hidden(&[LAKE, schema, table]) {
+            format!("{what} \"{written}\" does not exist")
+        } else {
+            return Ok(true);
+        };
+        if !if_exists {
+            return Err(if message.starts_with("schema") {
+                weir_catalog::CatalogError::NoSuchSchema(schema.to_owned()).into()
+            } else {
+                WeirError::UndefinedTable(message)
+            });
+        }
+        self.events.notices.push((
+            "NOTICE",
+            crate::error::SqlState::SUCCESSFUL_COMPLETION,
+            format!("{message}, skipping"),
+        ));
+        Ok(false)
     }
 
     /// A dropped object's rules go with it.
@@ -259,18 +314,50 @@ impl Session {
             }
         }
         let lake = self.engine.lake().clone();
-        if lake.table_exists(&schema, &table).await? {
-            self.authorize(Action::Alter, &[LAKE, &schema, &table])?;
-        } else {
-            if alter.if_exists {
-                return Ok(());
-            }
-            return Err(
-                weir_catalog::CatalogError::NoSuchTable(format!("{schema}.{table}")).into(),
-            );
+        let written = ("relation", name.as_str());
+        if !self
+            .table_for_change(&schema, &table, written, alter.if_exists)
+            .await?
+        {
+            return Ok(());
         }
+        self.authorize(Action::Alter, &[LAKE, &schema, &table])?;
         ddl::alter_table(&lake, &schema, &table, &changes).await?;
+        self.rules_follow_columns(&[LAKE, &schema, &table], &changes)
+            .await?;
         self.apply_params();
+        Ok(())
+    }
+
+    /// After `changes` to a table's columns: a renamed column keeps its
+    /// rules (moved to the new name; row filters and masks that name it
+    /// rewritten), a dropped column's rules go with it (see
+    /// [`weir_policies::rename`]).
+    async fn rules_follow_columns(
+        &mut self,
+        table: &[&str; 3],
+        changes: &[ColumnChange],
+    ) -> Result<()> {
+        let policies = Arc::clone(self.engine.policies());
+        let column = |name: &str| object_name(&[table[0], table[1], table[2], name]);
+        let table_object = object_name(table);
+        for change in changes {
+            match change {
+                ColumnChange::Rename { from, to } => {
+                    let rewrite =
+                        |e: &str| weir_policies::rename::rename_in_expression(e, from, to);
+                    policies
+                        .store()
+                        .rename_column(&table_object, (&column(from), &column(to)), &rewrite)
+                        .await?;
+                }
+                ColumnChange::Drop { name, .. } => {
+                    policies.store().forget_object(&column(name)).await?;
+                }
+                ColumnChange::Add { .. } => {}
+            }
+        }
+        policies.refresh().await?;
         Ok(())
     }
 
@@ -303,17 +390,33 @@ impl Session {
                         self.lake_schema(Some(catalog), schema)?
                     }
                 };
+                if !lake.schema_exists(&schema).await? || self.hidden(&[LAKE, &schema]) {
+                    if !d.if_exists {
+                        return Err(weir_catalog::CatalogError::NoSuchSchema(schema).into());
+                    }
+                    self.events.notices.push((
+                        "NOTICE",
+                        crate::error::SqlState::SUCCESSFUL_COMPLETION,
+                        format!("schema \"{schema}\" does not exist, skipping"),
+                    ));
+                    return Ok("DROP SCHEMA".to_owned());
+                }
                 self.authorize(Action::Drop, &[LAKE, &schema])?;
-                lake.drop_schema(&schema, d.if_exists, d.cascade).await?;
+                lake.drop_schema(&schema, false, d.cascade).await?;
                 self.forget(&[LAKE, &schema]).await?;
                 "DROP SCHEMA".to_owned()
             }
             LogicalPlan::Ddl(DdlStatement::DropTable(d)) => {
                 let (schema, table) = self.lake_table(&d.name)?;
-                if lake.table_exists(&schema, &table).await? {
-                    self.authorize(Action::Drop, &[LAKE, &schema, &table])?;
+                let written = d.name.table().to_owned();
+                if !self
+                    .table_for_change(&schema, &table, ("table", &written), d.if_exists)
+                    .await?
+                {
+                    return Ok("DROP TABLE".to_owned());
                 }
-                lake.drop_table(&schema, &table, d.if_exists).await?;
+                self.authorize(Action::Drop, &[LAKE, &schema, &table])?;
+                lake.drop_table(&schema, &table, false).await?;
                 self.forget(&[LAKE, &schema, &table]).await?;
                 "DROP TABLE".to_owned()
             }
