@@ -178,6 +178,8 @@ impl SqlState {
     pub const ACTIVE_SQL_TRANSACTION: Self = Self("25001");
     /// `57P01` admin_shutdown
     pub const ADMIN_SHUTDOWN: Self = Self("57P01");
+    /// `57P03` cannot_connect_now
+    pub const CANNOT_CONNECT_NOW: Self = Self("57P03");
     /// `42702` ambiguous_column
     pub const AMBIGUOUS_COLUMN: Self = Self("42702");
     /// `55P02` cant_change_runtime_param
@@ -686,6 +688,12 @@ fn policy_to_client(e: &weir_policies::PolicyError) -> ClientError {
         | P::Location(_)
         | P::Files(_) => ClientError::new(SqlState::INSUFFICIENT_PRIVILEGE, e.to_string()),
         P::Broken { .. } => ClientError::new(SqlState::INVALID_OBJECT_DEFINITION, e.to_string()),
+        P::Unconfirmed { .. } => ClientError::new(SqlState::CANNOT_CONNECT_NOW, e.to_string())
+            .hint(Some(
+                "Statements of users who are not superusers wait for the catalog database; \
+                 retry when it answers."
+                    .into(),
+            )),
         P::Model(_) => ClientError::new(SqlState::INTERNAL_ERROR, e.to_string()),
         P::Catalog(c) => catalog_to_client(c),
         P::DataFusion(d) => datafusion_to_client(d),

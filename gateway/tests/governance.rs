@@ -618,6 +618,90 @@ async fn a_grant_on_one_server_reaches_another_on_the_same_catalog_within_two_se
     .unwrap();
 }
 
+/// Fail closed: a server that cannot confirm the rule version with the
+/// catalog database for ten poll intervals refuses the statements of users
+/// who are not superusers with 57P03 (a REVOKE made on another server
+/// might be missing), and serves them again once it can.
+#[tokio::test]
+async fn a_server_that_cannot_confirm_its_rules_fails_closed() {
+    let (db, admin_db) = common::create_pg_database("weir_stale").await;
+    let link = common::CatalogLink::start().await;
+    let lake = tempfile::tempdir().unwrap();
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/{db}?sslmode=disable",
+        link.port
+    );
+    let server = TestServer::start_with(|c| {
+        c.lake.catalog_url = Some(url);
+        c.lake.location = Some(lake.path().display().to_string());
+        c.auth.policy_poll_ms = 100;
+    })
+    .await;
+    let admin = server.client().await;
+    admin
+        .batch_execute(
+            "CREATE SCHEMA st; CREATE TABLE st.t (id INT); INSERT INTO st.t VALUES (1);
+             CREATE USER ann PASSWORD 'pw'; GRANT SELECT ON st.t TO ann",
+        )
+        .await
+        .unwrap();
+    let ann = server.connect_as("ann", "pw").await.unwrap();
+    assert_eq!(count(&ann, "SELECT count(*) FROM st.t").await, 1);
+
+    link.cut();
+    let cut = std::time::Instant::now();
+    let refused = loop {
+        // (A parameter: constant statements are answered from a cache.)
+        match ann.query("SELECT $1::bigint", &[&1i64]).await {
+            Err(e) => break e,
+            Ok(_) => {
+                assert!(
+                    cut.elapsed() < std::time::Duration::from_secs(30),
+                    "still serving unconfirmed rules"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(sqlstate(&refused), "57P03", "{}", message(&refused));
+    assert!(
+        message(&refused).contains("catalog database"),
+        "{}",
+        message(&refused)
+    );
+    let (code, _) = fails(&ann, "SELECT count(*) FROM st.t").await;
+    assert_eq!(code, "57P03");
+    // A superuser is not refused (a statement that needs no catalog runs).
+    assert_eq!(count(&admin, "SELECT 2::bigint").await, 2);
+
+    link.restore();
+    let restored = std::time::Instant::now();
+    loop {
+        match ann.query("SELECT count(*) FROM st.t", &[]).await {
+            Ok(rows) => {
+                assert_eq!(rows[0].get::<_, i64>(0), 1);
+                break;
+            }
+            Err(e) => {
+                assert!(
+                    restored.elapsed() < std::time::Duration::from_secs(30),
+                    "never served again: {}",
+                    message(&e)
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+    drop((ann, admin, server));
+    let mut admin_db = admin_db;
+    sqlx::Executor::execute(
+        &mut admin_db,
+        format!("DROP DATABASE {db} WITH (FORCE)").as_str(),
+    )
+    .await
+    .unwrap();
+}
+
 /// The first column of every row, as text, in order.
 async fn column(c: &Client, sql: &str) -> Vec<String> {
     let rows = c.simple_query(sql).await.unwrap();

@@ -243,6 +243,44 @@ async fn tokens_signed_by_known_keys_log_in_and_carry_roles_and_claims() {
         texts(&c, "SELECT region FROM lake.jwt_demo.sales").await,
         vec!["US"]
     );
+    // What a policy reads cannot be changed from the session: the claims
+    // are the token's, the roles the login's.
+    for spoof in [
+        "SET weir.jwt.region = 'EU'",
+        "SET SESSION weir.jwt.region TO 'EU'",
+        "RESET weir.jwt.region",
+        "SELECT set_config('weir.jwt.region', 'EU', false)",
+        "SET ROLE weir",
+        "SET SESSION AUTHORIZATION weir",
+    ] {
+        let e = c.batch_execute(spoof).await.unwrap_err();
+        assert!(!sqlstate(&e).starts_with("XX"), "{spoof}: {}", message(&e));
+    }
+    assert_eq!(
+        texts(&c, "SELECT region FROM lake.jwt_demo.sales").await,
+        vec!["US"]
+    );
+    assert_eq!(texts(&c, "SELECT current_user").await, vec!["tok_bob"]);
+    // Nor from the startup packet's options.
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host(server.addr.ip().to_string())
+        .port(server.addr.port())
+        .user("tok_bob")
+        .password(sign(Algorithm::RS256, Some("rsa-1"), &rsa(), &us))
+        .dbname("lake")
+        .options("-c weir.jwt.region=EU");
+    if let Ok((spoofed, conn)) = config.connect(tokio_postgres::NoTls).await {
+        tokio::spawn(conn);
+        assert_eq!(
+            texts(&spoofed, "SELECT region FROM lake.jwt_demo.sales").await,
+            vec!["US"]
+        );
+        assert_eq!(
+            texts(&spoofed, "SELECT current_setting('weir.jwt.region')").await,
+            vec!["US"]
+        );
+    }
     // Without the analyst role in the token, the table is not there at all.
     let mut no_roles = claims("tok_cy");
     no_roles["groups"] = json!([]);
@@ -544,6 +582,9 @@ include /etc/ldap/schema/inetorgperson.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
 pidfile {d}/slapd.pid
+# A name with an empty password binds (unauthenticated, RFC 4513 5.1.2):
+# Weir must refuse empty passwords itself, and the tests show it does.
+allow bind_anon_dn
 TLSCertificateFile {fixtures}/test-cert.pem
 TLSCertificateKeyFile {fixtures}/test-key.pem
 database mdb
@@ -724,9 +765,16 @@ async fn ldap_search_and_bind_over_ldaps_and_a_directory_that_is_down() {
     );
     let e = server.connect_as("otto", "bad").await.unwrap_err();
     assert_eq!(sqlstate(&e), "28P01");
-    // A filter-injection attempt finds nobody.
-    let e = server.connect_as("*", "otto-pw").await.unwrap_err();
-    assert_eq!(sqlstate(&e), "28P01");
+    // A filter-injection attempt finds nobody: `ott*` unescaped would find
+    // otto alone and bind as him.
+    for name in ["*", "ott*", "otto)(uid=*"] {
+        let e = server.connect_as(name, "otto-pw").await.unwrap_err();
+        assert_eq!(sqlstate(&e), "28P01", "{name}: {}", message(&e));
+    }
+    // An empty password would bind unauthenticated (the directory allows
+    // it): Weir refuses it first.
+    let e = server.connect_as("otto", "").await.unwrap_err();
+    assert_eq!(sqlstate(&e), "28P01", "{}", message(&e));
 
     // The directory goes away: LDAP logins fail with 28000 in time,
     // password logins (the admin) are unaffected.
@@ -737,6 +785,39 @@ async fn ldap_search_and_bind_over_ldaps_and_a_directory_that_is_down() {
     assert!(started.elapsed() < std::time::Duration::from_secs(11));
     let admin = server.client().await;
     assert_eq!(texts(&admin, "SELECT current_user").await, vec!["weir"]);
+}
+
+/// A directory that accepts the connection and never answers: the login
+/// fails with 28000 within the configured time, and other logins go on.
+#[tokio::test]
+async fn an_ldap_directory_that_never_answers_fails_logins_in_time() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            open.push(conn); // accepted, never read nor answered
+        }
+    });
+    let server = TestServer::start_with(ldap_server(weir_gateway::config::LdapConfig {
+        url: format!("ldap://127.0.0.1:{port}"),
+        prefix: "uid=".into(),
+        suffix: ",ou=people,dc=weir,dc=test".into(),
+        timeout_ms: 1000,
+        ..Default::default()
+    }))
+    .await;
+    let started = std::time::Instant::now();
+    let e = server.connect_as("otto", "otto-pw").await.unwrap_err();
+    assert_eq!(sqlstate(&e), "28000", "{}", message(&e));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let admin = server.client().await;
+    assert_eq!(texts(&admin, "SELECT current_user").await, vec!["weir"]);
+    held.abort();
 }
 
 #[tokio::test]

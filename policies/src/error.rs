@@ -56,6 +56,14 @@ pub enum PolicyError {
         /// Why.
         message: String,
     },
+    /// The rules in force could not be confirmed against the catalog
+    /// database for too long (`57P03`): statements of non-superusers fail
+    /// until they are.
+    #[error("cannot confirm the access rules in force: the catalog database has not answered for {seconds} s")]
+    Unconfirmed {
+        /// Since when, in seconds.
+        seconds: u64,
+    },
     /// The access model or a rule could not be evaluated (`XX000`).
     #[error("access rules: {0}")]
     Model(String),

@@ -35,12 +35,17 @@ pub mod rename;
 pub mod rewrite;
 pub mod storage;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use authorizer::{Action, Authorizer, Decision, Subject, PUBLIC};
 pub use error::{PolicyError, Result};
 use weir_catalog::AccessStore;
+
+/// How many poll intervals may pass without the stored version confirmed
+/// before statements of non-superusers fail closed.
+pub const STALE_AFTER_POLLS: u32 = 10;
 
 /// The rules in force on this server.
 #[derive(Debug)]
@@ -49,6 +54,12 @@ pub struct Policies {
     current: RwLock<Arc<Authorizer>>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// When this server last read the stored version (ms since `started`).
+    confirmed_ms: AtomicU64,
+    /// How long the rules in force may go unconfirmed (ms; `u64::MAX`:
+    /// forever, when nothing polls).
+    stale_after_ms: AtomicU64,
+    started: Instant,
 }
 
 impl Policies {
@@ -59,7 +70,31 @@ impl Policies {
             store,
             current: RwLock::new(Arc::new(authorizer)),
             reloading: tokio::sync::Mutex::new(()),
+            confirmed_ms: AtomicU64::new(0),
+            stale_after_ms: AtomicU64::new(u64::MAX),
+            started: Instant::now(),
         })
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Fail closed: an error if this server has not confirmed the stored
+    /// rule version for [`STALE_AFTER_POLLS`] poll intervals (the catalog
+    /// database cannot be reached, so a REVOKE made elsewhere may be
+    /// missing). Statements of non-superusers ask this first.
+    pub fn confirmed(&self) -> Result<()> {
+        let limit = self.stale_after_ms.load(Ordering::Relaxed);
+        let since = self
+            .now_ms()
+            .saturating_sub(self.confirmed_ms.load(Ordering::Relaxed));
+        if since > limit {
+            return Err(PolicyError::Unconfirmed {
+                seconds: since / 1000,
+            });
+        }
+        Ok(())
     }
 
     /// Where the rules are stored (to change them).
@@ -80,9 +115,11 @@ impl Policies {
         let _one = self.reloading.lock().await;
         let stored = self.store.version().await?;
         if stored == self.current().version() {
+            self.confirmed_ms.store(self.now_ms(), Ordering::Relaxed);
             return Ok(());
         }
         let authorizer = Arc::new(Authorizer::build(self.store.load().await?).await?);
+        self.confirmed_ms.store(self.now_ms(), Ordering::Relaxed);
         tracing::debug!(version = authorizer.version(), "access rules reloaded");
         match self.current.write() {
             Ok(mut a) => *a = authorizer,
@@ -91,9 +128,15 @@ impl Policies {
         Ok(())
     }
 
-    /// Poll the stored version every `every` until `stop` is dropped or
-    /// fires, so changes made by other servers arrive within that time.
+    /// Poll the stored version every `every` while the policies live, so
+    /// changes made by other servers arrive within that time; from then on
+    /// the rules go stale (see [`Self::confirmed`]) after
+    /// [`STALE_AFTER_POLLS`] intervals without an answer.
     pub fn watch(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let limit = every.saturating_mul(STALE_AFTER_POLLS).as_millis();
+        self.confirmed_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.stale_after_ms
+            .store(u64::try_from(limit).unwrap_or(u64::MAX), Ordering::Relaxed);
         let policies = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);

@@ -24,7 +24,9 @@ impl Session {
     /// its parameters typed as PostgreSQL types them (`declared`: the
     /// client's OIDs, 0 = infer; see [`param_types`]). Then the policies in
     /// force rewrite it (hidden tables, denied columns; see
-    /// [`weir_policies::rewrite`]) before anything optimizes it.
+    /// [`weir_policies::rewrite`]) before anything optimizes it; for a
+    /// user who is not a superuser, only if they are confirmed
+    /// ([`weir_policies::Policies::confirmed`]).
     pub(super) async fn plan_statement(
         &mut self,
         stmt: DfStatement,
@@ -32,11 +34,15 @@ impl Session {
     ) -> Result<LogicalPlan> {
         let auth = self.engine.policies().current();
         let subject = self.subject();
+        let superuser = auth.is_superuser(&subject);
+        if !superuser {
+            self.engine.policies().confirmed()?;
+        }
         let state = &self.statement_state().state;
         #[allow(clippy::disallowed_methods)] // the one planning door
         let plan = state.statement_to_plan(stmt).await?;
         let plan = param_types::infer(plan, declared)?;
-        if auth.is_superuser(&subject) {
+        if superuser {
             return Ok(plan);
         }
         let catalog = &state.config_options().catalog;

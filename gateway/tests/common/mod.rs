@@ -450,6 +450,12 @@ impl CatalogLink {
         *self.mode.lock().unwrap() = what;
     }
 
+    /// From now on the catalog database cannot be reached (connections
+    /// open through the link close), until [`CatalogLink::restore`].
+    pub fn cut(&self) {
+        self.gone.send_replace(true);
+    }
+
     /// The catalog database can be reached again.
     pub fn restore(&self) {
         self.gone.send_replace(false);
