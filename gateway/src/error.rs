@@ -686,6 +686,7 @@ fn policy_to_client(e: &weir_policies::PolicyError) -> ClientError {
         | P::NoPrivilege(_)
         | P::SuperuserOnly(_)
         | P::Location(_)
+        | P::ReadServerFiles(_)
         | P::Files(_) => ClientError::new(SqlState::INSUFFICIENT_PRIVILEGE, e.to_string()),
         P::Broken { .. } => ClientError::new(SqlState::INVALID_OBJECT_DEFINITION, e.to_string()),
         P::Unconfirmed { .. } => ClientError::new(SqlState::CANNOT_CONNECT_NOW, e.to_string())

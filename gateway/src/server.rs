@@ -125,6 +125,7 @@ impl Server {
         let _watch = engine
             .policies()
             .watch(Duration::from_millis(config.auth.policy_poll_ms.max(50)));
+        engine.reserve(&reserved_paths(config, &query));
         let users = UserStore::new(Arc::clone(engine.policies()), &config.auth);
         let audit = open_audit(config)?;
         engine.set_audit(Arc::clone(&audit));
@@ -303,6 +304,54 @@ fn absolute(path: &Path) -> PathBuf {
 /// Create the data directory; write the demo data on first start (into
 /// `demo_dir`, on a local lake).
 /// The audit trail `[audit]` asks for.
+/// What Weir keeps for itself and no table may be registered over, should
+/// the lake's folder hold it: the catalog database (SQLite), spill files,
+/// the audit trail's folder, TLS and token keys, password and CA files.
+fn reserved_paths(config: &Config, query: &crate::config::QueryConfig) -> Vec<PathBuf> {
+    let data = absolute(&config.server.data_dir);
+    let mut paths = vec![data.join("catalog.db")];
+    if let Some(rest) = config
+        .lake
+        .catalog_url
+        .as_deref()
+        .and_then(|u| u.strip_prefix("sqlite://"))
+    {
+        let file = rest.split('?').next().unwrap_or(rest);
+        paths.push(absolute(Path::new(file)));
+    }
+    paths.extend(query.spill_dir.iter().map(|p| absolute(p)));
+    let audit = config
+        .audit
+        .path
+        .clone()
+        .unwrap_or_else(|| data.join("audit").join("audit.jsonl"));
+    paths.push(absolute(audit.parent().unwrap_or(&audit)));
+    if let Some(tls) = &config.tls {
+        paths.push(absolute(&tls.cert));
+        paths.push(absolute(&tls.key));
+    }
+    if let Some(jwt) = &config.auth.jwt {
+        paths.extend(
+            jwt.keys
+                .iter()
+                .filter_map(|k| k.pem_file.as_deref())
+                .map(absolute),
+        );
+    }
+    paths.extend(
+        config
+            .auth
+            .users
+            .iter()
+            .filter_map(|u| u.password_file.as_deref())
+            .map(absolute),
+    );
+    if let Some(ca) = config.auth.ldap.as_ref().and_then(|l| l.ca_file.as_deref()) {
+        paths.push(absolute(ca));
+    }
+    paths
+}
+
 fn open_audit(config: &Config) -> Result<Arc<Audit>, StartError> {
     let a = &config.audit;
     let path = a.enabled.then(|| {

@@ -429,14 +429,28 @@ async fn external_tables_reach_only_lake_folders_whose_tables_the_creator_reads_
     std::os::unix::fs::symlink(&dir, dir.join("lake").join("out")).unwrap();
     admin
         .batch_execute(
-            "CREATE USER ann PASSWORD 'pw'; CREATE SCHEMA lake.scratch;
-             GRANT CREATE ON SCHEMA lake.scratch TO ann;
+            "CREATE USER ann PASSWORD 'pw'; CREATE USER bo PASSWORD 'pw'; CREATE SCHEMA lake.scratch;
+             GRANT CREATE ON SCHEMA lake.scratch TO ann; GRANT CREATE ON SCHEMA lake.scratch TO bo;
+             GRANT pg_read_server_files TO ann;
              GRANT SELECT ON tpch.nation TO ann; GRANT SELECT ON tpch.customer TO ann;
              CREATE POLICY few ON tpch.customer USING (c_nationkey = 1)",
         )
         .await
         .unwrap();
     let ann = server.connect_as("ann", "pw").await.unwrap();
+    // Registering files by location is a privilege of its own
+    // (PostgreSQL's pg_read_server_files), beside CREATE in the schema.
+    let bo = server.connect_as("bo", "pw").await.unwrap();
+    let (code, msg) = fails(
+        &bo,
+        "CREATE EXTERNAL TABLE lake.scratch.mine STORED AS CSV LOCATION 'dropbox/'",
+    )
+    .await;
+    assert_eq!(code, "42501", "{msg}");
+    assert!(msg.contains("pg_read_server_files"), "{msg}");
+    bo.batch_execute("CREATE TABLE lake.scratch.own AS SELECT 1 AS x")
+        .await
+        .unwrap();
     let secret = dir.join("secret.csv").display().to_string();
     let refused = [
         ("CSV", "../secret.csv".to_owned()),
@@ -547,6 +561,56 @@ async fn external_tables_reach_only_lake_folders_whose_tables_the_creator_reads_
         count(&ann, "SELECT count(*) FROM lake.scratch.drops").await,
         whole
     );
+}
+
+/// Weir's own files are reserved even when the lake's folder holds them
+/// (here the lake is the whole data directory): the catalog database, the
+/// audit trail, spill files. A member of pg_read_server_files may not
+/// register them, nor a folder holding them.
+#[tokio::test]
+async fn reserved_paths_inside_the_lake_are_never_registered() {
+    let data = std::fs::canonicalize(common::data_dir()).unwrap();
+    let lake = data.clone();
+    let server = TestServer::start_with(move |c| {
+        c.lake.location = Some(lake.display().to_string());
+    })
+    .await;
+    std::fs::create_dir_all(data.join("drop")).unwrap();
+    std::fs::write(data.join("drop").join("a.csv"), "k\n1\n").unwrap();
+    let admin = server.client().await;
+    admin
+        .batch_execute(
+            "CREATE USER rex PASSWORD 'pw'; CREATE SCHEMA lake.rs;
+             GRANT CREATE ON SCHEMA lake.rs TO rex; GRANT pg_read_server_files TO rex",
+        )
+        .await
+        .unwrap();
+    // Something for the audit trail to hold.
+    admin.batch_execute("SELECT 1").await.unwrap();
+    let rex = server.connect_as("rex", "pw").await.unwrap();
+    for (i, (format, location)) in [
+        ("CSV", "catalog.db"),
+        ("JSON", "audit/"),
+        ("JSON", "audit/audit.jsonl"),
+        ("CSV", "spill/"),
+        ("CSV", "./"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let sql = format!(
+            "CREATE EXTERNAL TABLE lake.rs.r{i} (k VARCHAR) STORED AS {format} LOCATION '{location}'"
+        );
+        let (code, msg) = fails(&rex, &sql).await;
+        assert_eq!(code, "42501", "{sql}: {msg}");
+    }
+    rex.batch_execute(
+        "CREATE EXTERNAL TABLE lake.rs.ok STORED AS CSV LOCATION 'drop/'
+           OPTIONS ('format.has_header' 'true')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(count(&rex, "SELECT count(*) FROM lake.rs.ok").await, 1);
 }
 
 #[tokio::test]
@@ -700,6 +764,132 @@ async fn a_server_that_cannot_confirm_its_rules_fails_closed() {
     )
     .await
     .unwrap();
+}
+
+/// EXPLAIN in every form shows nothing of what lies under a row filter:
+/// not the policy's predicate (it names the values it hides), not the row
+/// counts or pruning figures of the table below it.
+#[tokio::test]
+async fn explain_in_every_form_hides_what_is_under_a_row_filter() {
+    let server = TestServer::start().await;
+    let admin = server.client().await;
+    admin
+        .batch_execute(
+            "CREATE USER xena PASSWORD 'pw'; CREATE SCHEMA lake.ex;
+             CREATE TABLE lake.ex.staff AS SELECT * FROM (VALUES
+               (1, 'eng'), (2, 'eng'), (3, 'zq_hidden_dept'), (4, 'zq_hidden_dept'), (5, 'zq_hidden_dept'))
+               AS v(id, dept);
+             GRANT SELECT ON lake.ex.staff TO xena;
+             CREATE POLICY no_hidden ON lake.ex.staff TO xena USING (dept <> 'zq_hidden_dept')",
+        )
+        .await
+        .unwrap();
+    let xena = server.connect_as("xena", "pw").await.unwrap();
+    let query = "SELECT id FROM lake.ex.staff WHERE id > 0";
+    for form in [
+        "EXPLAIN",
+        "EXPLAIN VERBOSE",
+        "EXPLAIN ANALYZE",
+        "EXPLAIN ANALYZE VERBOSE",
+        "EXPLAIN FORMAT TREE",
+        "EXPLAIN FORMAT GRAPHVIZ",
+        "EXPLAIN FORMAT INDENT",
+        "EXPLAIN FORMAT PGJSON",
+        "EXPLAIN (FORMAT TREE)",
+        "EXPLAIN (FORMAT JSON)",
+        "EXPLAIN (ANALYZE, FORMAT JSON)",
+    ] {
+        let sql = format!("{form} {query}");
+        let shown = match xena.simple_query(&sql).await {
+            Ok(messages) => messages
+                .iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                        (0..r.len())
+                            .filter_map(|i| r.get(i))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Err(e) => {
+                assert!(!sqlstate(&e).starts_with("XX"), "{sql}: {}", message(&e));
+                continue;
+            }
+        };
+        assert!(!shown.contains("zq_hidden"), "{sql}:\n{shown}");
+        // The hidden rows are 3 of 5: no count of 5 (or 3) rows below the barrier.
+        for leak in ["output_rows=5", "output_rows=3", "rows=5", "num_rows=5"] {
+            assert!(!shown.contains(leak), "{sql}: {leak}\n{shown}");
+        }
+    }
+}
+
+/// What a user may write carries only what they may read: CREATE TABLE
+/// AS and INSERT … SELECT from a row-filtered, masked table copy the
+/// visible rows with masked values (the copy's owner would otherwise read
+/// it whole), and time travel and metadata tables keep the table's rules.
+#[tokio::test]
+async fn copies_and_history_carry_the_rules_of_the_table_they_read() {
+    let server = TestServer::start().await;
+    let admin = server.client().await;
+    admin
+        .batch_execute(
+            "CREATE USER wes PASSWORD 'pw'; CREATE SCHEMA lake.src; CREATE SCHEMA lake.sbox;
+             CREATE TABLE lake.src.pay AS SELECT * FROM (VALUES
+               (1, 'eu', 'IBAN-1'), (2, 'us', 'IBAN-2'), (3, 'eu', 'IBAN-3')) AS v(id, region, iban);
+             INSERT INTO lake.src.pay VALUES (4, 'us', 'IBAN-4'), (5, 'eu', 'IBAN-5');
+             GRANT SELECT ON lake.src.pay TO wes;
+             GRANT CREATE ON SCHEMA lake.sbox TO wes;
+             CREATE POLICY eu ON lake.src.pay TO wes USING (region = 'eu');
+             ALTER TABLE lake.src.pay ALTER COLUMN iban SET MASK ('masked') FOR wes",
+        )
+        .await
+        .unwrap();
+    let wes = server.connect_as("wes", "pw").await.unwrap();
+    wes.batch_execute(
+        "CREATE TABLE lake.sbox.copy AS SELECT * FROM lake.src.pay;
+         CREATE TABLE lake.sbox.appended (id BIGINT, region VARCHAR, iban VARCHAR);
+         INSERT INTO lake.sbox.appended SELECT * FROM lake.src.pay",
+    )
+    .await
+    .unwrap();
+    for table in ["lake.sbox.copy", "lake.sbox.appended"] {
+        // Read back as the superuser: what was written.
+        assert_eq!(
+            column(
+                &admin,
+                &format!("SELECT id || ':' || region || ':' || iban FROM {table} ORDER BY id")
+            )
+            .await,
+            vec!["1:eu:masked", "3:eu:masked", "5:eu:masked"],
+            "{table}"
+        );
+    }
+    // Time travel: the first snapshot under the same rules.
+    let first: i64 = admin
+        .query_one(
+            "SELECT snapshot_id FROM lake.src.\"pay$snapshots\" ORDER BY committed_at LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        column(
+            &wes,
+            &format!("SELECT id || ':' || iban FROM lake.src.\"pay@{first}\" ORDER BY id")
+        )
+        .await,
+        vec!["1:masked", "3:masked"]
+    );
+    // Metadata tables describe the whole table (counts, bounds): refused.
+    for meta in ["snapshots", "manifests"] {
+        let (code, msg) = fails(&wes, &format!("SELECT * FROM lake.src.\"pay${meta}\"")).await;
+        assert_eq!(code, "42501", "{meta}: {msg}");
+    }
 }
 
 /// The first column of every row, as text, in order.

@@ -548,6 +548,115 @@ async fn repeated_failures_lock_out_the_name_and_the_address() {
     server.connect_as("gil", "gil-pw").await.unwrap();
 }
 
+/// Log in as `user` from loopback address `from` (127.0.0.x): each
+/// address has its own failure count.
+async fn connect_from(
+    server: &TestServer,
+    from: std::net::Ipv4Addr,
+    user: &str,
+    password: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((from, 0).into()).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let mut config = tokio_postgres::Config::new();
+    config.user(user).password(password).dbname("lake");
+    let (client, conn) = config.connect_raw(stream, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+/// Failures count per name whether or not the name exists, so a lockout
+/// says nothing of who exists; each address counts apart.
+#[tokio::test]
+async fn lockouts_count_unknown_names_like_real_ones() {
+    let server = TestServer::start_with(|c| {
+        c.auth.max_failed_logins = 3;
+        c.auth.lockout_secs = 60;
+    })
+    .await;
+    let admin = server.client().await;
+    admin
+        .batch_execute("CREATE USER gil PASSWORD 'gil-pw'; CREATE USER hana PASSWORD 'hana-pw'")
+        .await
+        .unwrap();
+    let at = |n: u8| std::net::Ipv4Addr::new(127, 0, 0, n);
+    // One failure each from three addresses: no address reaches the limit,
+    // each name does.
+    for (i, name) in ["gil", "ghost_never_created"].iter().enumerate() {
+        for n in 0..3u8 {
+            let e = connect_from(&server, at(10 + 10 * i as u8 + n), name, "wrong")
+                .await
+                .unwrap_err();
+            assert_eq!(sqlstate(&e), "28P01", "{name}: {}", message(&e));
+        }
+    }
+    let real = connect_from(&server, at(50), "gil", "gil-pw")
+        .await
+        .unwrap_err();
+    let ghost = connect_from(&server, at(51), "ghost_never_created", "x")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&real), "28000", "{}", message(&real));
+    assert_eq!(sqlstate(&ghost), "28000", "{}", message(&ghost));
+    assert_eq!(
+        message(&real).replace("gil", "X"),
+        message(&ghost).replace("ghost_never_created", "X"),
+        "a locked real name and a locked unknown one answer alike"
+    );
+    // Another name from a fresh address is not locked out.
+    connect_from(&server, at(52), "hana", "hana-pw")
+        .await
+        .unwrap();
+}
+
+/// SCRAM logins of different users at the same time: each session gets
+/// its own user, roles and privileges, never another login's.
+#[tokio::test]
+async fn concurrent_scram_logins_each_get_their_own_identity() {
+    let server =
+        std::sync::Arc::new(TestServer::start_with(|c| c.auth.max_failed_logins = 1000).await);
+    let admin = server.client().await;
+    let mut setup =
+        String::from("CREATE SCHEMA lake.idn; CREATE TABLE lake.idn.t AS SELECT 1 AS x;");
+    for i in 0..8 {
+        setup.push_str(&format!("CREATE USER idn_{i} PASSWORD 'pw-{i}';"));
+        if i % 2 == 0 {
+            setup.push_str(&format!("GRANT SELECT ON lake.idn.t TO idn_{i};"));
+        }
+    }
+    admin.batch_execute(&setup).await.unwrap();
+    let mut tasks = Vec::new();
+    for round in 0..3 {
+        for i in 0..8 {
+            let server = server.clone();
+            tasks.push(tokio::spawn(async move {
+                let c = server
+                    .connect_as(&format!("idn_{i}"), &format!("pw-{i}"))
+                    .await
+                    .unwrap_or_else(|e| panic!("idn_{i} round {round}: {e}"));
+                let user: String = c
+                    .query_one("SELECT current_user", &[])
+                    .await
+                    .unwrap()
+                    .get(0);
+                assert_eq!(user, format!("idn_{i}"));
+                let reads = c.query("SELECT x FROM lake.idn.t", &[]).await.is_ok();
+                assert_eq!(reads, i % 2 == 0, "idn_{i} has the privileges of idn_{i}");
+                // A wrong password at the same time stays wrong.
+                let e = server
+                    .connect_as(&format!("idn_{i}"), &format!("pw-{}", (i + 1) % 8))
+                    .await
+                    .unwrap_err();
+                assert_eq!(sqlstate(&e), "28P01");
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
 /// A real OpenLDAP `slapd` on free loopback ports (ldap:// with StartTLS,
 /// and ldaps://), on a private database seeded with two people and two
 /// groups; killed on drop.

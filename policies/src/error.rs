@@ -39,6 +39,10 @@ pub enum PolicyError {
     /// whole. The message names the location as written, never the table.
     #[error("permission denied for location \"{0}\": a table's location must be inside the lake, and hold or be inside only tables you may read whole")]
     Location(String),
+    /// Registering files by location needs superuser or membership of
+    /// `pg_read_server_files` (`42501`).
+    #[error("permission denied to register \"{0}\" as a table: only superusers and members of pg_read_server_files may")]
+    ReadServerFiles(String),
     /// An external table whose folder holds (or is inside) a table the
     /// reader may not read whole (`42501`), named as the statement
     /// resolved it.

@@ -5,7 +5,9 @@
 //! table, the folder of a table that filters or masks what they see, or a
 //! folder holding one (listing is recursive), or any file the server can
 //! read (the audit trail, a key). So a user who is not a superuser may
-//! register a location only if it is inside the lake and every table whose
+//! register a location only as a member of [`READ_SERVER_FILES`], and only
+//! if it is inside the lake, holds and lies in no reserved path
+//! ([`TableFiles::reserved`]), and every table whose
 //! files are inside it, or that it is inside of, is one they may read
 //! whole ([`Authorizer::reads_whole`]). The location is compared in its
 //! canonical form (`weir_catalog::LakeLocation::canonical`: one spelling,
@@ -16,15 +18,32 @@
 //! inside the lake.
 
 use crate::authorizer::{Authorizer, Subject};
+
+/// The role whose members (and superusers) may register files by location
+/// as tables, PostgreSQL's predefined role of that name for reading files
+/// on the server: `GRANT pg_read_server_files TO analyst`.
+pub const READ_SERVER_FILES: &str = "pg_read_server_files";
 use crate::{PolicyError, Result};
 
-/// A table and where its files are.
+/// A table and where its files are, or a reserved path (Weir's own files:
+/// keys, the catalog database, spill and audit folders).
 #[derive(Debug, Clone)]
 pub struct TableFiles {
-    /// Its object name (`lake.s.t`).
+    /// Its object name (`lake.s.t`); empty for a reserved path.
     pub object: String,
     /// Its location's segments below the lake root (`None`: outside it).
     pub path: Option<Vec<String>>,
+}
+
+impl TableFiles {
+    /// A path below the lake root that no user but a superuser may
+    /// register or read a table over.
+    pub fn reserved(path: Vec<String>) -> Self {
+        Self {
+            object: String::new(),
+            path: Some(path),
+        }
+    }
 }
 
 /// May `subject` register the location `written` (as the statement spelt
@@ -39,6 +58,13 @@ pub fn may_register(
 ) -> Result<()> {
     if auth.is_superuser(subject) {
         return Ok(());
+    }
+    if !auth
+        .effective_roles(subject)
+        .iter()
+        .any(|r| r == READ_SERVER_FILES)
+    {
+        return Err(PolicyError::ReadServerFiles(written.to_owned()));
     }
     let refuse = || PolicyError::Location(written.to_owned());
     let path = path.ok_or_else(refuse)?;
@@ -93,6 +119,6 @@ fn reads_all_around<'a>(
             return true;
         };
         let overlaps = files.starts_with(path) || path.starts_with(files);
-        !overlaps || auth.reads_whole(subject, &table.object)
+        !overlaps || (!table.object.is_empty() && auth.reads_whole(subject, &table.object))
     })
 }

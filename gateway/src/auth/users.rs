@@ -94,7 +94,7 @@ pub async fn bootstrap(policies: &Policies, config: &AuthConfig) -> Result<()> {
     if wanted.is_empty() {
         wanted.push((DEMO_USER.to_owned(), DEMO_PASSWORD.to_owned()));
     }
-    let roles: Vec<RoleRow> = wanted
+    let mut roles: Vec<RoleRow> = wanted
         .iter()
         .map(|(name, password)| {
             let stored = current
@@ -116,6 +116,15 @@ pub async fn bootstrap(policies: &Policies, config: &AuthConfig) -> Result<()> {
             }
         })
         .collect();
+    // PostgreSQL's predefined role for reading files on the server: its
+    // members may register files as tables (see weir_policies::storage).
+    roles.push(RoleRow {
+        name: weir_policies::storage::READ_SERVER_FILES.to_owned(),
+        login: false,
+        superuser: false,
+        verifier: None,
+        origin: "builtin".into(),
+    });
     policies.store().apply_config_roles(&roles).await?;
     policies.refresh().await?;
     Ok(())

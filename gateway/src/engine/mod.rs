@@ -74,6 +74,8 @@ pub struct Engine {
     policies: Arc<weir_policies::Policies>,
     /// The audit trail, for `pg_catalog.weir_audit_log`.
     audit: audit_log::AuditSlot,
+    /// See [`Engine::reserve`].
+    reserved: std::sync::OnceLock<Vec<Vec<String>>>,
     /// What each session's view of the catalogs is made of.
     visible: visible::Shared,
 }
@@ -330,12 +332,33 @@ impl Engine {
             },
             policies,
             audit,
+            reserved: std::sync::OnceLock::new(),
         })
     }
 
     /// Where `pg_catalog.weir_audit_log` reads from (set once, at start).
     pub fn set_audit(&self, audit: Arc<crate::audit::Audit>) {
         let _ = self.audit.set(audit);
+    }
+
+    /// Paths Weir keeps for itself (keys, the catalog database, spill and
+    /// audit folders): those inside the lake's folder are reserved, no
+    /// table of a user who is not a superuser may be registered over them.
+    pub fn reserve(&self, paths: &[std::path::PathBuf]) {
+        let location = self.lake.location();
+        let inside: Vec<Vec<String>> = paths
+            .iter()
+            .filter_map(|p| {
+                let uri = format!("file://{}", p.display());
+                location.inside(&location.canonical(&uri).unwrap_or(uri))
+            })
+            .collect();
+        let _ = self.reserved.set(inside);
+    }
+
+    /// The reserved paths inside the lake, as segments below its root.
+    pub fn reserved(&self) -> &[Vec<String>] {
+        self.reserved.get().map(Vec::as_slice).unwrap_or_default()
     }
 
     /// The access rules in force.

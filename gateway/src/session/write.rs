@@ -73,7 +73,8 @@ impl Session {
         Ok(())
     }
 
-    /// Every table of the lake and where its files are.
+    /// Every table of the lake and where its files are, and the reserved
+    /// paths inside it.
     pub(super) async fn lake_table_files(
         &mut self,
     ) -> Result<Vec<weir_policies::storage::TableFiles>> {
@@ -86,6 +87,13 @@ impl Session {
                 object: object_name(&[LAKE, &schema, &table]),
                 path: lake.location().inside(&uri),
             })
+            .chain(
+                self.engine
+                    .reserved()
+                    .iter()
+                    .cloned()
+                    .map(weir_policies::storage::TableFiles::reserved),
+            )
             .collect())
     }
 
