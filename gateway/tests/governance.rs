@@ -672,6 +672,65 @@ async fn a_grant_on_one_server_reaches_another_on_the_same_catalog_within_two_se
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+
+    // Role memberships, masks, row filters and column denies travel too:
+    // each change made on a shows on b within 2 s.
+    let within_two_seconds =
+        |what: &'static str, sql: &'static str, want: Result<Vec<String>, String>| {
+            let ann_b = &ann_b;
+            async move {
+                let changed = std::time::Instant::now();
+                loop {
+                    let got = match ann_b.query(sql, &[]).await {
+                        Ok(rows) => Ok(rows
+                            .iter()
+                            .map(|r| r.get::<_, String>(0))
+                            .collect::<Vec<_>>()),
+                        Err(e) => Err(sqlstate(&e)),
+                    };
+                    if got == want {
+                        return;
+                    }
+                    assert!(
+                        changed.elapsed() < std::time::Duration::from_secs(2),
+                        "{what} did not reach server b within 2 s: {got:?}"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        };
+    on_a.batch_execute(
+        "CREATE TABLE shared.p AS SELECT * FROM (VALUES (1, 'eu', 'x1'), (2, 'us', 'x2')) AS v(id, region, secret);
+         CREATE ROLE readers; GRANT SELECT ON shared.p TO readers; GRANT readers TO ann",
+    )
+    .await
+    .unwrap();
+    let ids = "SELECT string_agg(CAST(id AS TEXT), ',' ORDER BY id) FROM shared.p";
+    within_two_seconds("a role membership", ids, Ok(vec!["1,2".into()])).await;
+    on_a.batch_execute("CREATE POLICY eu ON shared.p TO readers USING (region = 'eu')")
+        .await
+        .unwrap();
+    within_two_seconds("a row filter", ids, Ok(vec!["1".into()])).await;
+    on_a.batch_execute("ALTER TABLE shared.p ALTER COLUMN region SET MASK ('**') FOR ann")
+        .await
+        .unwrap();
+    within_two_seconds(
+        "a mask",
+        "SELECT region FROM shared.p",
+        Ok(vec!["**".into()]),
+    )
+    .await;
+    on_a.batch_execute("DENY SELECT (secret) ON shared.p TO ann")
+        .await
+        .unwrap();
+    within_two_seconds(
+        "a column deny",
+        "SELECT secret FROM shared.p",
+        Err("42501".into()),
+    )
+    .await;
+    on_a.batch_execute("REVOKE readers FROM ann").await.unwrap();
+    within_two_seconds("a revoked membership", ids, Err("42P01".into())).await;
     drop((ann_b, on_a, a, b));
     let mut admin_db = admin_db;
     sqlx::Executor::execute(
