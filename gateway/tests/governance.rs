@@ -1515,6 +1515,11 @@ async fn catalog_views_list_only_columns_the_user_holds_a_privilege_on() {
         })
         .collect();
     assert_eq!(shown, vec!["id", "who"]);
+    assert_eq!(
+        texts(&cole, "DESCRIBE lake.cols.pay").await,
+        vec!["id", "who"],
+        "DESCRIBE lists as the catalogs do"
+    );
     let (out, err) = psql_as(&server, "cole", "cole-pw", "\\d cols.pay").await;
     assert!(out.contains("who") && out.contains("id"), "{out}{err}");
     assert!(!out.contains("secret_amount"), "{out}");

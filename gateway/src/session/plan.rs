@@ -109,9 +109,10 @@ impl Session {
         mut stmt: Box<Statement>,
         declared: &[u32],
     ) -> Result<(Body, Option<SchemaRef>, Vec<Option<Param>>)> {
-        if let Statement::ExplainTable { table_name, .. } = stmt.as_ref() {
-            self.check_describe(table_name)?;
-        }
+        let described = match stmt.as_ref() {
+            Statement::ExplainTable { table_name, .. } => self.check_describe(table_name)?,
+            _ => None,
+        };
         let shown_names = colnames::assign(&mut stmt);
         let text_casts = param_types::text_casts(&stmt);
         param_types::type_concatenated_parameters(&mut stmt);
@@ -120,9 +121,12 @@ impl Session {
             Statement::Explain { verbose, .. } => Some(*verbose),
             _ => None,
         };
-        let plan = self
+        let mut plan = self
             .plan_statement(DfStatement::Statement(stmt), declared)
             .await?;
+        if let (Some(table), LogicalPlan::DescribeTable(describe)) = (described, &plan) {
+            plan = self.describe_listed(&table, describe);
+        }
         let mut targets: Vec<Option<Param>> = Vec::new();
         for (name, field) in plan.get_parameter_fields()? {
             let idx = name
@@ -195,12 +199,16 @@ impl Session {
 
 impl Session {
     /// `DESCRIBE t` plans no scan of `t`: a table the user may not see at
-    /// all is missing here too.
-    fn check_describe(&mut self, name: &datafusion::sql::sqlparser::ast::ObjectName) -> Result<()> {
+    /// all is missing here too. Returns the table's parts for a user who
+    /// is not a superuser (see [`Self::describe_listed`]).
+    fn check_describe(
+        &mut self,
+        name: &datafusion::sql::sqlparser::ast::ObjectName,
+    ) -> Result<Option<[String; 3]>> {
         let auth = self.engine.policies().current();
         let subject = self.subject();
         if auth.is_superuser(&subject) {
-            return Ok(());
+            return Ok(None);
         }
         let reference =
             datafusion::common::TableReference::from(crate::statements::object_name(name).as_str());
@@ -212,7 +220,7 @@ impl Session {
             resolved.table.as_ref(),
         ];
         if matches!(parts[1], "pg_catalog" | "information_schema") {
-            return Ok(());
+            return Ok(None);
         }
         let object = weir_policies::objects::object_name(&parts);
         let prefix = format!("{object}.");
@@ -224,9 +232,42 @@ impl Session {
             .map(|r| r.object.clone())
             .collect();
         if auth.sees(&subject, &object, &columns) {
-            return Ok(());
+            return Ok(Some(parts.map(str::to_owned)));
         }
         Err(weir_policies::PolicyError::Hidden(parts.join(".")).into())
+    }
+
+    /// `DESCRIBE t` lists the columns the catalogs list to the user: those
+    /// they hold some privilege on.
+    fn describe_listed(
+        &self,
+        table: &[String; 3],
+        describe: &datafusion::logical_expr::DescribeTable,
+    ) -> LogicalPlan {
+        let auth = self.engine.policies().current();
+        let subject = self.subject();
+        let fields: Vec<_> = describe
+            .schema
+            .fields()
+            .iter()
+            .filter(|f| {
+                let column = weir_policies::objects::object_name(&[
+                    table[0].as_str(),
+                    table[1].as_str(),
+                    table[2].as_str(),
+                    f.name().as_str(),
+                ]);
+                auth.sees(&subject, &column, &[])
+            })
+            .cloned()
+            .collect();
+        LogicalPlan::DescribeTable(datafusion::logical_expr::DescribeTable {
+            schema: Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
+                fields,
+                describe.schema.metadata().clone(),
+            )),
+            output_schema: Arc::clone(&describe.output_schema),
+        })
     }
 }
 
