@@ -301,9 +301,6 @@ fn absolute(path: &Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// Create the data directory; write the demo data on first start (into
-/// `demo_dir`, on a local lake).
-/// The audit trail `[audit]` asks for.
 /// What Weir keeps for itself and no table may be registered over, should
 /// the lake's folder hold it: the catalog database (SQLite), spill files,
 /// the audit trail's folder, TLS and token keys, password and CA files.
@@ -320,12 +317,12 @@ fn reserved_paths(config: &Config, query: &crate::config::QueryConfig) -> Vec<Pa
         paths.push(absolute(Path::new(file)));
     }
     paths.extend(query.spill_dir.iter().map(|p| absolute(p)));
-    let audit = config
-        .audit
-        .path
-        .clone()
-        .unwrap_or_else(|| data.join("audit").join("audit.jsonl"));
-    paths.push(absolute(audit.parent().unwrap_or(&audit)));
+    let audit = audit_path(config);
+    paths.push(
+        audit
+            .parent()
+            .map_or_else(|| audit.clone(), Path::to_path_buf),
+    );
     if let Some(tls) = &config.tls {
         paths.push(absolute(&tls.cert));
         paths.push(absolute(&tls.key));
@@ -352,15 +349,20 @@ fn reserved_paths(config: &Config, query: &crate::config::QueryConfig) -> Vec<Pa
     paths
 }
 
+/// Where the audit trail is written (when it is on).
+fn audit_path(config: &Config) -> PathBuf {
+    let default = || {
+        absolute(&config.server.data_dir)
+            .join("audit")
+            .join("audit.jsonl")
+    };
+    absolute(&config.audit.path.clone().unwrap_or_else(default))
+}
+
+/// The audit trail `[audit]` asks for.
 fn open_audit(config: &Config) -> Result<Arc<Audit>, StartError> {
     let a = &config.audit;
-    let path = a.enabled.then(|| {
-        a.path.clone().unwrap_or_else(|| {
-            absolute(&config.server.data_dir)
-                .join("audit")
-                .join("audit.jsonl")
-        })
-    });
+    let path = a.enabled.then(|| audit_path(config));
     Audit::open(AuditSettings {
         path: path.clone(),
         max_file_bytes: a.max_file_mb.max(1) << 20,
@@ -375,6 +377,8 @@ fn open_audit(config: &Config) -> Result<Arc<Audit>, StartError> {
     })
 }
 
+/// Create the data directory; write the demo data on first start (into
+/// `demo_dir`, on a local lake).
 async fn prepare_data_dir(
     dir: &Path,
     demo_dir: Option<&Path>,

@@ -450,22 +450,33 @@ impl Authorizer {
 
     /// A mask or deny of `roles` (a subject's [`Self::effective_roles`])
     /// on a column of table `table` (`catalog.schema.table`) that the table
-    /// does not have (`columns`: all of its columns). Such a rule was left
-    /// behind by a rename whose rule change did not land (see
+    /// does not have (`has_column` answers for its columns). Such a rule
+    /// was left behind by a rename whose rule change did not land (see
     /// [`crate::rename`]); the table is not read past it.
     pub fn orphaned_column_rule(
         &self,
         roles: &[String],
         table: &str,
-        columns: &[String],
+        has_column: impl Fn(&str) -> bool,
     ) -> Option<&Rule> {
         self.column_rules
             .get(table)
             .into_iter()
             .flatten()
-            .filter(|(_, column)| !columns.contains(column))
+            .filter(|(_, column)| !has_column(column))
             .filter_map(|(i, _)| self.snapshot.rules.get(*i))
             .find(|r| roles.contains(&r.subject))
+    }
+
+    /// Whether catalog listings and `DESCRIBE` show column `column` of
+    /// table `table` (its parts) to `subject`: it holds some privilege on
+    /// it, as PostgreSQL's `information_schema.columns` lists them.
+    pub fn lists_column(&self, subject: &Subject, table: [&str; 3], column: &str) -> bool {
+        self.sees(
+            subject,
+            &objects::object_name(&[table[0], table[1], table[2], column]),
+            &[],
+        )
     }
 
     /// Whether catalog listings (`information_schema`, `pg_catalog`,

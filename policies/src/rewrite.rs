@@ -255,16 +255,10 @@ impl<'a> Walk<'a> {
         }
         // A mask or deny on a column the table no longer has (a rename
         // whose rule change did not land): closed, never unmasked.
-        let all_columns: Vec<String> = scan
-            .source
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
+        let source = scan.source.schema();
         if let Some(rule) = self
             .auth
-            .orphaned_column_rule(&self.roles, &object, &all_columns)
+            .orphaned_column_rule(&self.roles, &object, |c| source.field_with_name(c).is_ok())
         {
             return Err(PolicyError::Broken {
                 what: format!("the rules on {}", rule.object),

@@ -113,14 +113,7 @@ impl VisibleCatalogs {
         }
         let schema = table.schema();
         let shown: Vec<usize> = (0..schema.fields().len())
-            .filter(|i| {
-                let column = schema.field(*i).name();
-                auth.sees(
-                    &self.subject,
-                    &object_name(&[parts[0], parts[1], parts[2], column.as_str()]),
-                    &[],
-                )
-            })
+            .filter(|i| auth.lists_column(&self.subject, parts, schema.field(*i).name()))
             .collect();
         if shown.len() == schema.fields().len() {
             return table;

@@ -222,16 +222,8 @@ impl Session {
         if matches!(parts[1], "pg_catalog" | "information_schema") {
             return Ok(None);
         }
-        let object = weir_policies::objects::object_name(&parts);
-        let prefix = format!("{object}.");
-        let columns: Vec<String> = auth
-            .snapshot()
-            .rules
-            .iter()
-            .filter(|r| r.object.starts_with(&prefix))
-            .map(|r| r.object.clone())
-            .collect();
-        if auth.sees(&subject, &object, &columns) {
+        // As the catalogs list it (a column grant is enough).
+        if auth.lists(&subject, &weir_policies::objects::object_name(&parts)) {
             return Ok(Some(parts.map(str::to_owned)));
         }
         Err(weir_policies::PolicyError::Hidden(parts.join(".")).into())
@@ -246,19 +238,12 @@ impl Session {
     ) -> LogicalPlan {
         let auth = self.engine.policies().current();
         let subject = self.subject();
+        let table = [table[0].as_str(), table[1].as_str(), table[2].as_str()];
         let fields: Vec<_> = describe
             .schema
             .fields()
             .iter()
-            .filter(|f| {
-                let column = weir_policies::objects::object_name(&[
-                    table[0].as_str(),
-                    table[1].as_str(),
-                    table[2].as_str(),
-                    f.name().as_str(),
-                ]);
-                auth.sees(&subject, &column, &[])
-            })
+            .filter(|f| auth.lists_column(&subject, table, f.name()))
             .cloned()
             .collect();
         LogicalPlan::DescribeTable(datafusion::logical_expr::DescribeTable {

@@ -134,32 +134,34 @@ impl Session {
         !(auth.is_superuser(&subject) || auth.lists(&subject, &object_name(parts)))
     }
 
-    /// Whether lake table `schema.table` exists for this session; if not,
-    /// the error PostgreSQL gives for a statement naming it (`what`:
-    /// `table` for DROP, `relation` for ALTER; `written`: the name as the
-    /// statement spelt it), or `None` with `IF EXISTS` (its notice sent).
-    /// A hidden schema or table answers exactly as a missing one.
-    async fn table_for_change(
+    /// Whether lake schema `schema`, and with `table` (its name, `what` the
+    /// statement calls it — `table` for DROP, `relation` for ALTER — and
+    /// how the statement spelt it) that table of it, exist for this
+    /// session. If not: PostgreSQL's error for a statement naming it, or
+    /// with `IF EXISTS` its notice and `false`. A hidden schema or table
+    /// answers exactly as a missing one.
+    async fn exists_for_change(
         &mut self,
         schema: &str,
-        table: &str,
-        (what, written): (&str, &str),
+        table: Option<(&str, &str, &str)>,
         if_exists: bool,
     ) -> Result<bool> {
         let lake = self.engine.lake().clone();
-        let message = if !lake.schema_exists(schema).await? || self.hidden(&[LAKE, schema]) {
-            format!("schema \"{schema}\" does not exist")
-        } else if !lake.table_exists(schema, table).await? || self.hidden(&[LAKE, schema, table]) {
-            format!("{what} \"{written}\" does not exist")
+        let (message, error) = if !lake.schema_exists(schema).await? || self.hidden(&[LAKE, schema])
+        {
+            let error = weir_catalog::CatalogError::NoSuchSchema(schema.to_owned());
+            (error.to_string(), WeirError::from(error))
+        } else if let Some((name, what, written)) = table {
+            if lake.table_exists(schema, name).await? && !self.hidden(&[LAKE, schema, name]) {
+                return Ok(true);
+            }
+            let message = format!("{what} \"{written}\" does not exist");
+            (message.clone(), WeirError::UndefinedTable(message))
         } else {
             return Ok(true);
         };
         if !if_exists {
-            return Err(if message.starts_with("schema") {
-                weir_catalog::CatalogError::NoSuchSchema(schema.to_owned()).into()
-            } else {
-                WeirError::UndefinedTable(message)
-            });
+            return Err(error);
         }
         self.events.notices.push((
             "NOTICE",
@@ -326,9 +328,9 @@ impl Session {
             }
         }
         let lake = self.engine.lake().clone();
-        let written = ("relation", name.as_str());
+        let named = (table.as_str(), "relation", name.as_str());
         if !self
-            .table_for_change(&schema, &table, written, alter.if_exists)
+            .exists_for_change(&schema, Some(named), alter.if_exists)
             .await?
         {
             return Ok(());
@@ -402,15 +404,7 @@ impl Session {
                         self.lake_schema(Some(catalog), schema)?
                     }
                 };
-                if !lake.schema_exists(&schema).await? || self.hidden(&[LAKE, &schema]) {
-                    if !d.if_exists {
-                        return Err(weir_catalog::CatalogError::NoSuchSchema(schema).into());
-                    }
-                    self.events.notices.push((
-                        "NOTICE",
-                        crate::error::SqlState::SUCCESSFUL_COMPLETION,
-                        format!("schema \"{schema}\" does not exist, skipping"),
-                    ));
+                if !self.exists_for_change(&schema, None, d.if_exists).await? {
                     return Ok("DROP SCHEMA".to_owned());
                 }
                 self.authorize(Action::Drop, &[LAKE, &schema])?;
@@ -421,8 +415,9 @@ impl Session {
             LogicalPlan::Ddl(DdlStatement::DropTable(d)) => {
                 let (schema, table) = self.lake_table(&d.name)?;
                 let written = d.name.table().to_owned();
+                let named = (table.as_str(), "table", written.as_str());
                 if !self
-                    .table_for_change(&schema, &table, ("table", &written), d.if_exists)
+                    .exists_for_change(&schema, Some(named), d.if_exists)
                     .await?
                 {
                     return Ok("DROP TABLE".to_owned());
