@@ -251,7 +251,7 @@ impl Authorizer {
 
     /// The row filters (on a table) or masks (on a column) on `object`,
     /// in the order they were stored.
-    pub fn rules_on(&self, object: &str, kind: RuleKind) -> impl Iterator<Item = &Rule> {
+    pub(crate) fn rules_on(&self, object: &str, kind: RuleKind) -> impl Iterator<Item = &Rule> {
         self.on_object
             .get(object)
             .into_iter()
@@ -266,13 +266,13 @@ impl Authorizer {
     }
 
     /// The rows it was built from.
-    pub fn snapshot(&self) -> &AccessSnapshot {
+    pub(crate) fn snapshot(&self) -> &AccessSnapshot {
         &self.snapshot
     }
 
     /// Whether `subject`'s user is a stored superuser (not inherited
     /// through membership, as in PostgreSQL).
-    pub fn is_superuser(&self, subject: &Subject) -> bool {
+    pub(crate) fn is_superuser(&self, subject: &Subject) -> bool {
         self.snapshot
             .role(&subject.user)
             .is_some_and(|r| r.superuser)
@@ -280,7 +280,7 @@ impl Authorizer {
 
     /// Whether `subject`'s user owns `object` (created it): PostgreSQL's
     /// table owners are not subject to their tables' row policies.
-    pub fn owns(&self, subject: &Subject, object: &str) -> bool {
+    pub(crate) fn owns(&self, subject: &Subject, object: &str) -> bool {
         self.privileges
             .get(&subject.user)
             .into_iter()
@@ -293,7 +293,7 @@ impl Authorizer {
     /// login brought, then the roles those hold (breadth first, each level
     /// in name order), `public` last. The first mask found along this list
     /// is the one a user sees.
-    pub fn effective_roles(&self, subject: &Subject) -> Vec<String> {
+    pub(crate) fn effective_roles(&self, subject: &Subject) -> Vec<String> {
         let mut roles: Vec<String> = Vec::new();
         let mut queue: std::collections::VecDeque<String> = std::iter::once(subject.user.clone())
             .chain(subject.roles.iter().cloned())
@@ -318,7 +318,7 @@ impl Authorizer {
     }
 
     /// May `subject` do `action` on `object`?
-    pub fn decide(&self, subject: &Subject, object: &str, action: Action) -> Decision {
+    pub(crate) fn decide(&self, subject: &Subject, object: &str, action: Action) -> Decision {
         let key = (subject.key(), object.to_owned(), action);
         if let Some(d) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return d;
@@ -413,7 +413,7 @@ impl Authorizer {
 
     /// Whether `subject` holds any privilege on `object` or on something
     /// inside it (a column of a table): what makes an object visible.
-    pub fn sees(&self, subject: &Subject, object: &str, inside: &[String]) -> bool {
+    pub(crate) fn sees(&self, subject: &Subject, object: &str, inside: &[String]) -> bool {
         if self.is_superuser(subject) {
             return true;
         }
@@ -430,7 +430,7 @@ impl Authorizer {
     /// everyone: no policy of theirs means no rows), and no deny or mask
     /// of its roles on it or its columns. What reading its metadata tables
     /// or its files by another name needs.
-    pub fn reads_whole(&self, subject: &Subject, object: &str) -> bool {
+    pub(crate) fn reads_whole(&self, subject: &Subject, object: &str) -> bool {
         if self.is_superuser(subject) {
             return true;
         }
@@ -453,7 +453,7 @@ impl Authorizer {
     /// does not have (`has_column` answers for its columns). Such a rule
     /// was left behind by a rename whose rule change did not land (see
     /// [`crate::rename`]); the table is not read past it.
-    pub fn orphaned_column_rule(
+    pub(crate) fn orphaned_column_rule(
         &self,
         roles: &[String],
         table: &str,
@@ -471,7 +471,7 @@ impl Authorizer {
     /// Whether catalog listings and `DESCRIBE` show column `column` of
     /// table `table` (its parts) to `subject`: it holds some privilege on
     /// it, as PostgreSQL's `information_schema.columns` lists them.
-    pub fn lists_column(&self, subject: &Subject, table: [&str; 3], column: &str) -> bool {
+    pub(crate) fn lists_column(&self, subject: &Subject, table: [&str; 3], column: &str) -> bool {
         self.sees(
             subject,
             &objects::object_name(&[table[0], table[1], table[2], column]),
@@ -486,7 +486,7 @@ impl Authorizer {
     /// this, so it answers from the rules alone.
     ///
     /// [`sees`]: Self::sees
-    pub fn lists(&self, subject: &Subject, object: &str) -> bool {
+    pub(crate) fn lists(&self, subject: &Subject, object: &str) -> bool {
         let key = (subject.key(), object.to_owned());
         if let Some(listed) = self.listed.lock().ok().and_then(|c| c.get(&key).copied()) {
             return listed;
@@ -522,7 +522,7 @@ impl Authorizer {
 
     /// The stored rules that apply to `subject` (through any of its roles),
     /// for `SHOW GRANTS`.
-    pub fn rules_for(&self, subject: &Subject) -> Vec<(&Rule, String)> {
+    pub(crate) fn rules_for(&self, subject: &Subject) -> Vec<(&Rule, String)> {
         let roles = self.effective_roles(subject);
         let mut out = Vec::new();
         for rule in &self.snapshot.rules {
@@ -536,7 +536,7 @@ impl Authorizer {
     /// May `subject` grant `action` on `object` to others? Superusers may;
     /// others need a grant of it `WITH GRANT OPTION` (an owner holds one)
     /// on the object or something containing it, and no deny of it.
-    pub fn may_grant(&self, subject: &Subject, object: &str, action: &str) -> bool {
+    pub(crate) fn may_grant(&self, subject: &Subject, object: &str, action: &str) -> bool {
         if self.is_superuser(subject) {
             return true;
         }

@@ -5,6 +5,8 @@
 //! ```text
 //! model.conf     the casbin model: RBAC, role hierarchy, deny overrides allow
 //! objects        object names (catalog.schema.table.column), `*`, coverage
+//! gate           Gate: one statement's access decisions, the only door
+//!                code outside this crate asks through
 //! authorizer     stored rules → casbin enforcer → cached Decisions for a Subject
 //! rewrite        the plan rewrite: hidden tables, denied columns, row
 //!                filters, masks
@@ -17,9 +19,9 @@
 //! The rules live in the catalog database (`weir_catalog::access`), so
 //! several servers on one catalog share them: [`Policies`] keeps the
 //! current [`Authorizer`] and replaces it when the stored version moves
-//! (polled, and at once after a change made here). A statement takes the
-//! authorizer current when it is planned and keeps it: a change never
-//! lands halfway through one.
+//! (polled, and at once after a change made here). A statement takes a
+//! [`Gate`] over the authorizer current when it begins and asks it every
+//! question: a change never lands halfway through one.
 //!
 //! Enforcement sits above the connectors: it rewrites DataFusion's logical
 //! plan, whatever source a table comes from. This crate never imports the
@@ -30,6 +32,7 @@
 pub mod authorizer;
 pub mod barrier;
 pub mod error;
+pub mod gate;
 pub mod objects;
 pub mod rename;
 pub mod rewrite;
@@ -41,6 +44,7 @@ use std::time::{Duration, Instant};
 
 pub use authorizer::{Action, Authorizer, Decision, Subject, PUBLIC};
 pub use error::{PolicyError, Result};
+pub use gate::{Gate, GateSlot, Logins};
 use weir_catalog::AccessStore;
 
 /// How many poll intervals may pass without the stored version confirmed
@@ -80,21 +84,34 @@ impl Policies {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Fail closed: an error if this server has not confirmed the stored
-    /// rule version for [`STALE_AFTER_POLLS`] poll intervals (the catalog
-    /// database cannot be reached, so a REVOKE made elsewhere may be
-    /// missing). Statements of non-superusers ask this first.
-    pub fn confirmed(&self) -> Result<()> {
+    /// Fail closed: `Some(seconds)` if this server has not confirmed the
+    /// stored rule version for [`STALE_AFTER_POLLS`] poll intervals (the
+    /// catalog database cannot be reached, so a REVOKE made elsewhere may
+    /// be missing): a [`Gate`] taken then refuses non-superusers.
+    fn unconfirmed(&self) -> Option<u64> {
         let limit = self.stale_after_ms.load(Ordering::Relaxed);
         let since = self
             .now_ms()
             .saturating_sub(self.confirmed_ms.load(Ordering::Relaxed));
-        if since > limit {
-            return Err(PolicyError::Unconfirmed {
-                seconds: since / 1000,
-            });
+        (since > limit).then_some(since / 1000)
+    }
+
+    /// The gate for one statement of `subject`: the rules in force now,
+    /// and whether they are confirmed.
+    pub fn gate(&self, subject: Subject) -> Gate {
+        Gate::new(self.current(), subject, self.unconfirmed())
+    }
+
+    /// What logins read: verifiers and the LOGIN attribute, as now.
+    pub fn logins(&self) -> Logins {
+        Logins {
+            auth: self.current(),
         }
-        Ok(())
+    }
+
+    /// The version of the rules in force.
+    pub fn version(&self) -> i64 {
+        self.current().version()
     }
 
     /// Where the rules are stored (to change them).
@@ -103,7 +120,7 @@ impl Policies {
     }
 
     /// The authorizer in force now.
-    pub fn current(&self) -> Arc<Authorizer> {
+    pub(crate) fn current(&self) -> Arc<Authorizer> {
         match self.current.read() {
             Ok(a) => Arc::clone(&a),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
@@ -130,7 +147,7 @@ impl Policies {
 
     /// Poll the stored version every `every` while the policies live, so
     /// changes made by other servers arrive within that time; from then on
-    /// the rules go stale (see [`Self::confirmed`]) after
+    /// the rules go stale (see [`Self::gate`]) after
     /// [`STALE_AFTER_POLLS`] intervals without an answer.
     pub fn watch(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
         let limit = every.saturating_mul(STALE_AFTER_POLLS).as_millis();

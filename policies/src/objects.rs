@@ -8,6 +8,15 @@
 //! names it or something that contains it: a grant on a schema covers its
 //! tables and their columns.
 
+/// The schemas every catalog has for its own description, which every
+/// user sees and no rule governs (their contents are filtered per user).
+pub const SYSTEM_SCHEMAS: [&str; 2] = ["pg_catalog", "information_schema"];
+
+/// Whether `schema` is one of the [`SYSTEM_SCHEMAS`].
+pub fn is_system_schema(schema: &str) -> bool {
+    SYSTEM_SCHEMAS.contains(&schema)
+}
+
 /// The object `parts` (catalog first), as rules store it.
 pub fn object_name<S: AsRef<str>>(parts: &[S]) -> String {
     parts

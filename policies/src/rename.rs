@@ -6,11 +6,10 @@
 //! the expressions of the table's rules with [`rename_in_expression`], in
 //! one transaction of the rule store, after the table's own change is
 //! committed. Should a server stop between the two, the rules name a
-//! column the table no longer has, and [`Authorizer::orphaned_column_rule`]
+//! column the table no longer has, and `Authorizer::orphaned_column_rule`
 //! makes the table unreadable (`42P17`) to those they apply to: never
 //! unmasked.
 //!
-//! [`Authorizer::orphaned_column_rule`]: crate::Authorizer::orphaned_column_rule
 
 use std::ops::ControlFlow;
 

@@ -52,7 +52,7 @@ pub trait ExprPlanner {
 /// Enforce `subject`'s privileges, row filters and masks on `plan`. Table
 /// names resolve against the session's default catalog and schema, as the
 /// planner resolved them.
-pub fn enforce(
+pub(crate) fn enforce(
     plan: LogicalPlan,
     auth: &Authorizer,
     subject: &Subject,
@@ -206,10 +206,7 @@ impl<'a> Walk<'a> {
     /// One table reference: hide it, refuse it, or null its denied columns.
     fn guard(&mut self, scan: TableScan) -> Result<(Transformed<LogicalPlan>, Taint)> {
         let resolved = scan.table_name.clone().resolve(self.catalog, self.schema);
-        if matches!(
-            resolved.schema.as_ref(),
-            "pg_catalog" | "information_schema"
-        ) {
+        if crate::objects::is_system_schema(&resolved.schema) {
             return Ok((Transformed::no(LogicalPlan::TableScan(scan)), Vec::new()));
         }
         // `orders@<snapshot>` (time travel) is orders as of then: orders'

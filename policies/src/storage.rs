@@ -9,11 +9,11 @@
 //! if it is inside the lake, holds and lies in no reserved path
 //! ([`TableFiles::reserved`]), and every table whose
 //! files are inside it, or that it is inside of, is one they may read
-//! whole ([`Authorizer::reads_whole`]). The location is compared in its
+//! whole (`Authorizer::reads_whole`). The location is compared in its
 //! canonical form (`weir_catalog::LakeLocation::canonical`: one spelling,
 //! links followed), segment by segment.
 //!
-//! Tables come and go after a registration: [`may_scan`] asks the same
+//! Tables come and go after a registration: `may_scan` asks the same
 //! question again, of the reading user, at every read of an external table
 //! inside the lake.
 
@@ -49,7 +49,7 @@ impl TableFiles {
 /// May `subject` register the location `written` (as the statement spelt
 /// it), whose canonical form lies at `path` below the lake root (`None`:
 /// outside the lake), given every table of the lake and its files?
-pub fn may_register(
+pub(crate) fn may_register(
     auth: &Authorizer,
     subject: &Subject,
     written: &str,
@@ -82,7 +82,7 @@ pub fn may_register(
 /// reader may read whole, now: a table created there since the
 /// registration is covered. (`object`'s own rules apply to it as to any
 /// table.)
-pub fn may_scan(
+pub(crate) fn may_scan(
     auth: &Authorizer,
     subject: &Subject,
     object: &str,

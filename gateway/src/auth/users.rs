@@ -45,20 +45,15 @@ impl UserStore {
 
     /// The verifier of `user`, if it is a stored role with a password.
     pub fn verifier(&self, user: &str) -> Option<Verifier> {
-        let auth = self.policies.current();
-        auth.snapshot()
-            .role(user)
-            .and_then(|r| r.verifier.as_deref())
+        self.policies
+            .logins()
+            .verifier(user)
             .and_then(Verifier::parse)
     }
 
     /// Whether `user` has the LOGIN attribute.
     pub fn may_log_in(&self, user: &str) -> bool {
-        self.policies
-            .current()
-            .snapshot()
-            .role(user)
-            .is_some_and(|r| r.login)
+        self.policies.logins().may_log_in(user)
     }
 
     /// A verifier for a user that cannot log in: its salt depends only on
@@ -83,7 +78,7 @@ impl UserStore {
 /// nothing.
 pub async fn bootstrap(policies: &Policies, config: &AuthConfig) -> Result<()> {
     let iterations = u32::try_from(config.scram_iterations).unwrap_or(u32::MAX);
-    let current = policies.current();
+    let current = policies.logins();
     let mut wanted: Vec<(String, String)> = Vec::new();
     for user in &config.users {
         let password = user
@@ -98,9 +93,7 @@ pub async fn bootstrap(policies: &Policies, config: &AuthConfig) -> Result<()> {
         .iter()
         .map(|(name, password)| {
             let stored = current
-                .snapshot()
-                .role(name)
-                .and_then(|r| r.verifier.as_deref())
+                .verifier(name)
                 .and_then(Verifier::parse)
                 .filter(|v| v.matches(password));
             RoleRow {

@@ -18,7 +18,6 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::audit::{Audit, Record};
-use crate::auth::Principal;
 use crate::error::WeirError;
 
 /// The table's name in `pg_catalog`.
@@ -32,7 +31,6 @@ pub type AuditSlot = Arc<OnceLock<Arc<Audit>>>;
 #[derive(Debug)]
 pub struct AuditLogTable {
     audit: AuditSlot,
-    policies: Arc<weir_policies::Policies>,
     schema: SchemaRef,
 }
 
@@ -45,8 +43,8 @@ fn text_list(name: &str) -> Field {
 }
 
 impl AuditLogTable {
-    /// Over `audit`, readable by the superusers of `policies`.
-    pub fn new(audit: AuditSlot, policies: Arc<weir_policies::Policies>) -> Self {
+    /// Over `audit`, readable by superusers (the statement's gate decides).
+    pub fn new(audit: AuditSlot) -> Self {
         let schema = Arc::new(Schema::new(vec![
             Field::new(
                 "time",
@@ -72,11 +70,7 @@ impl AuditLogTable {
             Field::new("sqlstate", DataType::Utf8, true),
             Field::new("message", DataType::Utf8, true),
         ]));
-        Self {
-            audit,
-            policies,
-            schema,
-        }
+        Self { audit, schema }
     }
 
     fn batch(&self, records: &[Arc<Record>]) -> Result<RecordBatch> {
@@ -161,13 +155,9 @@ impl TableProvider for AuditLogTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let principal = state.config_options().extensions.get::<Principal>();
-        let allowed = principal.is_some_and(|p| self.policies.current().is_superuser(&p.subject()));
-        if !allowed {
-            return Err(DataFusionError::External(Box::new(WeirError::Policy(
-                weir_policies::PolicyError::SuperuserOnly(format!("reading {NAME}")),
-            ))));
-        }
+        weir_policies::GateSlot::of(state.config_options())
+            .and_then(|gate| gate.require_superuser(&format!("reading {NAME}")))
+            .map_err(|e| DataFusionError::External(Box::new(WeirError::Policy(e))))?;
         let records = self.audit.get().map(|a| a.recent()).unwrap_or_default();
         let batch = self.batch(&records)?;
         let exec = MemorySourceConfig::try_new_exec(

@@ -145,12 +145,11 @@ impl ScalarUDFImpl for CurrentSetting {
 #[derive(Debug)]
 struct HasRole {
     signature: Signature,
-    policies: Arc<weir_policies::Policies>,
 }
 
 impl PartialEq for HasRole {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.policies, &other.policies)
+    fn eq(&self, _other: &Self) -> bool {
+        true
     }
 }
 impl Eq for HasRole {}
@@ -178,11 +177,6 @@ impl ScalarUDFImpl for HasRole {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let principal = args
-            .config_options
-            .extensions
-            .get::<Principal>()
-            .ok_or_else(|| DataFusionError::Internal("pg_has_role(): no principal".into()))?;
         let n = args.number_rows;
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let text = |i: usize, row: usize| -> Result<Option<String>> {
@@ -192,13 +186,18 @@ impl ScalarUDFImpl for HasRole {
                 _ => None,
             })
         };
-        let auth = self.policies.current();
+        let gate = weir_policies::GateSlot::of(&args.config_options)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let mut out = datafusion::arrow::array::BooleanBuilder::with_capacity(n);
         for row in 0..n {
             let (user, role, privilege) = if arrays.len() == 3 {
                 (text(0, row)?, text(1, row)?, text(2, row)?)
             } else {
-                (Some(principal.user.clone()), text(0, row)?, text(1, row)?)
+                (
+                    Some(gate.subject().user.clone()),
+                    text(0, row)?,
+                    text(1, row)?,
+                )
             };
             let (Some(user), Some(role), Some(privilege)) = (user, role, privilege) else {
                 out.append_null();
@@ -213,22 +212,14 @@ impl ScalarUDFImpl for HasRole {
                     )),
                 )));
             }
-            let subject = if user == principal.user {
-                principal.subject()
-            } else {
-                weir_policies::Subject {
-                    user,
-                    roles: Vec::new(),
-                }
-            };
-            out.append_value(auth.effective_roles(&subject).contains(&role));
+            out.append_value(gate.has_role(&user, &role));
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }
 
 /// Functions whose definition is the same for every session.
-pub fn register_static(ctx: &SessionContext, policies: &Arc<weir_policies::Policies>) {
+pub fn register_static(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(CurrentSetting {
         signature: Signature::one_of(
             vec![
@@ -256,7 +247,6 @@ pub fn register_static(ctx: &SessionContext, policies: &Arc<weir_policies::Polic
             ],
             Volatility::Stable,
         ),
-        policies: Arc::clone(policies),
     }));
     for f in super::casts::functions() {
         ctx.register_udf(f);

@@ -290,9 +290,8 @@ impl Engine {
         // whichever database the client connected to.
         let ctx = SessionContext::new_with_state(template);
         let audit = audit_log::AuditSlot::default();
-        let audit_log: Arc<dyn datafusion::catalog::TableProvider> = Arc::new(
-            audit_log::AuditLogTable::new(Arc::clone(&audit), Arc::clone(&policies)),
-        );
+        let audit_log: Arc<dyn datafusion::catalog::TableProvider> =
+            Arc::new(audit_log::AuditLogTable::new(Arc::clone(&audit)));
         for name in catalogs.catalog_names() {
             datafusion_pg_catalog::setup_pg_catalog(&ctx, &name, EmptyContextProvider)
                 .map_err(|e| WeirError::DataFusion(*e))?;
@@ -302,13 +301,12 @@ impl Engine {
                         schema,
                         catalogs.clone(),
                         Arc::clone(&audit_log),
-                        Arc::clone(&policies),
                     );
                     catalog.register_schema("pg_catalog", Arc::new(fixed))?;
                 }
             }
         }
-        functions::register_static(&ctx, &policies);
+        functions::register_static(&ctx);
         if config.test_panic_function {
             ctx.register_udf(functions::test_panic());
         }
@@ -324,7 +322,6 @@ impl Engine {
             statement_memory,
             visible: visible::Shared {
                 inner: catalogs.clone(),
-                policies: Arc::clone(&policies),
                 static_tables: Arc::new(
                     datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables::try_new()?,
                 ),
@@ -583,14 +580,11 @@ impl Engine {
         SessionContext::new_with_state(state)
     }
 
-    /// A new session context on `catalog`, over the catalogs as `subject`
-    /// sees them (see [`visible`]).
-    pub fn session_context(
-        &self,
-        catalog: &str,
-        subject: weir_policies::Subject,
-    ) -> SessionContext {
-        let catalogs = visible::VisibleCatalogs::new(self.visible.clone(), subject);
+    /// A new session context on `catalog`, over the catalogs as the
+    /// session's statements see them (their gates, in `gate`; see
+    /// [`visible`]).
+    pub fn session_context(&self, catalog: &str, gate: weir_policies::GateSlot) -> SessionContext {
+        let catalogs = visible::VisibleCatalogs::new(self.visible.clone(), gate);
         let mut state = SessionStateBuilder::new_from_existing(self.template.clone())
             .with_catalog_list(catalogs)
             .build();

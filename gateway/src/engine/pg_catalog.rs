@@ -19,7 +19,6 @@ pub struct WeirPgCatalog {
     inner: Arc<dyn SchemaProvider>,
     catalogs: Arc<dyn CatalogProviderList>,
     audit_log: Arc<dyn TableProvider>,
-    policies: Arc<weir_policies::Policies>,
 }
 
 impl WeirPgCatalog {
@@ -28,13 +27,11 @@ impl WeirPgCatalog {
         inner: Arc<dyn SchemaProvider>,
         catalogs: Arc<dyn CatalogProviderList>,
         audit_log: Arc<dyn TableProvider>,
-        policies: Arc<weir_policies::Policies>,
     ) -> Self {
         Self {
             inner,
             catalogs,
             audit_log,
-            policies,
         }
     }
 }
@@ -56,10 +53,7 @@ impl SchemaProvider for WeirPgCatalog {
             return Ok(Some(Arc::clone(&self.audit_log)));
         }
         if let Some(view) = super::roles::RoleView::by_name(name) {
-            return Ok(Some(Arc::new(super::roles::RolesTable::new(
-                view,
-                Arc::clone(&self.policies),
-            ))));
+            return Ok(Some(Arc::new(super::roles::RolesTable::new(view))));
         }
         let Some(table) = self.inner.table(name).await? else {
             return Ok(None);

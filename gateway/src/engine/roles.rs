@@ -18,10 +18,10 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::TableType;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
-use weir_catalog::access::AccessSnapshot;
+use weir_catalog::access::{Membership, RoleRow};
 
 /// Which of the three tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,6 @@ pub fn role_oid(name: &str) -> i32 {
 #[derive(Debug)]
 pub struct RolesTable {
     view: RoleView,
-    policies: Arc<weir_policies::Policies>,
     schema: SchemaRef,
 }
 
@@ -75,8 +74,8 @@ fn timestamptz() -> DataType {
 }
 
 impl RolesTable {
-    /// The table `view`, read from `policies`.
-    pub fn new(view: RoleView, policies: Arc<weir_policies::Policies>) -> Self {
+    /// The table `view`, as the statement's gate reads the roles.
+    pub fn new(view: RoleView) -> Self {
         let f = |n: &str, t: DataType| Field::new(n, t, true);
         let fields = match view {
             RoleView::Roles => vec![
@@ -114,15 +113,13 @@ impl RolesTable {
         };
         Self {
             view,
-            policies,
             schema: Arc::new(Schema::new(fields)),
         }
     }
 
-    fn batch(&self, snapshot: &AccessSnapshot) -> Result<RecordBatch> {
+    fn batch(&self, roles: &[RoleRow], memberships: &[Membership]) -> Result<RecordBatch> {
         let columns: Vec<ArrayRef> = match self.view {
             RoleView::Roles => {
-                let roles = &snapshot.roles;
                 let n = roles.len();
                 let flag = |f: &dyn Fn(&weir_catalog::access::RoleRow) -> bool| {
                     Arc::new(roles.iter().map(|r| Some(f(r))).collect::<BooleanArray>()) as ArrayRef
@@ -153,7 +150,7 @@ impl RolesTable {
                 ]
             }
             RoleView::Users => {
-                let users: Vec<_> = snapshot.roles.iter().filter(|r| r.login).collect();
+                let users: Vec<_> = roles.iter().filter(|r| r.login).collect();
                 let n = users.len();
                 let flag = |f: &dyn Fn(&weir_catalog::access::RoleRow) -> bool| {
                     Arc::new(users.iter().map(|r| Some(f(r))).collect::<BooleanArray>()) as ArrayRef
@@ -180,7 +177,7 @@ impl RolesTable {
                 ]
             }
             RoleView::Members => {
-                let m = &snapshot.memberships;
+                let m = memberships;
                 vec![
                     Arc::new(Int32Array::from_iter_values(
                         m.iter().map(|m| role_oid(&m.role)),
@@ -223,13 +220,15 @@ impl TableProvider for RolesTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let auth = self.policies.current();
-        let batch = self.batch(auth.snapshot())?;
+        let gate = weir_policies::GateSlot::of(state.config_options())
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let (roles, memberships) = gate.roles();
+        let batch = self.batch(roles, memberships)?;
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![batch]],
             Arc::clone(&self.schema),

@@ -13,12 +13,13 @@
 //! user may not use. Planning keeps every column, so a statement naming a
 //! denied column fails with `42501`, not as a missing column.
 //!
-//! Decisions are the policies' current ones ([`Authorizer::lists`]), read
-//! at each lookup, so a GRANT shows up in listings at once. Superusers see
-//! everything. Writes (registering, dropping) pass through untouched: the
+//! Decisions are those of the gate of the statement under way
+//! ([`Gate::lists`], read from the session's [`GateSlot`] at each lookup),
+//! so a statement lists by one rule version and a GRANT shows up in the
+//! next statement's listings. Superusers see everything. Writes (registering, dropping) pass through untouched: the
 //! statements that do them are authorised before they get here.
 //!
-//! [`Authorizer::lists`]: weir_policies::authorizer::Authorizer::lists
+//! [`Gate::lists`]: weir_policies::Gate::lists
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -35,21 +36,16 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables};
-use weir_policies::objects::object_name;
-use weir_policies::{Policies, Subject};
+use weir_policies::objects::is_system_schema;
+use weir_policies::GateSlot;
 
 use super::pg_catalog::WeirPgCatalog;
-
-/// Schemas every user sees.
-const SYSTEM_SCHEMAS: [&str; 2] = ["pg_catalog", "information_schema"];
 
 /// What the per-user views share with the engine.
 #[derive(Debug, Clone)]
 pub struct Shared {
     /// The engine's catalogs.
     pub inner: Arc<dyn CatalogProviderList>,
-    /// The rules in force.
-    pub policies: Arc<Policies>,
     /// `pg_catalog`'s tables that are the same for everyone.
     pub static_tables: Arc<PgCatalogStaticTables>,
     /// `pg_catalog.weir_audit_log`.
@@ -60,7 +56,8 @@ pub struct Shared {
 #[derive(Debug)]
 pub struct VisibleCatalogs {
     shared: Shared,
-    subject: Subject,
+    /// The session's gate: the statement under way decides.
+    gate: GateSlot,
     /// This session's `pg_catalog` per catalog: OIDs stay the same for the
     /// session's life (psql reads an OID, then asks about it).
     pg_catalogs: Mutex<HashMap<String, Arc<dyn SchemaProvider>>>,
@@ -71,16 +68,17 @@ pub struct VisibleCatalogs {
 }
 
 impl VisibleCatalogs {
-    /// The catalogs as `subject` sees them.
-    pub fn new(shared: Shared, subject: Subject) -> Arc<Self> {
-        let listing = Self::view(shared.clone(), subject.clone(), None);
-        Self::view(shared, subject, Some(listing))
+    /// The catalogs as the statements of the session whose gate is in
+    /// `gate` see them.
+    pub fn new(shared: Shared, gate: GateSlot) -> Arc<Self> {
+        let listing = Self::view(shared.clone(), gate.clone(), None);
+        Self::view(shared, gate, Some(listing))
     }
 
-    fn view(shared: Shared, subject: Subject, listing: Option<Arc<Self>>) -> Arc<Self> {
+    fn view(shared: Shared, gate: GateSlot, listing: Option<Arc<Self>>) -> Arc<Self> {
         Arc::new_cyclic(|this| Self {
             shared,
-            subject,
+            gate,
             pg_catalogs: Mutex::default(),
             this: this.clone(),
             listing,
@@ -96,8 +94,7 @@ impl VisibleCatalogs {
     }
 
     fn lists(&self, parts: &[&str]) -> bool {
-        let auth = self.shared.policies.current();
-        auth.is_superuser(&self.subject) || auth.lists(&self.subject, &object_name(parts))
+        self.gate.get().lists(parts)
     }
 
     /// `table` as listings show it to the user: only the columns they hold
@@ -107,13 +104,13 @@ impl VisibleCatalogs {
         parts: [&str; 3],
         table: Arc<dyn TableProvider>,
     ) -> Arc<dyn TableProvider> {
-        let auth = self.shared.policies.current();
-        if auth.is_superuser(&self.subject) {
+        let gate = self.gate.get();
+        if !gate.restricted() {
             return table;
         }
         let schema = table.schema();
         let shown: Vec<usize> = (0..schema.fields().len())
-            .filter(|i| auth.lists_column(&self.subject, parts, schema.field(*i).name()))
+            .filter(|i| gate.lists_column(parts, schema.field(*i).name()))
             .collect();
         if shown.len() == schema.fields().len() {
             return table;
@@ -143,7 +140,6 @@ impl VisibleCatalogs {
             Arc::new(provider),
             me,
             Arc::clone(&self.shared.audit_log),
-            Arc::clone(&self.shared.policies),
         ));
         cache.insert(catalog.to_owned(), Arc::clone(&schema));
         Some(schema)
@@ -204,7 +200,7 @@ impl CatalogProvider for VisibleCatalog {
         self.inner
             .schema_names()
             .into_iter()
-            .filter(|s| SYSTEM_SCHEMAS.contains(&s.as_str()) || self.list.lists(&[&self.name, s]))
+            .filter(|s| is_system_schema(s) || self.list.lists(&[&self.name, s]))
             .collect()
     }
 

@@ -11,7 +11,7 @@ use datafusion::common::tree_node::TreeNode;
 use datafusion::logical_expr::ExprSchemable;
 use weir_catalog::access::{Effect, Membership, RoleChange, RoleRow, Rule, RuleKind};
 use weir_policies::objects::object_name;
-use weir_policies::{Authorizer, PolicyError, Subject, PUBLIC};
+use weir_policies::{Gate, PolicyError, Subject, PUBLIC};
 
 use super::execute::{one_batch, Outcome};
 use super::Session;
@@ -47,31 +47,29 @@ impl Session {
         let policies = Arc::clone(self.engine.policies());
         // Decide on the newest rules: another server may have just changed them.
         policies.refresh().await?;
-        let auth = policies.current();
+        let gate = self.begin_gate();
         if let AccessStatement::Grant(GrantStatement::Show { role }) = stmt {
-            let batch = self.show_grants(role.as_deref(), &auth)?;
+            let batch = self.show_grants(role.as_deref(), &gate)?;
             return Ok(Outcome::Rows(one_batch(batch, "SHOW")?));
         }
         match stmt {
             AccessStatement::Role(role) => {
-                if !auth.is_superuser(&self.subject()) {
-                    return Err(PolicyError::SuperuserOnly(role.tag().to_owned()).into());
-                }
-                self.run_role(role, &auth).await?;
+                gate.require_superuser(role.tag())?;
+                self.run_role(role, &gate).await?;
             }
-            AccessStatement::Grant(grant) => self.run_grant(grant, &auth).await?,
-            AccessStatement::Policy(policy) => self.run_policy(policy, &auth).await?,
+            AccessStatement::Grant(grant) => self.run_grant(grant, &gate).await?,
+            AccessStatement::Policy(policy) => self.run_policy(policy, &gate).await?,
         }
-        drop(auth);
+        drop(gate);
         policies.refresh().await?;
         Ok(Outcome::Done(stmt.tag().into()))
     }
 
-    async fn run_role(&mut self, stmt: &RoleStatement, auth: &Authorizer) -> Result<()> {
+    async fn run_role(&mut self, stmt: &RoleStatement, gate: &Gate) -> Result<()> {
         let store = self.engine.policies().store().clone();
         let iterations = self.password_iterations;
         let known = |name: &str| -> Result<()> {
-            if auth.snapshot().role(name).is_none() {
+            if !gate.role_exists(name) {
                 return Err(weir_catalog::CatalogError::NoSuchRole(name.to_owned()).into());
             }
             Ok(())
@@ -92,10 +90,10 @@ impl Session {
                     })
                     .await?;
                 for role in &options.in_roles {
-                    self.grant_membership(role, name, auth).await?;
+                    self.grant_membership(role, name, gate).await?;
                 }
                 for member in &options.members {
-                    self.grant_membership(name, member, auth).await?;
+                    self.grant_membership(name, member, gate).await?;
                 }
             }
             RoleStatement::Alter { name, options } => {
@@ -152,7 +150,7 @@ impl Session {
             RoleStatement::Grant { roles, members } => {
                 for role in roles {
                     for member in members {
-                        self.grant_membership(role, member, auth).await?;
+                        self.grant_membership(role, member, gate).await?;
                     }
                 }
             }
@@ -175,18 +173,8 @@ impl Session {
         Ok(())
     }
 
-    async fn grant_membership(
-        &mut self,
-        role: &str,
-        member: &str,
-        auth: &Authorizer,
-    ) -> Result<()> {
-        if role == member
-            || auth
-                .effective_roles(&Subject::user(role))
-                .iter()
-                .any(|r| r == member)
-        {
+    async fn grant_membership(&mut self, role: &str, member: &str, gate: &Gate) -> Result<()> {
+        if role == member || gate.has_role(role, member) {
             return Err(WeirError::InvalidGrant(format!(
                 "role \"{member}\" is a member of role \"{role}\"; a role cannot be a member of itself, directly or not"
             )));
@@ -211,7 +199,7 @@ impl Session {
         Ok(())
     }
 
-    async fn run_grant(&mut self, stmt: &GrantStatement, auth: &Authorizer) -> Result<()> {
+    async fn run_grant(&mut self, stmt: &GrantStatement, gate: &Gate) -> Result<()> {
         let (privileges, targets, grantees) = match stmt {
             GrantStatement::Grant {
                 privileges,
@@ -228,7 +216,7 @@ impl Session {
             GrantStatement::Show { .. } => return Ok(()),
         };
         for grantee in grantees {
-            if grantee != PUBLIC && auth.snapshot().role(grantee).is_none() {
+            if grantee != PUBLIC && !gate.role_exists(grantee) {
                 return Err(weir_catalog::CatalogError::NoSuchRole(grantee.clone()).into());
             }
         }
@@ -261,9 +249,8 @@ impl Session {
                 }
             }
         }
-        let subject = self.subject();
         for (object, action) in &pairs {
-            if !auth.may_grant(&subject, object, action) {
+            if !gate.may_grant(object, action) {
                 return Err(PolicyError::Denied {
                     action: format!("grant {action} on"),
                     object: object.clone(),
@@ -307,14 +294,7 @@ impl Session {
                     for (o, a) in &pairs {
                         remove.push(rule(g, o, a, Effect::Allow, false));
                         if *grant_option_only {
-                            let held = auth.snapshot().rules.iter().any(|r| {
-                                r.kind == RuleKind::Privilege
-                                    && r.effect == Effect::Allow
-                                    && r.subject == *g
-                                    && r.object == *o
-                                    && r.action == *a
-                            });
-                            if held {
+                            if gate.holds_grant(g, o, a) {
                                 keep.push(rule(g, o, a, Effect::Allow, false));
                             }
                         } else {
@@ -420,7 +400,7 @@ impl Session {
         }
     }
 
-    async fn run_policy(&mut self, stmt: &PolicyStatement, auth: &Authorizer) -> Result<()> {
+    async fn run_policy(&mut self, stmt: &PolicyStatement, gate: &Gate) -> Result<()> {
         let table = match stmt {
             PolicyStatement::Create { table, .. }
             | PolicyStatement::Drop { table, .. }
@@ -430,7 +410,7 @@ impl Session {
         let resolved = self.resolve_target(&Target::Table(table.clone())).await?;
         let subject = self.subject();
         // The table's owner (or a superuser) sets its policies and masks.
-        if !auth.may_grant(&subject, &resolved.object, "all") {
+        if !gate.may_grant(&resolved.object, "all") {
             return Err(PolicyError::NoPrivilege(format!(
                 "table {}",
                 resolved.parts.last().map(String::as_str).unwrap_or("?")
@@ -440,7 +420,7 @@ impl Session {
         let table_name = resolved.parts.last().cloned().unwrap_or_default();
         let roles_exist = |roles: &[String]| -> Result<()> {
             for role in roles {
-                if role != PUBLIC && auth.snapshot().role(role).is_none() {
+                if role != PUBLIC && !gate.role_exists(role) {
                     return Err(weir_catalog::CatalogError::NoSuchRole(role.clone()).into());
                 }
             }
@@ -468,10 +448,7 @@ impl Session {
                 ..
             } => {
                 roles_exist(roles)?;
-                let exists = auth.snapshot().rules.iter().any(|r| {
-                    r.kind == RuleKind::RowFilter && r.object == resolved.object && r.name == *name
-                });
-                if exists {
+                if gate.has_policy(&resolved.object, name) {
                     return Err(WeirError::DuplicateObject(format!(
                         "policy \"{name}\" for table \"{table_name}\" already exists"
                     )));
@@ -558,10 +535,7 @@ impl Session {
                     .map(|r| rule(RuleKind::Mask, r, &object, "mask", "", ""))
                     .collect();
                 for r in &rules {
-                    let held = auth.snapshot().rules.iter().any(|x| {
-                        x.kind == RuleKind::Mask && x.object == r.object && x.subject == r.subject
-                    });
-                    if !held {
+                    if !gate.has_mask(&r.object, &r.subject) {
                         return Err(WeirError::UnknownObject(format!(
                             "column \"{column}\" of relation \"{table_name}\" has no mask for role \"{}\"",
                             r.subject
@@ -601,30 +575,8 @@ impl Session {
         Ok(data_type)
     }
 
-    fn show_grants(&self, role: Option<&str>, auth: &Authorizer) -> Result<RecordBatch> {
-        let me = self.subject();
-        let subject = match role {
-            None => me.clone(),
-            Some(r) => {
-                let holds = auth.effective_roles(&me).iter().any(|x| x == r);
-                if !auth.is_superuser(&me) && !holds {
-                    return Err(PolicyError::Denied {
-                        action: "show the grants of".into(),
-                        object: format!("role {r}"),
-                    }
-                    .into());
-                }
-                if r != PUBLIC && auth.snapshot().role(r).is_none() {
-                    return Err(weir_catalog::CatalogError::NoSuchRole(r.to_owned()).into());
-                }
-                Subject::user(r)
-            }
-        };
-        let rules: Vec<_> = auth
-            .rules_for(&subject)
-            .into_iter()
-            .filter(|(r, _)| r.kind == RuleKind::Privilege)
-            .collect();
+    fn show_grants(&self, role: Option<&str>, gate: &Gate) -> Result<RecordBatch> {
+        let rules = gate.grants(role)?;
         let column = |f: &dyn Fn(&Rule) -> String| -> Arc<StringArray> {
             Arc::new(StringArray::from_iter_values(
                 rules.iter().map(|(r, _)| f(r)),

@@ -37,11 +37,21 @@ pub enum Outcome {
 }
 
 impl Session {
-    /// Start a bound statement.
+    /// Start a bound statement (an Execute, a FETCH from a cursor not
+    /// yet running): it is decided by the rules in force now.
     pub async fn start(&mut self, prepared: &Prepared, params: &[ScalarValue]) -> Result<Outcome> {
-        if let Some(fresh) = self.current_plan(prepared).await? {
-            return Box::pin(self.start(&fresh, params)).await;
+        self.begin_gate();
+        match self.current_plan(prepared).await? {
+            Some(fresh) => self.start_under_gate(&fresh, params).await,
+            None => self.start_under_gate(prepared, params).await,
         }
+    }
+
+    async fn start_under_gate(
+        &mut self,
+        prepared: &Prepared,
+        params: &[ScalarValue],
+    ) -> Result<Outcome> {
         self.note_start(prepared);
         match &prepared.body {
             Body::Empty => Ok(Outcome::Empty),

@@ -97,6 +97,9 @@ pub struct Session {
     password_iterations: u32,
     /// What the running statement did, for its audit record.
     notes: notes::StatementNotes,
+    /// The gate of the statement under way (see [`weir_policies::gate`]);
+    /// the session's catalogs and functions read it from here too.
+    gate: weir_policies::GateSlot,
 }
 
 /// Planning state and task context of a session, reused across statements.
@@ -124,7 +127,8 @@ impl Session {
 
     /// A session acting as `principal` on `catalog`.
     pub fn new(engine: Arc<Engine>, principal: Principal, catalog: String, params: Params) -> Self {
-        let ctx = engine.session_context(&catalog, principal.subject());
+        let gate = weir_policies::GateSlot::new(engine.policies().gate(principal.subject()));
+        let ctx = engine.session_context(&catalog, gate.clone());
         let stop = StatementStop::default();
         {
             let state = ctx.state_ref();
@@ -132,6 +136,7 @@ impl Session {
             let extensions = &mut state.config_mut().options_mut().extensions;
             extensions.insert(stop.clone());
             extensions.insert(principal.clone());
+            extensions.insert(gate.clone());
         }
         let mut session = Self {
             engine,
@@ -150,6 +155,7 @@ impl Session {
             stop,
             password_iterations: 4096,
             notes: Default::default(),
+            gate,
         };
         session.apply_params();
         session
@@ -228,6 +234,20 @@ impl Session {
         let snapshot = self.snapshot();
         snapshot.state.mark_start_execution();
         snapshot
+    }
+
+    /// The gate of the statement under way: every access decision of the
+    /// statement is its.
+    pub(super) fn gate(&self) -> weir_policies::Gate {
+        self.gate.get()
+    }
+
+    /// A statement (Parse, Execute, FETCH) begins: it is decided by the
+    /// rules in force now, as they are then, to its end.
+    pub(super) fn begin_gate(&mut self) -> weir_policies::Gate {
+        let gate = self.engine.policies().gate(self.subject());
+        self.gate.set(gate.clone());
+        gate
     }
 
     /// The session's planning state, taken from its context on first use.

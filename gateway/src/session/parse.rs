@@ -285,7 +285,7 @@ pub(crate) fn lists_catalog(stmt: &Statement) -> bool {
                 .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
                 .collect();
             let listing = match parts.as_slice() {
-                [.., schema, _] => schema == "pg_catalog" || schema == "information_schema",
+                [.., schema, _] => weir_policies::objects::is_system_schema(schema),
                 [table] => table.starts_with("pg_"),
                 [] => false,
             };

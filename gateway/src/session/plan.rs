@@ -22,51 +22,41 @@ use crate::statements::explain;
 impl Session {
     /// Plan one statement, as of the statement's start (what `now()` returns),
     /// its parameters typed as PostgreSQL types them (`declared`: the
-    /// client's OIDs, 0 = infer; see [`param_types`]). Then the policies in
-    /// force rewrite it (hidden tables, denied columns; see
-    /// [`weir_policies::rewrite`]) before anything optimizes it; for a
-    /// user who is not a superuser, only if they are confirmed
-    /// ([`weir_policies::Policies::confirmed`]).
+    /// client's OIDs, 0 = infer; see [`param_types`]). Then the statement's
+    /// gate rewrites it (hidden tables, denied columns, row filters, masks;
+    /// see [`weir_policies::Gate::enforce`]) before anything optimizes it.
     pub(super) async fn plan_statement(
         &mut self,
         stmt: DfStatement,
         declared: &[u32],
     ) -> Result<LogicalPlan> {
-        let auth = self.engine.policies().current();
-        let subject = self.subject();
-        let superuser = auth.is_superuser(&subject);
-        if !superuser {
-            self.engine.policies().confirmed()?;
-        }
+        let gate = self.gate();
+        gate.check_confirmed()?;
         let state = &self.statement_state().state;
         #[allow(clippy::disallowed_methods)] // the one planning door
         let plan = state.statement_to_plan(stmt).await?;
         let plan = param_types::infer(plan, declared)?;
-        if superuser {
-            return Ok(plan);
-        }
         let catalog = &state.config_options().catalog;
-        let plan = weir_policies::rewrite::enforce(
+        let plan = gate.enforce(
             plan,
-            &auth,
-            &subject,
             &catalog.default_catalog,
             &catalog.default_schema,
             &PolicyExprs(state),
         )?;
-        self.may_read_files(&plan, &auth, &subject).await?;
+        if gate.restricted() {
+            self.may_read_files(&plan, &gate).await?;
+        }
         Ok(plan)
     }
 
     /// The files of each external table `plan` reads, checked again (see
-    /// [`weir_policies::storage::may_scan`]): a table created inside or
+    /// [`weir_policies::Gate::may_scan`]): a table created inside or
     /// around an external table's folder since its registration is not
     /// read through it by anyone who may not read that table whole.
     async fn may_read_files(
         &mut self,
         plan: &LogicalPlan,
-        auth: &weir_policies::Authorizer,
-        subject: &weir_policies::Subject,
+        gate: &weir_policies::Gate,
     ) -> Result<()> {
         use datafusion::common::tree_node::TreeNodeRecursion;
         let (catalog, schema) = {
@@ -98,7 +88,7 @@ impl Session {
         let tables = self.lake_table_files().await?;
         for (object, files) in external {
             let path = lake.location().inside(&files);
-            weir_policies::storage::may_scan(auth, subject, &object, path.as_deref(), &tables)?;
+            gate.may_scan(&object, path.as_deref(), &tables)?;
         }
         Ok(())
     }
@@ -199,15 +189,13 @@ impl Session {
 
 impl Session {
     /// `DESCRIBE t` plans no scan of `t`: a table the user may not see at
-    /// all is missing here too. Returns the table's parts for a user who
-    /// is not a superuser (see [`Self::describe_listed`]).
+    /// all is missing here too. Returns the table's parts, resolved.
     fn check_describe(
         &mut self,
         name: &datafusion::sql::sqlparser::ast::ObjectName,
     ) -> Result<Option<[String; 3]>> {
-        let auth = self.engine.policies().current();
-        let subject = self.subject();
-        if auth.is_superuser(&subject) {
+        let gate = self.gate();
+        if !gate.restricted() {
             return Ok(None);
         }
         let reference =
@@ -219,14 +207,11 @@ impl Session {
             resolved.schema.as_ref(),
             resolved.table.as_ref(),
         ];
-        if matches!(parts[1], "pg_catalog" | "information_schema") {
+        gate.describe(parts)?;
+        if weir_policies::objects::is_system_schema(parts[1]) {
             return Ok(None);
         }
-        // As the catalogs list it (a column grant is enough).
-        if auth.lists(&subject, &weir_policies::objects::object_name(&parts)) {
-            return Ok(Some(parts.map(str::to_owned)));
-        }
-        Err(weir_policies::PolicyError::Hidden(parts.join(".")).into())
+        Ok(Some(parts.map(str::to_owned)))
     }
 
     /// `DESCRIBE t` lists the columns the catalogs list to the user: those
@@ -236,14 +221,13 @@ impl Session {
         table: &[String; 3],
         describe: &datafusion::logical_expr::DescribeTable,
     ) -> LogicalPlan {
-        let auth = self.engine.policies().current();
-        let subject = self.subject();
+        let gate = self.gate();
         let table = [table[0].as_str(), table[1].as_str(), table[2].as_str()];
         let fields: Vec<_> = describe
             .schema
             .fields()
             .iter()
-            .filter(|f| auth.lists_column(&subject, table, f.name()))
+            .filter(|f| gate.lists_column(table, f.name()))
             .cloned()
             .collect();
         LogicalPlan::DescribeTable(datafusion::logical_expr::DescribeTable {
@@ -276,10 +260,11 @@ fn reads_tables(plan: &LogicalPlan) -> bool {
     let mut reads = false;
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
-            if !matches!(
-                scan.table_name.schema(),
-                Some("pg_catalog" | "information_schema")
-            ) {
+            if !scan
+                .table_name
+                .schema()
+                .is_some_and(weir_policies::objects::is_system_schema)
+            {
                 reads = true;
                 return Ok(TreeNodeRecursion::Stop);
             }

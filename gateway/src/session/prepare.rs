@@ -19,6 +19,9 @@ use weir_pgtypes::oid;
 pub struct Prepared {
     /// Original SQL text (for logs).
     pub sql: String,
+    /// Which statement of `sql` it is, when `sql` holds several (a
+    /// simple Query message): what planning it again plans.
+    pub(crate) part: Option<usize>,
     pub(super) body: Body,
     /// Parameter type OIDs reported in ParameterDescription.
     pub param_types: Vec<u32>,
@@ -83,7 +86,18 @@ impl Session {
         parsed: Option<Parsed>,
         declared: &[u32],
     ) -> Result<Prepared> {
-        let version = self.engine.policies().current().version();
+        self.begin_gate();
+        self.prepare_under_gate(sql, parsed, declared).await
+    }
+
+    /// [`Self::prepare`], decided by the gate of the statement under way.
+    async fn prepare_under_gate(
+        &mut self,
+        sql: &str,
+        parsed: Option<Parsed>,
+        declared: &[u32],
+    ) -> Result<Prepared> {
+        let version = self.gate().version();
         let mut prepared =
             crate::engine::runtime::cpu_bound(self.prepare_here(sql, parsed, declared)).await?;
         prepared.policy_version = Some(version);
@@ -98,7 +112,7 @@ impl Session {
         &mut self,
         prepared: &Prepared,
     ) -> Result<Option<Arc<Prepared>>> {
-        let version = self.engine.policies().current().version();
+        let version = self.gate().version();
         let Some(planned_under) = prepared.policy_version else {
             return Ok(None);
         };
@@ -125,8 +139,12 @@ impl Session {
             // others): it runs as planned, like a statement under way.
             return Ok(None);
         }
-        let fresh =
-            Box::pin(self.prepare(&prepared.sql, statements.pop(), &prepared.param_types)).await?;
+        let fresh = Box::pin(self.prepare_under_gate(
+            &prepared.sql,
+            statements.pop(),
+            &prepared.param_types,
+        ))
+        .await?;
         // What the client was told (RowDescription): names and types.
         let shape = |p: &Prepared| {
             p.schema.as_ref().map(|s| {
@@ -165,6 +183,7 @@ impl Session {
                     objects: Default::default(),
                     policy_version: None,
                     replanned: Default::default(),
+                    part: None,
                 })
             }
             Some(Parsed::Access(stmt)) => {
@@ -326,6 +345,7 @@ pub(super) fn finish(
         objects: super::notes::Objects::of_body(&body),
         policy_version: None,
         replanned: Default::default(),
+        part: None,
         body,
         param_types,
         param_targets,

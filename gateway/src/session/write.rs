@@ -21,9 +21,8 @@ use datafusion::logical_expr::{
 use datafusion::sql::parser::Statement as DfStatement;
 use weir_connectors::lake::ddl::{self, ColumnChange, NewTable, PartitionField, Rows};
 
-use weir_catalog::access::{Effect, Rule, RuleKind};
 use weir_policies::objects::object_name;
-use weir_policies::{Action, PolicyError};
+use weir_policies::Action;
 
 use super::{Body, Session};
 use crate::engine::LAKE;
@@ -33,28 +32,7 @@ impl Session {
     /// Whether the session may do `action` on the object `parts` names: a
     /// table it cannot see at all answers as a missing one.
     fn authorize<S: AsRef<str>>(&self, action: Action, parts: &[S]) -> Result<()> {
-        let auth = self.engine.policies().current();
-        let subject = self.subject();
-        let object = object_name(parts);
-        if auth.is_superuser(&subject) {
-            return Ok(());
-        }
-        self.engine.policies().confirmed()?;
-        if auth.decide(&subject, &object, action).allowed() {
-            return Ok(());
-        }
-        let shown = parts
-            .iter()
-            .map(AsRef::as_ref)
-            .collect::<Vec<_>>()
-            .join(".");
-        Err(match parts.len() {
-            3 if !auth.sees(&subject, &object, &[]) => PolicyError::Hidden(shown),
-            3 => PolicyError::NoPrivilege(format!("table {}", parts[2].as_ref())),
-            2 => PolicyError::NoPrivilege(format!("schema {}", parts[1].as_ref())),
-            _ => PolicyError::NoPrivilege(format!("database {shown}")),
-        }
-        .into())
+        Ok(self.gate().authorize(action, parts)?)
     }
 
     /// Whether the session may register files at `location` (canonical;
@@ -62,14 +40,13 @@ impl Session {
     /// [`weir_policies::storage`]), decided before anything looks at the
     /// path, so a refusal says nothing of what is there.
     async fn may_register(&mut self, written: &str, location: &str) -> Result<()> {
-        let auth = self.engine.policies().current();
-        let subject = self.subject();
-        if auth.is_superuser(&subject) {
+        let gate = self.gate();
+        if !gate.restricted() {
             return Ok(());
         }
         let tables = self.lake_table_files().await?;
         let path = self.engine.lake().location().inside(location);
-        weir_policies::storage::may_register(&auth, &subject, written, path.as_deref(), &tables)?;
+        gate.may_register(written, path.as_deref(), &tables)?;
         Ok(())
     }
 
@@ -102,25 +79,9 @@ impl Session {
     /// with that rule only: none left on its name by an earlier object.
     async fn take_ownership<S: AsRef<str>>(&mut self, parts: &[S]) -> Result<()> {
         let policies = Arc::clone(self.engine.policies());
-        let subject = self.subject();
         let object = object_name(parts);
-        if policies.current().is_superuser(&subject) {
-            policies.store().adopt(&object, None).await?;
-            policies.refresh().await?;
-            return Ok(());
-        }
-        let rule = Rule {
-            kind: RuleKind::Privilege,
-            subject: subject.user.clone(),
-            object: object.clone(),
-            action: "all".into(),
-            effect: Effect::Allow,
-            grant_option: true,
-            name: weir_policies::authorizer::OWNER.into(),
-            expression: String::new(),
-            grantor: subject.user,
-        };
-        policies.store().adopt(&object, Some(&rule)).await?;
+        let owner = self.gate().owner_rule(&object);
+        policies.store().adopt(&object, owner.as_ref()).await?;
         policies.refresh().await?;
         Ok(())
     }
@@ -129,9 +90,7 @@ impl Session {
     /// all (no privilege on it or on anything in it): every statement
     /// answers for it exactly as for a missing one.
     fn hidden<S: AsRef<str>>(&self, parts: &[S]) -> bool {
-        let auth = self.engine.policies().current();
-        let subject = self.subject();
-        !(auth.is_superuser(&subject) || auth.lists(&subject, &object_name(parts)))
+        !self.gate().lists(parts)
     }
 
     /// Whether lake schema `schema`, and with `table` (its name, `what` the

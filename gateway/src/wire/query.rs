@@ -69,9 +69,10 @@ async fn run_statements(
         ));
     }
     let single = statements.len() == 1;
-    for stmt in statements {
+    for (part, stmt) in statements.into_iter().enumerate() {
         let scope = StatementScope::new(cancel, session, shutdown, sql);
-        let result = run_statement(conn, session, sql, stmt, single, &scope).await;
+        let part = (!single).then_some(part);
+        let result = run_statement(conn, session, sql, (part, stmt), &scope).await;
         scope.end(session, &result);
         result?;
         relay_events(conn, session)?;
@@ -83,16 +84,17 @@ async fn run_statement(
     conn: &mut Connection,
     session: &mut Session,
     sql: &str,
-    stmt: SimpleStatement,
-    single: bool,
+    (part, stmt): (Option<usize>, SimpleStatement),
     scope: &StatementScope<'_>,
 ) -> Result<()> {
     let prepared = match stmt {
         SimpleStatement::Prepared(prepared) => prepared,
         SimpleStatement::Parsed(stmt) => {
-            let prepared =
-                Arc::new(guarded(conn, scope, true, session.prepare(sql, Some(*stmt), &[])).await?);
-            if single {
+            let mut prepared =
+                guarded(conn, scope, true, session.prepare(sql, Some(*stmt), &[])).await?;
+            prepared.part = part;
+            let prepared = Arc::new(prepared);
+            if part.is_none() {
                 session.remember_simple(sql, &prepared);
             }
             prepared
