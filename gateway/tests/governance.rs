@@ -1901,3 +1901,103 @@ async fn sixty_bypass_attempts_leak_nothing() {
     .assert_nothing_leaks(&eve)
     .await;
 }
+
+/// The lake's governed table for the twin suite: `lake.gv.emp`, an Iceberg
+/// table written in three commits (three files, three snapshots), its
+/// twin `lake.gvt.emp` and the ungoverned `lake.gv.dept_info`; `eve` holds
+/// the rules the suite's module describes.
+async fn twin_lake(server: &TestServer) -> (Client, Client, common::twin::Tables) {
+    use common::twin;
+    let admin = server.client().await;
+    admin
+        .batch_execute(&format!(
+            "CREATE USER eve PASSWORD 'eve-pw';
+             CREATE SCHEMA lake.gv;
+             CREATE SCHEMA lake.gvt;
+             CREATE TABLE lake.gv.emp (id INT, name VARCHAR, salary INT, ssn VARCHAR, dept VARCHAR);
+             CREATE TABLE lake.gvt.emp (id INT, name VARCHAR, salary INT, dept VARCHAR);
+             CREATE TABLE lake.gv.dept_info AS SELECT * FROM (VALUES {}) AS v(dept, budget)",
+            twin::dept_info_rows()
+        ))
+        .await
+        .unwrap();
+    let rows = twin::fixture();
+    for insert in twin::inserts("lake.gv.emp", &rows, true)
+        .into_iter()
+        .chain(twin::inserts("lake.gvt.emp", &twin::visible(&rows), false))
+    {
+        admin.batch_execute(&insert).await.unwrap();
+    }
+    admin
+        .batch_execute(&format!(
+            "GRANT SELECT (id, name, salary, dept) ON lake.gv.emp TO eve;
+             GRANT SELECT ON lake.gv.dept_info TO eve;
+             ALTER TABLE lake.gv.emp ALTER COLUMN name SET MASK ({}) FOR eve;
+             CREATE POLICY visible ON lake.gv.emp TO eve USING ({})",
+            twin::MASK,
+            twin::FILTER
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        common::count(&admin, "SELECT count(*) FROM lake.gv.\"emp$snapshots\"").await,
+        3
+    );
+    let eve = server.connect_as("eve", "eve-pw").await.unwrap();
+    let tables = twin::Tables {
+        source: "lake",
+        emp: "lake.gv.emp".into(),
+        twin: "lake.gvt.emp".into(),
+        dept: "lake.gv.dept_info".into(),
+        strict: true,
+    };
+    (eve, admin, tables)
+}
+
+/// Generated attempts (see `common::twin`) answer as the same SQL over a
+/// twin the rules cannot influence: rows, order, counts, errors.
+#[tokio::test]
+async fn generated_attempts_answer_as_the_twin_does_on_the_lake() {
+    let server = TestServer::start().await;
+    let (eve, admin, tables) = twin_lake(&server).await;
+    let report = common::twin::run(&eve, &admin, &tables, common::twin::cases_for(40)).await;
+    common::twin::assert_clean(&tables, &report);
+    common::assert_no_server_panic();
+}
+
+/// The canary: with the row filter dropped, and then with the mask
+/// dropped, the same suite must find the difference, proving it can fail.
+#[tokio::test]
+async fn the_twin_suite_fails_against_a_weakened_gate() {
+    let server = TestServer::start().await;
+    let (eve, admin, tables) = twin_lake(&server).await;
+    admin
+        .batch_execute("DROP POLICY visible ON lake.gv.emp")
+        .await
+        .unwrap();
+    let report = common::twin::run(&eve, &admin, &tables, 100).await;
+    assert!(
+        report.failures.len() >= 10,
+        "without the row filter only {} of 100 cases disagreed",
+        report.failures.len()
+    );
+    admin
+        .batch_execute(&format!(
+            "CREATE POLICY visible ON lake.gv.emp TO eve USING ({});
+             ALTER TABLE lake.gv.emp ALTER COLUMN name DROP MASK FOR eve",
+            common::twin::FILTER
+        ))
+        .await
+        .unwrap();
+    let report = common::twin::run(&eve, &admin, &tables, 100).await;
+    let masked = report
+        .failures
+        .iter()
+        .filter(|(_, sql, ..)| sql.contains("name"))
+        .count();
+    assert!(
+        masked >= 5 && masked == report.failures.len(),
+        "without the mask {masked} of {} disagreeing cases name the masked column",
+        report.failures.len()
+    );
+}

@@ -1478,3 +1478,46 @@ async fn csv_and_json_options_read_files_as_declared() {
         .await
         .unwrap();
 }
+
+/// A filter that casts a column is not used to prune Iceberg files as if
+/// the cast were not there (iceberg-datafusion drops the cast): `CAST(x AS
+/// INT) = 3` keeps the file whose only value is 3.4, and `CAST(code AS INT)
+/// > 15` over a text column binds (they failed with XX000, pruning by `x =
+/// 3` and `code > 15`). The answers are PostgreSQL's.
+#[tokio::test]
+async fn filters_that_cast_a_column_never_prune_files_wrongly() {
+    let server = TestServer::start().await;
+    let c = server.client().await;
+    c.batch_execute(
+        "CREATE SCHEMA lake.cw;
+         CREATE TABLE lake.cw.m AS SELECT CAST(3.4 AS DOUBLE) AS x, '10' AS code;
+         INSERT INTO lake.cw.m VALUES (9.0, '20')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM lake.cw.m WHERE CAST(x AS INT) = 3"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM lake.cw.m WHERE CAST(code AS INT) > 15"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM lake.cw.m WHERE x > 3 AND CAST(code AS INT) < 15"
+        )
+        .await,
+        1
+    );
+    common::assert_no_server_panic();
+}

@@ -108,7 +108,12 @@ impl IcebergScanExec {
         // Filters name current columns; against an older schema they are
         // not used for pruning (they are applied above the scan anyway).
         let predicate = if same_schema {
-            convert_filters_to_predicate(filters)
+            let prunable: Vec<Expr> = filters
+                .iter()
+                .filter(|f| prunes_as_written(f))
+                .cloned()
+                .collect();
+            convert_filters_to_predicate(&prunable)
         } else {
             None
         };
@@ -361,4 +366,22 @@ fn arrange(batch: &RecordBatch, out: &SchemaRef, sources: &[Option<usize>]) -> R
         columns,
         &RecordBatchOptions::new().with_row_count(Some(rows)),
     )?)
+}
+
+/// Whether Iceberg may prune files by `filter`: not if it casts a column
+/// (or any expression but a literal). iceberg-datafusion's conversion drops
+/// such casts, so `CAST(price AS INT) = 3` would prune as `price = 3`
+/// and skip a file holding 3.4 (a silently missing row), and
+/// `CAST(code AS INT) > 0` over a text column fails to bind. The filter
+/// above the scan still applies every filter.
+fn prunes_as_written(filter: &Expr) -> bool {
+    use datafusion::common::tree_node::TreeNode;
+    let casts_a_value = filter.exists(|e| {
+        Ok(match e {
+            Expr::Cast(c) => !matches!(c.expr.as_ref(), Expr::Literal(..)),
+            Expr::TryCast(c) => !matches!(c.expr.as_ref(), Expr::Literal(..)),
+            _ => false,
+        })
+    });
+    !casts_a_value.unwrap_or(true)
 }

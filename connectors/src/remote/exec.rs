@@ -229,9 +229,12 @@ impl RemoteExec {
     }
 
     /// Mark the plan as reusing what was described for an earlier
-    /// execution (see `pinned`).
+    /// execution (see `pinned`). Only described types are pinned: MySQL's
+    /// statements are not described, and had their columns wrapped in an
+    /// empty select list (`SELECT  FROM (…) AS q`, a syntax error, seen when
+    /// a statement is planned twice, see the engine's query planner).
     pub fn with_pinned_types(mut self) -> Self {
-        self.pinned = true;
+        self.pinned = !self.oids.is_empty() && self.oids.len() == self.as_text.len();
         self
     }
 

@@ -109,13 +109,40 @@ impl datafusion::execution::context::QueryPlanner for WeirQueryPlanner {
         session_state: &SessionState,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
-        DefaultPhysicalPlanner::with_extension_planners(vec![
+        let planner = DefaultPhysicalPlanner::with_extension_planners(vec![
             Arc::new(FederatedPlanner::new()),
             Arc::new(weir_policies::barrier::RowSecurityPlanner),
-        ])
-        .create_physical_plan(logical_plan, session_state)
-        .await
+        ]);
+        let plan = planner
+            .create_physical_plan(logical_plan, session_state)
+            .await?;
+        if !names_a_column_twice(&plan) {
+            return Ok(plan);
+        }
+        // DataFusion 53 hands a run-time (dynamic) filter of a join or a
+        // TopK down to a node's input by column *name* (`FilterRemapper::
+        // try_remap`: `index_of(name)`), so where two columns share a name
+        // (`e.salary`, `f.salary` of a self-join) a filter on the second
+        // reaches the first's scan, and rows go missing without an error.
+        // Such plans are made without dynamic filters.
+        let mut state = session_state.clone();
+        let optimizer = &mut state.config_mut().options_mut().optimizer;
+        optimizer.enable_dynamic_filter_pushdown = false;
+        optimizer.enable_join_dynamic_filter_pushdown = false;
+        optimizer.enable_topk_dynamic_filter_pushdown = false;
+        optimizer.enable_aggregate_dynamic_filter_pushdown = false;
+        planner.create_physical_plan(logical_plan, &state).await
     }
+}
+
+/// Whether any node of `plan` outputs two columns of the same name.
+fn names_a_column_twice(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    let schema = plan.schema();
+    let mut names = std::collections::HashSet::with_capacity(schema.fields().len());
+    if !schema.fields().iter().all(|f| names.insert(f.name())) {
+        return true;
+    }
+    plan.children().into_iter().any(names_a_column_twice)
 }
 
 /// Name of the lake catalog.

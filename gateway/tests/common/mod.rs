@@ -6,6 +6,7 @@
 pub mod bypass;
 pub mod lake;
 pub mod raw;
+pub mod twin;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
