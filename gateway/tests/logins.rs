@@ -1030,16 +1030,17 @@ async fn the_audit_trail_records_logins_and_statements_for_admins_only() {
     );
 }
 
+/// Denials, failures, DDL, GRANT/REVOKE, policies and masks are on disk
+/// before the client hears of them: the server is killed with SIGKILL the
+/// moment each reply arrives (no sleep), and the record is there.
 #[tokio::test]
-async fn a_denial_is_on_disk_before_the_client_hears_of_it() {
+async fn audited_kinds_are_on_disk_before_the_client_hears_of_them() {
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit.jsonl");
-    let weir = common::WeirProcess::spawn_in(
-        tempfile::tempdir().unwrap(),
-        &format!("[audit]\npath = {:?}\n", audit.display().to_string()),
-    );
-    let admin = weir.client().await;
-    admin
+    let config = format!("[audit]\npath = {:?}\n", audit.display().to_string());
+    let mut weir = common::WeirProcess::spawn_in(tempfile::tempdir().unwrap(), &config);
+    weir.client()
+        .await
         .batch_execute(
             "CREATE USER kim WITH PASSWORD 'kim-pw';
              CREATE SCHEMA lake.k9; CREATE TABLE lake.k9.t AS SELECT 1 AS secret_col;
@@ -1047,23 +1048,52 @@ async fn a_denial_is_on_disk_before_the_client_hears_of_it() {
         )
         .await
         .unwrap();
-    let (host, port) = weir.addr.rsplit_once(':').unwrap();
-    let (kim, conn) = tokio_postgres::connect(
-        &format!("host={host} port={port} user=kim password=kim-pw dbname=lake"),
-        NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
-    let e = kim.batch_execute("DROP TABLE lake.k9.t").await.unwrap_err();
-    assert_eq!(sqlstate(&e), "42501", "{}", message(&e));
-    // kill -9 the moment the reply arrived.
-    let _dir = weir.kill9();
-    let records = audit_lines(&audit);
-    let denial = records
-        .iter()
-        .find(|r| r["user"] == "kim" && r["kind"] == "statement")
-        .unwrap_or_else(|| panic!("no record of the denial in {records:?}"));
-    assert_eq!(denial["sqlstate"], "42501");
-    assert_eq!(denial["statement"], "DROP TABLE lake.k9.t");
+    // (who, statement, SQLSTATE it fails with, or None)
+    let kinds: [(&str, &str, Option<&str>); 7] = [
+        ("kim", "DROP TABLE lake.k9.t", Some("42501")),
+        (
+            "kim",
+            "SELECT 1 / (secret_col - 1) FROM lake.k9.t",
+            Some("22012"),
+        ),
+        ("weir", "CREATE TABLE lake.k9.u AS SELECT 2 AS x", None),
+        ("weir", "GRANT SELECT ON lake.k9.u TO kim", None),
+        ("weir", "REVOKE SELECT ON lake.k9.u FROM kim", None),
+        (
+            "weir",
+            "CREATE POLICY p ON lake.k9.t TO kim USING (true)",
+            None,
+        ),
+        (
+            "weir",
+            "ALTER TABLE lake.k9.t ALTER COLUMN secret_col SET MASK (0) FOR kim",
+            None,
+        ),
+    ];
+    for (user, sql, fails) in kinds {
+        let (host, port) = weir.addr.rsplit_once(':').unwrap();
+        let password = if user == "kim" { "kim-pw" } else { "weir" };
+        let (client, conn) = tokio_postgres::connect(
+            &format!("host={host} port={port} user={user} password={password} dbname=lake"),
+            NoTls,
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        let result = client.batch_execute(sql).await;
+        // kill -9 the moment the reply arrived.
+        let data = weir.kill9();
+        match (fails, &result) {
+            (Some(code), Err(e)) => assert_eq!(sqlstate(e), code, "{sql}: {}", message(e)),
+            (None, Ok(())) => {}
+            _ => panic!("{sql}: {result:?}"),
+        }
+        let records = audit_lines(&audit);
+        let record = records
+            .iter()
+            .find(|r| r["user"] == user && r["kind"] == "statement" && r["statement"] == sql)
+            .unwrap_or_else(|| panic!("no record of {sql} in {records:?}"));
+        assert_eq!(record["sqlstate"].as_str(), fails, "{sql}: {record}");
+        weir = common::WeirProcess::spawn_in(data, &config);
+    }
 }

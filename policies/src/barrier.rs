@@ -354,8 +354,12 @@ impl ExecutionPlan for RowSecurityExec {
         vec![false]
     }
 
-    fn partition_statistics(&self, partition: Option<usize>) -> Result<Statistics> {
-        self.input.partition_statistics(partition)
+    /// Unknown: the input's figures (row counts, min/max bounds, sizes)
+    /// are the whole table's, hidden rows included, and would show above
+    /// the barrier (`EXPLAIN VERBOSE`'s plan with statistics, the join
+    /// sides the planner picks by them).
+    fn partition_statistics(&self, _partition: Option<usize>) -> Result<Statistics> {
+        Ok(Statistics::new_unknown(&self.schema()))
     }
 
     fn supports_limit_pushdown(&self) -> bool {

@@ -78,8 +78,11 @@ impl<'a> StatementScope<'a> {
         record.policies = notes.objects.policies;
         record.remote = notes.remote;
         record.duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        // CREATE TABLE AS answers PostgreSQL's `SELECT n`: it is DDL by
+        // what it wrote.
+        let creates = record.command.as_deref() == Some("SELECT") && !record.written.is_empty();
         let urgent = match result {
-            Ok(_) => !record.command.as_deref().is_some_and(routine),
+            Ok(_) => creates || !record.command.as_deref().is_some_and(routine),
             Err(e) => {
                 let client = e.to_client();
                 record.outcome = "error";
