@@ -213,10 +213,9 @@ impl<'a> Walk<'a> {
         // rules apply. `orders$snapshots` and the other metadata tables
         // describe orders' files (column bounds included).
         let name = resolved.table.as_ref();
-        let (base, metadata) = match name.split_once('$') {
-            Some((base, _)) => (base, true),
-            None => (name.split_once('@').map_or(name, |(b, _)| b), false),
-        };
+        let table_name = weir_catalog::names::TableName::parse(name);
+        let base = table_name.base();
+        let metadata = matches!(table_name, weir_catalog::names::TableName::Metadata { .. });
         let table_parts = [resolved.catalog.as_ref(), resolved.schema.as_ref(), base];
         let object = object_name(&table_parts);
         let shown = format!("{}.{}.{}", table_parts[0], table_parts[1], name);

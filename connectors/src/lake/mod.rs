@@ -140,7 +140,8 @@ impl SchemaProvider for LakeSchemaProvider {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        if let Some((base, kind)) = name.split_once('$') {
+        use weir_catalog::names::TableName;
+        if let TableName::Metadata { base, kind } = TableName::parse(name) {
             if MetadataTableType::try_from(kind).is_err() {
                 return Ok(None);
             }
@@ -161,7 +162,7 @@ impl SchemaProvider for LakeSchemaProvider {
             let inner = write::iceberg_datafusion_table(catalog, &ident, name).await?;
             return Ok(Some(Arc::new(WholeScan(inner))));
         }
-        if let Some((base, at)) = name.split_once('@') {
+        if let TableName::AsOf { base, at } = TableName::parse(name) {
             let Some(table) = self
                 .lake
                 .load_table(&self.schema, base)

@@ -255,10 +255,7 @@ struct VisibleSchema {
 impl VisibleSchema {
     /// `t@…` (time travel) and `t$snapshots` (metadata) are listed with `t`.
     fn lists(&self, table: &str) -> bool {
-        let base = match table.split_once('$') {
-            Some((base, _)) => base,
-            None => table.split_once('@').map_or(table, |(base, _)| base),
-        };
+        let base = weir_catalog::names::TableName::parse(table).base();
         self.list.lists(&[&self.catalog, &self.schema, base])
     }
 }
