@@ -26,7 +26,7 @@ use std::sync::{Arc, RwLock};
 use datafusion::logical_expr::LogicalPlan;
 use weir_catalog::access::{Effect, Membership, RoleRow, Rule, RuleKind};
 
-use crate::authorizer::{Action, Authorizer, Decision, Subject, OWNER, PUBLIC};
+use crate::authorizer::{Action, Authorizer, Subject, OWNER, PUBLIC};
 use crate::objects::object_name;
 use crate::rewrite::ExprPlanner;
 use crate::storage::{self, TableFiles};
@@ -213,11 +213,9 @@ impl Gate {
         path: Option<&[String]>,
         tables: &[TableFiles],
     ) -> Result<()> {
-        if self.inner.superuser {
-            return Ok(());
-        }
-        self.confirmed()?;
-        storage::may_register(self.auth(), self.subject(), written, path, tables)
+        self.restricted_by(|auth, subject| {
+            storage::may_register(auth, subject, written, path, tables)
+        })
     }
 
     /// May the user read the files of external table `object`, at `path`
@@ -228,11 +226,20 @@ impl Gate {
         path: Option<&[String]>,
         tables: &[TableFiles],
     ) -> Result<()> {
+        self.restricted_by(|auth, subject| storage::may_scan(auth, subject, object, path, tables))
+    }
+
+    /// `decide` for a user who is not a superuser, once the rules are
+    /// confirmed; superusers pass.
+    fn restricted_by(
+        &self,
+        decide: impl FnOnce(&Authorizer, &Subject) -> Result<()>,
+    ) -> Result<()> {
         if self.inner.superuser {
             return Ok(());
         }
         self.confirmed()?;
-        storage::may_scan(self.auth(), self.subject(), object, path, tables)
+        decide(self.auth(), self.subject())
     }
 
     /// Only superusers may do `what` (`CREATE ROLE`, reading the audit
@@ -323,15 +330,6 @@ impl Gate {
             .filter(|(r, _)| r.kind == RuleKind::Privilege)
             .map(|(r, via)| (r.clone(), via))
             .collect())
-    }
-
-    /// How `action` on `object` is decided for this user (for the audit:
-    /// allowed, or denied by which rule).
-    pub fn decision(&self, object: &str, action: Action) -> Decision {
-        if self.inner.superuser {
-            return Decision::Allowed;
-        }
-        self.auth().decide(self.subject(), object, action)
     }
 }
 

@@ -109,11 +109,6 @@ impl Policies {
         }
     }
 
-    /// The version of the rules in force.
-    pub fn version(&self) -> i64 {
-        self.current().version()
-    }
-
     /// Where the rules are stored (to change them).
     pub fn store(&self) -> &AccessStore {
         &self.store
